@@ -1,0 +1,35 @@
+//! `bridge-core`: the pure domain of the SMS ↔ Amazon Connect chat bridge.
+//!
+//! Everything here is deterministic and free of I/O: no AWS SDK, no network, no tokio
+//! runtime. Time and ids come in through the [`ports::Clock`] port, so the session machine
+//! can be tested without waiting. Adapters (`bridge-aws`) implement the [`ports`];
+//! entry points (`bridge-inbound`, `bridge-relay`, `bridge`) wire them together.
+//!
+//! # Layout
+//! - [`phone`]: [`PhoneNumber`], always E.164, masked when printed.
+//! - [`ids`]: newtypes for every id, and redacting newtypes for the two secret tokens.
+//! - [`inbound`]: the End User Messaging two-way SMS payload and its SNS envelope.
+//! - [`keyword`]: opt-out / opt-in / help keyword classification.
+//! - [`session`]: the session record and the pure state machine that decides what to do
+//!   with an inbound text.
+//! - [`render`]: agent markdown → plain text suited to SMS.
+//! - [`segment`]: GSM-7 / UCS-2 SMS segmentation, and splitting long inbound bodies for
+//!   Connect's 1024-character limit.
+//! - [`ports`]: the traits adapters implement (`SessionStore`, `ChatApi`, `SmsSender`,
+//!   `Clock`) and their typed errors.
+//! - [`config`]: typed configuration loaded from the environment, validated all at once.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod ids;
+pub mod inbound;
+pub mod keyword;
+pub mod phone;
+pub mod ports;
+pub mod render;
+pub mod segment;
+pub mod session;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+
+pub use phone::PhoneNumber;

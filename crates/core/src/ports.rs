@@ -1,0 +1,521 @@
+//! The ports: what the domain needs from the outside world, as object-safe async traits.
+//!
+//! Adapters in `bridge-aws` implement them over DynamoDB, SNS and Amazon Connect; the
+//! in-memory versions in `crate::testing` (feature `test-support`) serve domain tests. Each trait states its
+//! contract (idempotency, what "not found" means, ordering), and every error is typed and
+//! answers [`StoreError::is_retriable`] (or its sibling) so entry points can decide between
+//! "fail so the platform retries" and "acknowledge and log".
+//!
+//! The session store is split by capability, as the entry points use them: the inbound
+//! Lambda needs [`SessionStore`] and [`DedupeStore`], the relay [`SessionStore`] and
+//! [`LeaseStore`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::ids::{
+    ConnectionToken, ContactFlowId, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantId,
+    ParticipantToken, SmsMessageId,
+};
+use crate::phone::PhoneNumber;
+use crate::session::{Session, SessionKey};
+
+/// The cause of an adapter error, kept whole (never flattened into a string).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+// ---------------------------------------------------------------------------------------
+// Session store
+// ---------------------------------------------------------------------------------------
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the item changed (or appeared) since it was read.
+    /// Callers re-read and decide again.
+    #[error("conditional write lost: {what}")]
+    Conflict {
+        /// Which write lost, for logs.
+        what: &'static str,
+    },
+    /// The store is throttling us; retrying later can succeed.
+    #[error("store throttled the request")]
+    Throttled(#[source] BoxError),
+    /// A network error, timeout or 5xx; retrying can succeed.
+    #[error("store unavailable")]
+    Transient(#[source] BoxError),
+    /// A stored item could not be understood (missing or malformed attribute).
+    #[error("stored item {key} is corrupt: {problem}")]
+    Corrupt {
+        /// The item's key (no phone numbers: keys are logged masked by adapters).
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Anything else (misconfiguration, permissions, validation).
+    #[error("store request failed")]
+    Other(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Whether retrying the same request later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Throttled(_) | Self::Transient(_) => true,
+            Self::Conflict { .. } | Self::Corrupt { .. } | Self::Other(_) => false,
+        }
+    }
+}
+
+/// Sessions: one item per (customer, support number), guarded by an optimistic version.
+///
+/// Writes are conditional, so two invocations racing on one customer can never both win:
+/// the loser gets [`StoreError::Conflict`], re-reads, and decides again.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Reads a session. `Ok(None)` means no session was ever created for this pair
+    /// (expired items count as absent).
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, StoreError>;
+
+    /// Writes `session` if the stored version is `expected` (`None`: no item may exist),
+    /// and returns it with its new version (`expected + 1`, or 1 for a new item).
+    ///
+    /// Never writes the relay cursor: that belongs to the relay ([`Self::advance_cursor`]).
+    /// Maintains the `active_by_shard` index: the session is listed while `starting` or
+    /// `active`, and not once `ended`.
+    async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError>;
+
+    /// Marks the chat `contact_id` ended, if it is still the session's current chat and not
+    /// already ended; returns the updated session. `Ok(None)` when the session has moved on
+    /// (another chat, or already ended): nothing to do.
+    async fn end_chat(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Records that every transcript item up to and including `item` of chat `contact_id`
+    /// was delivered as SMS. A no-op (`Ok(false)`) when the session's current chat is no
+    /// longer `contact_id`.
+    async fn advance_cursor(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        item: &ItemId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Lists the `starting` and `active` sessions of one shard (through the sparse
+    /// `active_by_shard` index; may lag writes by a moment, as a GSI does).
+    async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError>;
+}
+
+/// Inbound dedupe markers: "this SMS already reached Connect".
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    /// Whether `id` was marked processed (and the marker has not expired).
+    async fn is_processed(&self, id: &InboundMessageId) -> Result<bool, StoreError>;
+
+    /// Marks `id` processed. Idempotent: marking twice is not an error.
+    async fn mark_processed(
+        &self,
+        id: &InboundMessageId,
+        contact_id: Option<&ContactId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Who holds a lease: one relay instance.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct OwnerId(pub String);
+
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A shard lease as stored.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Lease {
+    /// The shard this lease covers.
+    pub shard: u16,
+    /// The holder.
+    pub owner: OwnerId,
+    /// When it lapses unless renewed.
+    pub expires_at: DateTime<Utc>,
+    /// Optimistic-lock version.
+    pub version: u64,
+}
+
+/// Shard leases for relay instances.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// All leases that exist (expired ones included: callers compare with their clock).
+    async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+
+    /// Takes `shard` for `owner` until `expires_at`, if it is free: absent, expired, or the
+    /// exact `previous` lease (same version). [`StoreError::Conflict`] otherwise.
+    async fn acquire(
+        &self,
+        shard: u16,
+        owner: &OwnerId,
+        previous: Option<&Lease>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Lease, StoreError>;
+
+    /// Extends a lease we hold; [`StoreError::Conflict`] if it changed hands.
+    async fn renew(&self, lease: &Lease, expires_at: DateTime<Utc>) -> Result<Lease, StoreError>;
+
+    /// Gives a lease up at once (on shutdown); a lease that changed hands is left alone.
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Chat API
+// ---------------------------------------------------------------------------------------
+
+/// Why a chat API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// 403 AccessDeniedException: the chat ended or the token expired. The caller may
+    /// refresh the connection once; if that also fails the chat is over.
+    #[error("chat ended or token no longer valid")]
+    ChatEnded,
+    /// 429: throttled even after the SDK's own retries.
+    #[error("chat api throttled the request")]
+    Throttled(#[source] BoxError),
+    /// 5xx, timeouts, network errors: retrying later can succeed.
+    #[error("chat api unavailable")]
+    Transient(#[source] BoxError),
+    /// 400: the request was invalid (too long, wrong content type, unknown flow).
+    #[error("chat api rejected the request as invalid")]
+    Invalid(#[source] BoxError),
+    /// Anything else (404, permissions on the admin API, unexpected responses).
+    #[error("chat api request failed")]
+    Other(#[source] BoxError),
+}
+
+impl ChatError {
+    /// Whether retrying the same request later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Throttled(_) | Self::Transient(_) => true,
+            Self::ChatEnded | Self::Invalid(_) | Self::Other(_) => false,
+        }
+    }
+}
+
+/// What StartChatContact needs.
+#[derive(Clone, Debug)]
+pub struct StartChat {
+    /// The Connect instance.
+    pub instance_id: InstanceId,
+    /// The contact flow of the support number that was texted.
+    pub contact_flow_id: ContactFlowId,
+    /// Idempotency key: the same token never starts a second chat.
+    pub client_token: String,
+    /// The customer's display name as agents see it.
+    pub display_name: String,
+    /// Contact attributes (customer number, support number, channel).
+    pub attributes: BTreeMap<String, String>,
+    /// The first text, sent as InitialMessage (at most 1024 characters).
+    pub initial_message: Option<String>,
+    /// Continue the transcript of this ended contact (persistent chat).
+    pub continue_from: Option<ContactId>,
+    /// ChatDurationInMinutes; `None` for the service default.
+    pub duration_minutes: Option<u32>,
+}
+
+/// What StartChatContact returned.
+#[derive(Clone, Debug)]
+pub struct StartedChat {
+    /// The new contact.
+    pub contact_id: ContactId,
+    /// The customer participant.
+    pub participant_id: ParticipantId,
+    /// The customer participant's token (secret).
+    pub participant_token: ParticipantToken,
+    /// For persistent chats: the contact actually continued from.
+    pub continued_from: Option<ContactId>,
+}
+
+/// Which connection kinds CreateParticipantConnection should return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionKind {
+    /// A connection token only (the inbound Lambda sends messages with it).
+    Credentials,
+    /// A WebSocket URL only (the relay listens on it).
+    Websocket,
+    /// Both.
+    Both,
+}
+
+/// A connection token and its expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// The token (secret).
+    pub token: ConnectionToken,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A participant WebSocket URL: single use, to be opened before `connect_by`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebsocketUrl {
+    /// The URL. It authorises whoever holds it: treat as secret.
+    pub url: String,
+    /// Open it before this time.
+    pub connect_by: DateTime<Utc>,
+}
+
+impl fmt::Debug for WebsocketUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebsocketUrl")
+            .field("url", &"<redacted>")
+            .field("connect_by", &self.connect_by)
+            .finish()
+    }
+}
+
+/// What CreateParticipantConnection returned.
+#[derive(Clone, Debug, Default)]
+pub struct Connected {
+    /// Present when credentials were asked for.
+    pub connection: Option<Connection>,
+    /// Present when a WebSocket was asked for.
+    pub websocket: Option<WebsocketUrl>,
+}
+
+/// What SendMessage returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentMessage {
+    /// The transcript item id of the message.
+    pub id: ItemId,
+    /// Its AbsoluteTime as Connect wrote it.
+    pub absolute_time: String,
+}
+
+/// Who wrote a transcript item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The customer (our own messages, echoed back).
+    Customer,
+    /// A human agent.
+    Agent,
+    /// The system (flows, automatic messages).
+    System,
+    /// A bot added with CreateParticipant.
+    CustomBot,
+    /// A supervisor who barged in.
+    Supervisor,
+    /// A role this version does not know.
+    Unknown(String),
+}
+
+impl Role {
+    /// Maps the wire value (`AGENT`, `CUSTOMER`, …).
+    pub fn from_wire(value: &str) -> Self {
+        match value {
+            "CUSTOMER" => Self::Customer,
+            "AGENT" => Self::Agent,
+            "SYSTEM" => Self::System,
+            "CUSTOM_BOT" => Self::CustomBot,
+            "SUPERVISOR" => Self::Supervisor,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+}
+
+/// The kind of a transcript item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A chat message.
+    Message,
+    /// An event (joined, left, ended, typing…), told apart by content type.
+    Event,
+    /// An attachment.
+    Attachment,
+    /// Receipts and anything else.
+    Other(String),
+}
+
+impl ItemKind {
+    /// Maps the wire value of `Type`.
+    pub fn from_wire(value: &str) -> Self {
+        match value {
+            "MESSAGE" => Self::Message,
+            "EVENT" => Self::Event,
+            "ATTACHMENT" => Self::Attachment,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// One transcript item, as the relay needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TranscriptItem {
+    /// Unique id.
+    pub id: ItemId,
+    /// Message, event, attachment…
+    pub kind: ItemKind,
+    /// The content type (`text/plain`, `…event.chat.ended`…).
+    pub content_type: String,
+    /// The content, when the item has one.
+    pub content: Option<String>,
+    /// The author's role, when known.
+    pub role: Option<Role>,
+    /// The author's display name.
+    pub display_name: Option<String>,
+    /// AbsoluteTime as sent by Connect (ISO 8601, ms, `Z`).
+    pub absolute_time: String,
+    /// The contact the item belongs to (absent on items of past, persistent chats).
+    pub contact_id: Option<ContactId>,
+    /// Names of attachments, if any.
+    pub attachment_names: Vec<String>,
+}
+
+/// Where a transcript page starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TranscriptStart {
+    /// From the oldest item, forwards.
+    Oldest,
+    /// From this item (inclusive), forwards.
+    FromItem(ItemId),
+}
+
+/// One GetTranscript page.
+#[derive(Clone, Debug, Default)]
+pub struct TranscriptPage {
+    /// Items in ascending order.
+    pub items: Vec<TranscriptItem>,
+    /// Token for the next page, when more items exist.
+    pub next_token: Option<String>,
+}
+
+/// The Amazon Connect chat and participant APIs, as the bridge uses them.
+#[async_trait]
+pub trait ChatApi: Send + Sync {
+    /// StartChatContact. Idempotent on `client_token`: a repeat returns the same chat.
+    async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError>;
+
+    /// StopContact. Stopping an ended chat is not an error.
+    async fn stop_chat(
+        &self,
+        instance_id: &InstanceId,
+        contact_id: &ContactId,
+    ) -> Result<(), ChatError>;
+
+    /// CreateParticipantConnection. `connect_participant` marks the customer connected.
+    async fn create_connection(
+        &self,
+        token: &ParticipantToken,
+        kind: ConnectionKind,
+        connect_participant: bool,
+    ) -> Result<Connected, ChatError>;
+
+    /// SendMessage (`text/plain`). Idempotent on `client_token`.
+    async fn send_message(
+        &self,
+        token: &ConnectionToken,
+        content: &str,
+        client_token: &str,
+    ) -> Result<SentMessage, ChatError>;
+
+    /// SendEvent (typing, receipts). Idempotent on `client_token`.
+    async fn send_event(
+        &self,
+        token: &ConnectionToken,
+        content_type: &str,
+        content: Option<&str>,
+        client_token: &str,
+    ) -> Result<(), ChatError>;
+
+    /// One page of GetTranscript, in ascending order, scanning forwards from `start`
+    /// (or continuing from `next_token`).
+    async fn get_transcript(
+        &self,
+        token: &ConnectionToken,
+        start: &TranscriptStart,
+        next_token: Option<&str>,
+    ) -> Result<TranscriptPage, ChatError>;
+
+    /// DisconnectParticipant: the customer leaves, which ends the chat.
+    async fn disconnect(
+        &self,
+        token: &ConnectionToken,
+        client_token: &str,
+    ) -> Result<(), ChatError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// SMS
+// ---------------------------------------------------------------------------------------
+
+/// Why an SMS could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SmsError {
+    /// The destination opted out: the message will never be delivered.
+    #[error("destination opted out of sms")]
+    OptedOut,
+    /// Throttled; retrying later can succeed.
+    #[error("sms sending throttled")]
+    Throttled(#[source] BoxError),
+    /// Network error, timeout or 5xx; retrying later can succeed.
+    #[error("sms service unavailable")]
+    Transient(#[source] BoxError),
+    /// The request was invalid (bad number, body too long).
+    #[error("sms request rejected as invalid")]
+    Invalid(#[source] BoxError),
+    /// Anything else.
+    #[error("sms request failed")]
+    Other(#[source] BoxError),
+}
+
+impl SmsError {
+    /// Whether retrying the same request later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Throttled(_) | Self::Transient(_) => true,
+            Self::OptedOut | Self::Invalid(_) | Self::Other(_) => false,
+        }
+    }
+}
+
+/// Sends one SMS.
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    /// Sends `body` (one SMS part, at most 1600 characters) to `to` from the support number
+    /// `from`, so the reply comes from the number the customer texted. Not idempotent:
+    /// callers retry only what they must, and accept a rare duplicate over a loss.
+    async fn send(
+        &self,
+        to: &PhoneNumber,
+        from: &PhoneNumber,
+        body: &str,
+    ) -> Result<SmsMessageId, SmsError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Clock
+// ---------------------------------------------------------------------------------------
+
+/// The time, from outside the domain so tests control it.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
