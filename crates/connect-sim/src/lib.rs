@@ -1,2 +1,38 @@
 //! `connect-sim`: a local, in-memory implementation of the Amazon Connect chat service.
-//! Status: being built (issue 4).
+//!
+//! It serves the Connect chat operations (StartChatContact, StopContact), the Connect
+//! Participant operations, the participant WebSocket, an agent control API and a web agent
+//! console on one port, faithfully enough that the official clients (the AWS SDKs and
+//! amazon-connect-chatjs) work against it unmodified. Its rules come from
+//! `connect-chat-protocol.md`; it depends on no crate of the bridge, so the bridge's own
+//! bugs cannot make it agree with them.
+//!
+//! # Layout
+//! - [`config`]: [`SimConfig`], AWS defaults for every lifetime and limit.
+//! - [`model`]: the service state and its rules, pure (no I/O, time passed in).
+//! - [`hub`]: socket registry and `aws/chat` fan-out with bounded per-socket queues.
+//! - [`state`]: the lock around model and hub, shared by handlers and tasks.
+//! - [`http`]: routes — Connect, Participant, and the `/sim` control API.
+//! - [`ws`]: the participant WebSocket protocol.
+//! - [`console`]: the web agent console at `/`.
+//! - [`faults`], [`quotas`]: fault injection and TPS token buckets.
+//! - [`time`]: AWS time strings and the test-movable clock.
+//! - [`server`]: [`serve`], [`spawn`] and [`RunningSim`].
+//! - [`error`]: [`ApiError`] in AWS's restJson1 error shape, and [`ServeError`].
+
+pub mod config;
+pub mod console;
+pub mod error;
+pub mod faults;
+pub mod http;
+pub mod hub;
+pub mod model;
+pub mod quotas;
+pub mod server;
+pub mod state;
+pub mod time;
+pub mod ws;
+
+pub use config::SimConfig;
+pub use error::{ApiError, ServeError};
+pub use server::{RunningSim, serve, spawn};

@@ -1,0 +1,81 @@
+//! [`SimConfig`]: every lifetime, limit and switch of the emulator, defaulting to AWS's values.
+//!
+//! The defaults are the documented service values (connect-chat-protocol.md §6.3, §6.4);
+//! tests shorten them. Production-versus-test behaviour is configuration only.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+/// Default listen address: `127.0.0.1:8787`.
+pub const DEFAULT_PORT: u16 = 8787;
+
+/// Configuration of one emulator instance.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Address the binary binds (`serve` takes a ready listener; `spawn` uses port 0).
+    pub bind: SocketAddr,
+    /// ConnectionToken lifetime (AWS: 1 day).
+    pub connection_token_ttl: Duration,
+    /// How long a WebSocket URL may be opened after it was issued (AWS: 100 s).
+    pub websocket_url_validity: Duration,
+    /// The customer must connect within this time of StartChatContact (AWS: 5 min).
+    pub customer_connect_timeout: Duration,
+    /// Chat duration when the request gives no `ChatDurationInMinutes` (AWS: 25 h).
+    pub default_chat_duration: Duration,
+    /// A socket that sends nothing for this long is closed (emulator decision: 5 min).
+    pub idle_socket_timeout: Duration,
+    /// Open sockets per participant; a new one beyond this closes the oldest (AWS: 5).
+    pub max_sockets_per_participant: NonZeroUsize,
+    /// Concurrent active chats before StartChatContact answers 429 (AWS default: 100);
+    /// `None` means unlimited.
+    pub concurrent_chat_limit: Option<usize>,
+    /// Per-operation TPS/burst token buckets (AWS defaults, off unless enabled).
+    pub quotas: bool,
+    /// How long a ClientToken is remembered (emulator decision: 24 h).
+    pub idempotency_window: Duration,
+    /// Frames buffered per socket before the socket counts as a slow consumer and is closed.
+    pub socket_buffer: NonZeroUsize,
+    /// Upper bound on every REST request (including long polls and injected delays).
+    pub request_timeout: Duration,
+}
+
+/// Frames a socket may have queued before it is closed as a slow consumer.
+pub const DEFAULT_SOCKET_BUFFER: usize = 256;
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
+            connection_token_ttl: Duration::from_secs(24 * 3600),
+            websocket_url_validity: Duration::from_secs(100),
+            customer_connect_timeout: Duration::from_secs(5 * 60),
+            default_chat_duration: Duration::from_secs(25 * 3600),
+            idle_socket_timeout: Duration::from_secs(5 * 60),
+            max_sockets_per_participant: NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN),
+            concurrent_chat_limit: Some(100),
+            quotas: false,
+            idempotency_window: Duration::from_secs(24 * 3600),
+            socket_buffer: NonZeroUsize::new(DEFAULT_SOCKET_BUFFER).unwrap_or(NonZeroUsize::MIN),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_aws_values() {
+        let config = SimConfig::default();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8787");
+        assert_eq!(config.connection_token_ttl, Duration::from_secs(86_400));
+        assert_eq!(config.websocket_url_validity, Duration::from_secs(100));
+        assert_eq!(config.customer_connect_timeout, Duration::from_secs(300));
+        assert_eq!(config.default_chat_duration, Duration::from_secs(1500 * 60));
+        assert_eq!(config.max_sockets_per_participant.get(), 5);
+        assert_eq!(config.concurrent_chat_limit, Some(100));
+        assert!(!config.quotas);
+    }
+}

@@ -1,0 +1,31 @@
+//! The web agent console served at `/`: one self-contained page (HTML, CSS and JS inline,
+//! no build step) that polls the `/sim` control API every second.
+//!
+//! Stable hooks for tests and scripts: `#contacts` holds one `li.contact[data-contact-id]
+//! [data-status]` per chat; `#transcript` holds `.item[data-item-id][data-role]` entries
+//! with a `.content` child; `#reply`, `#send`, `#join`, `#end` and `#agent-name` are the
+//! controls. `/#contact=<ContactId>` preselects a chat.
+
+/// The page.
+pub const PAGE: &str = include_str!("console.html");
+
+#[cfg(test)]
+mod tests {
+    use super::PAGE;
+
+    #[test]
+    fn page_has_the_documented_hooks() {
+        for hook in [
+            r#"id="contacts""#,
+            r#"id="transcript""#,
+            r#"id="reply""#,
+            r#"id="send""#,
+            r#"id="end""#,
+            r#"id="join""#,
+            "dataset.contactId",
+            "/sim/contacts",
+        ] {
+            assert!(PAGE.contains(hook), "console page lacks {hook}");
+        }
+    }
+}

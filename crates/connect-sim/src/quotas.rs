@@ -1,0 +1,157 @@
+//! Optional per-operation TPS quotas: token buckets with AWS's default rates and bursts
+//! (connect-chat-protocol.md §6.4). Off unless enabled; an over-limit call answers 429
+//! ThrottlingException (participant) or TooManyRequestsException (admin).
+//!
+//! The buckets are global to the emulator, standing in for "per account and Region" (admin)
+//! and "per instance" (participant). SendMessage and SendEvent share one bucket.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+use crate::faults::Operation;
+
+/// Requests per second and burst of an operation (§6.4, April 2023 defaults).
+#[must_use]
+pub fn limits(operation: Operation) -> (f64, f64) {
+    match operation {
+        Operation::StartChatContact => (5.0, 8.0),
+        Operation::StopContact => (2.0, 5.0),
+        Operation::CreateParticipantConnection => (6.0, 9.0),
+        Operation::DisconnectParticipant => (3.0, 5.0),
+        Operation::GetTranscript => (8.0, 12.0),
+        Operation::SendMessage | Operation::SendEvent => (10.0, 15.0),
+    }
+}
+
+/// The bucket an operation draws from.
+fn bucket(operation: Operation) -> Operation {
+    match operation {
+        Operation::SendEvent => Operation::SendMessage,
+        other => other,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// The quota state.
+#[derive(Debug)]
+pub struct Quotas {
+    enabled: AtomicBool,
+    buckets: Mutex<HashMap<Operation, Bucket>>,
+}
+
+impl Quotas {
+    /// Quotas, enabled or not.
+    #[must_use]
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled: AtomicBool::new(enabled),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Turns quotas on or off (buckets start full).
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Release);
+        self.lock().clear();
+    }
+
+    /// Whether quotas are on.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    /// Takes one token for `operation` at `now`.
+    ///
+    /// # Errors
+    /// The 429 error of the operation's service when the bucket is empty.
+    pub fn check(&self, operation: Operation, now: Instant) -> Result<(), ApiError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let (rate, burst) = limits(bucket(operation));
+        let mut buckets = self.lock();
+        let state = buckets.entry(bucket(operation)).or_insert(Bucket {
+            tokens: burst,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(state.updated).as_secs_f64();
+        state.tokens = (state.tokens + elapsed * rate).min(burst);
+        state.updated = now;
+        if state.tokens >= 1.0 {
+            state.tokens -= 1.0;
+            return Ok(());
+        }
+        let message = format!("Rate exceeded for {}", operation.name());
+        Err(if operation.is_admin() {
+            ApiError::too_many_requests(message)
+        } else {
+            ApiError::throttling(message)
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Operation, Bucket>> {
+        // Buckets are plain numbers; a poisoned lock still holds usable values.
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn burst_then_throttle_then_refill() {
+        let quotas = Quotas::new(true);
+        let start = Instant::now();
+        for _ in 0..15 {
+            quotas
+                .check(Operation::SendMessage, start)
+                .expect("within burst");
+        }
+        let err = quotas
+            .check(Operation::SendEvent, start)
+            .expect_err("shared bucket empty");
+        assert_eq!(err.error_type(), "ThrottlingException");
+        assert_eq!(err.status().as_u16(), 429);
+        quotas
+            .check(Operation::SendMessage, start + Duration::from_millis(150))
+            .expect("refilled one token");
+    }
+
+    #[test]
+    fn admin_throttling_uses_too_many_requests() {
+        let quotas = Quotas::new(true);
+        let now = Instant::now();
+        for _ in 0..8 {
+            quotas
+                .check(Operation::StartChatContact, now)
+                .expect("burst");
+        }
+        let err = quotas
+            .check(Operation::StartChatContact, now)
+            .expect_err("empty");
+        assert_eq!(err.error_type(), "TooManyRequestsException");
+    }
+
+    #[test]
+    fn disabled_quotas_never_throttle() {
+        let quotas = Quotas::new(false);
+        let now = Instant::now();
+        for _ in 0..1000 {
+            quotas.check(Operation::GetTranscript, now).expect("off");
+        }
+    }
+}
