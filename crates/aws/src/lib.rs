@@ -1,6 +1,32 @@
 //! `bridge-aws`: adapters that implement `bridge-core`'s ports with the AWS SDK for Rust.
 //!
-//! Status: only client construction so far; the adapters land with issue 5.
+//! One module per service, each taking a built SDK client plus typed settings. SDK types
+//! stay inside this crate (request/response mapping lives in each module's private
+//! submodule): callers see domain types and typed, classified errors that answer
+//! `is_retriable()`. Clients are built once from `aws-config`, so the standard environment
+//! works (region, credentials chain, `AWS_ENDPOINT_URL_<SERVICE>` for local emulators).
+//!
+//! This crate must not decide anything about sessions: the decisions live in
+//! `bridge_core::session`; here we only translate them into API calls.
+//!
+//! # Layout
+//! - [`clients`]: [`Clients`] and [`ClientSettings`] (timeouts, retry policy).
+//! - [`dynamo`]: [`DynamoStore`] — `SessionStore`, `DedupeStore` and `LeaseStore` over one
+//!   table; [`dynamo::schema`] describes the table, [`dynamo::create_table`] creates it.
+//! - [`sns`]: [`SnsSender`] — `SmsSender` over SNS Publish.
+//! - [`connect`]: [`ConnectChat`] — `ChatApi` over the Connect admin API and
+//!   (through the private `participant` module) the Connect Participant API.
+//! - [`error`]: the causes this crate adds, and the shared SDK error classification.
 #![warn(missing_docs)]
 
 pub mod clients;
+pub mod connect;
+pub mod dynamo;
+pub mod error;
+mod participant;
+pub mod sns;
+
+pub use clients::{ClientSettings, Clients};
+pub use connect::ConnectChat;
+pub use dynamo::{DynamoSettings, DynamoStore};
+pub use sns::{SmsType, SnsSender};

@@ -1,74 +1,101 @@
 //! `bridge`: the command-line entry to the bridge for people and scripts.
 //!
-//! Today it checks recorded inbound SMS events (`bridge check FILE`) with the same parser
-//! the Lambda uses. `bridge sms`, `bridge replay`, `bridge outbox` and `bridge demo` come
-//! with issue 7 (see the README's status table).
+//! Subcommands: `sms` (one text through the inbound handler, in-process), `replay` (a
+//! recording of inbound events, to the handler, an SNS topic or a Lambda function),
+//! `outbox` (the SMS the bridge sent, from the local SNS emulator), `init-table`, `demo`
+//! (the whole bridge locally, with a phone page and the agent console), and `check`
+//! (parse a recording offline). Everything talks to the local emulators unless `--aws`
+//! is given (see [`config`]).
+//!
+//! # Layout
+//! - [`config`]: shared flags, local defaults, SDK clients.
+//! - [`stack`]: the inbound handler wired as the Lambda wires it; [`meter`] times its calls.
+//! - [`sms`], [`replay`], [`outbox`], [`init_table`], [`check`], [`demo`]: one per
+//!   subcommand; [`sim`] drives connect-sim's control API for the demo.
+
+mod check;
+mod config;
+mod demo;
+mod init_table;
+mod meter;
+mod outbox;
+mod replay;
+mod sim;
+mod sms;
+mod stack;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::StackArgs;
+
+/// Log filter unless RUST_LOG says otherwise: the CLI reports outcomes itself, so the
+/// in-process handler's own per-text logs are off (`RUST_LOG=bridge_inbound=info` shows
+/// them).
+const DEFAULT_LOG_FILTER: &str = "warn,bridge_inbound=off";
 
 #[derive(Debug, Parser)]
-#[command(name = "bridge", version, about = "SMS <-> Amazon Connect chat bridge")]
+#[command(
+    name = "bridge",
+    version,
+    about = "SMS <-> Amazon Connect chat bridge",
+    after_help = "Local defaults (without --aws): moto http://127.0.0.1:5055 (DynamoDB, SNS), \
+                  connect-sim http://127.0.0.1:8787 (Connect), region us-east-1, credentials \
+                  test/test, table bridge-local, instance local-instance, support lines \
+                  +18005550100 and +18005550199, 4 relay shards."
+)]
 struct Cli {
+    #[command(flatten)]
+    stack: StackArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Parse every line of a JSON Lines file of inbound SMS events and report each outcome.
+    /// Send one text as a customer: runs the inbound handler in-process.
+    Sms(sms::SmsArgs),
+    /// Replay recorded inbound SMS events (JSON Lines).
+    Replay(replay::ReplayArgs),
+    /// Show the SMS the bridge sent (from the local SNS emulator).
+    Outbox(outbox::OutboxArgs),
+    /// Create the bridge's DynamoDB table.
+    InitTable(init_table::InitTableArgs),
+    /// Run the whole bridge locally: emulators, relay, phone page, agent console.
+    Demo(demo::DemoArgs),
+    /// Parse every line of a recording offline and report each outcome.
     Check {
         /// JSON Lines file: each line a raw End User Messaging payload or a whole SNS event.
         file: PathBuf,
     },
-    /// Run the whole bridge locally (not yet available: issue 7).
-    Demo,
 }
 
-fn main() -> anyhow::Result<ExitCode> {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Check { file } => check(&file),
-        Command::Demo => {
-            println!(
-                "bridge demo: not yet available. The local end-to-end demo lands with issue 7; \
-                 see the README's status table."
-            );
-            Ok(ExitCode::SUCCESS)
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Sms(args) => sms::run(&cli.stack, args).await,
+        Command::Replay(args) => replay::run(&cli.stack, args).await,
+        Command::Outbox(args) => outbox::run(&cli.stack, args).await,
+        Command::InitTable(args) => init_table::run(&cli.stack, args).await,
+        Command::Demo(args) => demo::run(&cli.stack, args).await,
+        Command::Check { file } => check::run(&file),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("bridge: {error:#}");
+            ExitCode::from(2)
         }
     }
-}
-
-fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let (mut ok, mut rejected) = (0usize, 0usize);
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match bridge_core::inbound::parse_line(line) {
-            Ok(messages) => {
-                for sms in messages {
-                    ok += 1;
-                    println!(
-                        "line {}: ok from {} to {} ({} chars)",
-                        index + 1,
-                        sms.origination,
-                        sms.destination,
-                        sms.body.chars().count()
-                    );
-                }
-            }
-            Err(error) => {
-                rejected += 1;
-                println!("line {}: rejected: {error}", index + 1);
-            }
-        }
-    }
-    println!("{ok} parsed, {rejected} rejected");
-    Ok(ExitCode::SUCCESS)
 }

@@ -85,6 +85,11 @@ pub trait SessionStore: Send + Sync {
     /// Never writes the relay cursor: that belongs to the relay ([`Self::advance_cursor`]).
     /// Maintains the `active_by_shard` index: the session is listed while `starting` or
     /// `active`, and not once `ended`.
+    ///
+    /// Repeating a put that already applied (the same `session`, with a `writer` id, and
+    /// `expected`, as when a
+    /// write is resent after a timed-out attempt) returns the stored session, not a
+    /// conflict. Only an identical row counts, so two racing writers never both win.
     async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError>;
 
     /// Marks the chat `contact_id` ended, if it is still the session's current chat and not
@@ -111,6 +116,21 @@ pub trait SessionStore: Send + Sync {
     /// Lists the `starting` and `active` sessions of one shard (through the sparse
     /// `active_by_shard` index; may lag writes by a moment, as a GSI does).
     async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError>;
+
+    /// Reads a session and, where the store can do it in the same round trip, whether the
+    /// inbound message `id` was already processed (`Some(processed)`); `None` means the
+    /// caller must ask [`DedupeStore::is_processed`] itself.
+    ///
+    /// The inbound resume path has a budget of three AWS calls (read, SendMessage, marker):
+    /// a store that reads both items in one request keeps it there.
+    async fn get_with_marker(
+        &self,
+        key: &SessionKey,
+        id: &InboundMessageId,
+    ) -> Result<(Option<Session>, Option<bool>), StoreError> {
+        let _ = id;
+        Ok((self.get(key).await?, None))
+    }
 }
 
 /// Inbound dedupe markers: "this SMS already reached Connect".
@@ -158,7 +178,8 @@ pub trait LeaseStore: Send + Sync {
     async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
 
     /// Takes `shard` for `owner` until `expires_at`, if it is free: absent, expired, or the
-    /// exact `previous` lease (same version). [`StoreError::Conflict`] otherwise.
+    /// exact `previous` lease (same version). [`StoreError::Conflict`] otherwise. A repeat
+    /// that finds the lease already held by `owner` until `expires_at` returns it.
     async fn acquire(
         &self,
         shard: u16,
@@ -168,7 +189,8 @@ pub trait LeaseStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> Result<Lease, StoreError>;
 
-    /// Extends a lease we hold; [`StoreError::Conflict`] if it changed hands.
+    /// Extends a lease we hold; [`StoreError::Conflict`] if it changed hands. A repeat that
+    /// finds this very renewal applied (next version, same owner and expiry) returns it.
     async fn renew(&self, lease: &Lease, expires_at: DateTime<Utc>) -> Result<Lease, StoreError>;
 
     /// Gives a lease up at once (on shutdown); a lease that changed hands is left alone.

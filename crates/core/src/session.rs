@@ -151,6 +151,12 @@ pub struct Session {
     pub started_at: DateTime<Utc>,
     /// Last write.
     pub updated_at: DateTime<Utc>,
+    /// An opaque id of the write that produced this row, unique per write (the inbound
+    /// handler draws a random one for each conditional put). It lets a put whose first
+    /// attempt applied but timed out recognise its own row on the SDK's retry, without two
+    /// different writers ever mistaking each other's identical-looking rows for their own.
+    /// `None`: the writer cannot be recognised, so such a retry reports a conflict.
+    pub writer: Option<String>,
 }
 
 impl Session {
@@ -168,6 +174,7 @@ impl Session {
             opted_out: false,
             started_at: now,
             updated_at: now,
+            writer: None,
         }
     }
 

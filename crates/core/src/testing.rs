@@ -56,15 +56,19 @@ impl SessionStore for MemoryStore {
     async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError> {
         let mut sessions = self.sessions.lock().unwrap();
         let stored = sessions.get(&session.key);
-        if stored.map(|s| s.version) != expected {
-            return Err(StoreError::Conflict {
-                what: "session put",
-            });
-        }
         let mut next = session.clone();
         next.version = expected.map_or(1, |v| v + 1);
         // The relay owns the cursor: keep what is stored.
         next.relay_cursor = stored.and_then(|s| s.relay_cursor.clone());
+        if stored.map(|s| s.version) != expected {
+            // A repeat of the write that made the stored row is not a conflict.
+            return match stored {
+                Some(stored) if session.writer.is_some() && *stored == next => Ok(next),
+                _ => Err(StoreError::Conflict {
+                    what: "session put",
+                }),
+            };
+        }
         sessions.insert(session.key.clone(), next.clone());
         Ok(next)
     }
@@ -162,6 +166,10 @@ impl LeaseStore for MemoryStore {
             Some(stored) if stored.expires_at <= now || Some(stored) == previous => {
                 stored.version + 1
             }
+            // A repeat of the acquire that made the stored lease.
+            Some(stored) if stored.owner == *owner && stored.expires_at == expires_at => {
+                return Ok(stored.clone());
+            }
             Some(_) => {
                 return Err(StoreError::Conflict {
                     what: "lease acquire",
@@ -189,6 +197,14 @@ impl LeaseStore for MemoryStore {
                 };
                 leases.insert(lease.shard, renewed.clone());
                 Ok(renewed)
+            }
+            // A repeat of this very renewal.
+            Some(stored)
+                if stored.owner == lease.owner
+                    && stored.version == lease.version + 1
+                    && stored.expires_at == expires_at =>
+            {
+                Ok(stored.clone())
             }
             _ => Err(StoreError::Conflict {
                 what: "lease renew",
@@ -803,12 +819,59 @@ mod tests {
     fn only_one_of_two_racing_creates_wins() {
         let store = MemoryStore::new();
         let now = Utc::now();
-        let row = Session::first(key(), 0, now);
+        let row = Session {
+            writer: Some("w-1".into()),
+            ..Session::first(key(), 0, now)
+        };
+        // The rival's row is identical but for its writer id: still a rival, not a repeat.
+        let rival = Session {
+            writer: Some("w-2".into()),
+            ..row.clone()
+        };
         assert!(block(store.put(&row, None)).is_ok());
         assert!(matches!(
-            block(store.put(&row, None)),
+            block(store.put(&rival, None)),
             Err(StoreError::Conflict { .. })
         ));
+        // Without a writer id nothing can be recognised as a repeat.
+        let anonymous = Session {
+            writer: None,
+            ..row.clone()
+        };
+        assert!(matches!(
+            block(store.put(&anonymous, None)),
+            Err(StoreError::Conflict { .. })
+        ));
+        // The same writer's repeat is its own earlier success.
+        assert!(block(store.put(&row, None)).is_ok());
+    }
+
+    #[test]
+    fn repeating_an_applied_put_or_lease_write_is_not_a_conflict() {
+        let store = MemoryStore::new();
+        let now = Utc::now();
+        let row = Session {
+            writer: Some("w-1".into()),
+            ..Session::first(key(), 0, now)
+        };
+        let first = block(store.put(&row, None)).unwrap();
+        assert_eq!(block(store.put(&row, None)).unwrap(), first);
+        let other = Session::first(key(), 1, now);
+        assert!(matches!(
+            block(store.put(&other, None)),
+            Err(StoreError::Conflict { .. })
+        ));
+        let owner = OwnerId("a".into());
+        let until = now + TimeDelta::seconds(15);
+        let lease = block(store.acquire(2, &owner, None, now, until)).unwrap();
+        assert_eq!(
+            block(store.acquire(2, &owner, None, now, until)).unwrap(),
+            lease
+        );
+        let later = until + TimeDelta::seconds(5);
+        let renewed = block(store.renew(&lease, later)).unwrap();
+        assert_eq!(block(store.renew(&lease, later)).unwrap(), renewed);
+        assert!(block(store.renew(&lease, later + TimeDelta::seconds(1))).is_err());
     }
 
     #[test]

@@ -1,10 +1,27 @@
 //! `bridge-inbound`: the Lambda that turns each inbound SMS into a message in the right
-//! Amazon Connect chat. Status: parsing only; the handler lands with issue 5.
+//! Amazon Connect chat, exactly once.
+//!
+//! SNS delivers one End User Messaging payload per record, at least once. [`Handler`]
+//! parses it with `bridge-core`, asks the session machine what to do, and performs that
+//! through the ports; it is a library so the CLI and the tests call it in-process, and
+//! `main.rs` only wires the Lambda runtime and the `bridge-aws` adapters to it. This crate
+//! owns no session rules (those are `bridge_core::session`) and no AWS SDK calls (those are
+//! `bridge-aws`).
+//!
+//! # Layout
+//! - [`handler`]: [`Handler`], the inbound flow (parse, dedupe, keywords, start or resume,
+//!   send, mark processed) and its error classification table.
+//! - [`outcome`]: [`Outcome`] per SMS and the [`Summary`] of an SNS event.
+//! - [`error`]: [`HandlerError`], retriable or not, and its Lambda `Diagnostic`.
+//! - [`config`]: the Lambda logging settings read from the environment.
+//! - [`logging`]: the tracing subscriber (JSON in Lambda).
 
-use aws_lambda_events::event::sns::SnsEvent;
-use bridge_core::inbound::{InboundRecord, RecordError, parse_sns_event};
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod logging;
+pub mod outcome;
 
-/// Parses every record of an SNS event, one result per record in order.
-pub fn parse_records(event: &SnsEvent) -> Vec<Result<InboundRecord, RecordError>> {
-    parse_sns_event(event)
-}
+pub use error::HandlerError;
+pub use handler::{Handler, Ports, attribute};
+pub use outcome::{DropReason, Outcome, RecordOutcome, RejectReason, Summary};

@@ -1,2 +1,40 @@
 //! `bridge-relay`: the long-running service that carries agent replies back to phones.
-//! Status: not built yet (issue 6).
+//!
+//! It holds shard leases in DynamoDB, keeps one participant WebSocket per active session of
+//! its shards, catches up from GetTranscript after every gap, and publishes AGENT and
+//! SYSTEM messages as SMS through SNS — in order, advancing the session's `relay_cursor`
+//! only after SNS accepted every part (see ARCHITECTURE.md, "Relay").
+//!
+//! # Layout
+//! - [`service`]: [`run`] wires the parts below and shuts them down in order.
+//! - [`config`]: the relay's typed configuration, validated at start-up.
+//! - [`leases`]: shard leases, fair share among live instances, draining before release.
+//! - [`discovery`]: owned shards → one worker per active session (and back).
+//! - [`worker`]: one session: connect, subscribe, catch up, stream, keep alive, reconnect.
+//! - [`ws`]: the WebSocket transport (small buffers; rustls for `wss://`).
+//! - [`frame`]: the participant WebSocket frames, parsed (pure).
+//! - [`forward`]: what an item means for the phone (pure).
+//! - [`progress`]: the cursor and the catch-up/stream dedupe (pure).
+//! - [`backoff`]: capped exponential backoff with full jitter (pure).
+//! - [`metrics`], [`admin`]: Prometheus metrics and the `/healthz` `/readyz` `/metrics` listener.
+//! - [`shutdown`]: SIGINT/SIGTERM → the root cancellation token.
+//! - [`error`]: the relay's errors.
+
+pub mod admin;
+pub mod backoff;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod forward;
+pub mod frame;
+pub mod leases;
+pub mod metrics;
+pub mod probe;
+pub mod progress;
+pub mod service;
+pub mod shutdown;
+pub mod worker;
+pub mod ws;
+
+pub use config::Config;
+pub use service::{Ports, run};

@@ -1,0 +1,637 @@
+//! The DynamoDB adapter: sessions, dedupe markers and shard leases in one table.
+//!
+//! [`DynamoStore`] implements [`SessionStore`], [`DedupeStore`] and [`LeaseStore`] over the
+//! table described in [`schema`]. Every write that can race is conditional, and a lost
+//! condition (`ConditionalCheckFailedException`) becomes [`StoreError::Conflict`] (or the
+//! port's documented "nothing to do" answer). Session writes are `UpdateItem`s that set
+//! and remove only the attributes the inbound side owns, so a write from a stale read can
+//! never roll back the relay's cursor.
+//!
+//! The SDK resends a write whose attempt timed out, and the first attempt may have applied:
+//! a conditional write that loses to *itself* would be a false conflict. Lost conditions
+//! therefore return the current item (`ReturnValuesOnConditionCheckFailure`), and a put or
+//! lease write that finds exactly what it meant to write reports success.
+//!
+//! Expired items (`ttl` in the past) are absent to every read and condition here:
+//! DynamoDB deletes them only eventually (DynamoDB Local too, by real time), and moto
+//! never does. What "now" is comes from a [`Clock`] (the system clock unless a test sets
+//! one).
+//!
+//! This module must not decide anything about sessions: it stores what `bridge-core`
+//! decided. Tokens are stored (the table is encrypted at rest) and never logged; keys in
+//! logs and errors have their phone numbers masked.
+
+mod expr;
+mod item;
+pub mod schema;
+mod table;
+
+use std::fmt;
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use bridge_core::ids::{ContactId, InboundMessageId, ItemId};
+use bridge_core::ports::{
+    Clock, DedupeStore, Lease, LeaseStore, OwnerId, SessionStore, StoreError, SystemClock,
+};
+use bridge_core::session::{Session, SessionKey, Status};
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::{debug, warn};
+
+use self::expr::Expr;
+use self::item::{Item, Reader, epoch_seconds, n, s, time};
+use self::schema::{ACTIVE_BY_SHARD, ACTIVE_SHARD, PK, TTL, attr};
+pub use self::schema::{SCHEMA, TableDefinition, TableSchema, table_definition};
+pub use self::table::create_table;
+use crate::error::{Class, RequestError, UnprocessedKeys, classify};
+
+/// BatchGetItem reads at most this many keys per call.
+const BATCH_GET_LIMIT: usize = 100;
+/// Rounds of BatchGetItem before unprocessed keys count as throttling.
+const BATCH_GET_ROUNDS: u32 = 4;
+/// The pause before the first repeat of unprocessed keys (doubling after).
+const BATCH_GET_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How long items live, and how many relay shards there are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DynamoSettings {
+    /// A session lives this long after its last write.
+    pub session_ttl: TimeDelta,
+    /// A dedupe marker lives this long (Lambda retries and SNS redeliveries end well
+    /// before).
+    pub dedupe_ttl: TimeDelta,
+    /// A lease item lives this long after it lapses (then it is garbage).
+    pub lease_ttl: TimeDelta,
+    /// The relay's shard count: leases of shards `0..shard_count` are listed.
+    pub shard_count: NonZeroU16,
+}
+
+impl Default for DynamoSettings {
+    fn default() -> Self {
+        Self {
+            session_ttl: TimeDelta::days(30),
+            dedupe_ttl: TimeDelta::days(7),
+            lease_ttl: TimeDelta::days(1),
+            shard_count: NonZeroU16::MIN.saturating_add(63),
+        }
+    }
+}
+
+/// Sessions, dedupe markers and leases in one DynamoDB table.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    settings: DynamoSettings,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynamoStore {
+    /// A store over `table`, judging expiry by the system clock.
+    pub fn new(client: Client, table: impl Into<String>, settings: DynamoSettings) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            settings,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same store judging expiry by `clock`.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Sends an UpdateItem built from `expr` and `condition`.
+    ///
+    /// A lost condition is not an error here: it comes back as [`Outcome::Lost`] with the
+    /// item as it is, so callers can tell "someone else won" from "our own earlier attempt
+    /// already applied this" (the SDK resends a write whose attempt timed out).
+    async fn update(
+        &self,
+        key: Item,
+        expr: Expr,
+        condition: String,
+        what: &'static str,
+    ) -> Result<Outcome, StoreError> {
+        let update = expr.update_expression();
+        let (names, values) = expr.into_maps();
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match sent {
+            Ok(output) => Ok(Outcome::Written(output.attributes.unwrap_or_default())),
+            Err(SdkError::ServiceError(context))
+                if matches!(
+                    context.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                let current = match context.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(lost) => lost.item,
+                    _ => None,
+                };
+                Ok(Outcome::Lost(current.filter(|item| !item.is_empty())))
+            }
+            Err(error) => Err(store_error(error, what)),
+        }
+    }
+
+    fn session_ttl(&self, updated_at: DateTime<Utc>) -> i64 {
+        epoch_seconds(updated_at + self.settings.session_ttl)
+    }
+
+    /// Reads items by key (consistently), repeating unprocessed keys a few times.
+    async fn batch_get(
+        &self,
+        mut keys: Vec<Item>,
+        what: &'static str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        let mut backoff = BATCH_GET_BACKOFF;
+        for round in 1..=BATCH_GET_ROUNDS {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(|source| {
+                    StoreError::Other(Box::new(RequestError::Build {
+                        operation: "BatchGetItem",
+                        source: source.into(),
+                    }))
+                })?;
+            let mut output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|error| store_error(error, what))?;
+            if let Some(mut responses) = output.responses.take() {
+                items.extend(responses.remove(&self.table).unwrap_or_default());
+            }
+            keys = output
+                .unprocessed_keys
+                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                .map(|rest| rest.keys)
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return Ok(items);
+            }
+            if round < BATCH_GET_ROUNDS {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Err(StoreError::Throttled(Box::new(UnprocessedKeys {
+            remaining: keys.len(),
+            rounds: BATCH_GET_ROUNDS,
+        })))
+    }
+}
+
+/// What a conditional UpdateItem did.
+enum Outcome {
+    /// The condition held; the item as written.
+    Written(Item),
+    /// The condition failed; the item as it is (`None`: absent).
+    Lost(Option<Item>),
+}
+
+impl Outcome {
+    /// The written item, or [`StoreError::Conflict`] unless the current item passes
+    /// `already_applied` (parsed with `parse`): then this very write had gone through on an
+    /// earlier attempt, and its result is the current item.
+    fn written_or<T>(
+        self,
+        what: &'static str,
+        parse: impl Fn(&Item) -> Result<T, StoreError>,
+        already_applied: impl FnOnce(&T) -> bool,
+    ) -> Result<T, StoreError> {
+        match self {
+            Self::Written(item) => parse(&item),
+            Self::Lost(Some(current)) => match parse(&current) {
+                Ok(current) if already_applied(&current) => {
+                    debug!(
+                        what,
+                        "conditional write had already applied on an earlier attempt"
+                    );
+                    Ok(current)
+                }
+                _ => Err(StoreError::Conflict { what }),
+            },
+            Self::Lost(None) => Err(StoreError::Conflict { what }),
+        }
+    }
+
+    /// Whether the condition held.
+    fn is_written(&self) -> bool {
+        matches!(self, Self::Written(_))
+    }
+}
+
+/// Maps an SDK error to the port's error; see [`crate::error`] for the classes.
+fn store_error<E>(error: SdkError<E, HttpResponse>, what: &'static str) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match classify(&error) {
+        Class::Conflict => StoreError::Conflict { what },
+        Class::Throttled => StoreError::Throttled(Box::new(error)),
+        Class::Transient => StoreError::Transient(Box::new(error)),
+        Class::AccessDenied | Class::Invalid | Class::Other => StoreError::Other(Box::new(error)),
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    /// One consistent BatchGetItem for the session and the dedupe marker, so the inbound
+    /// resume path costs three calls (this read, SendMessage, the marker write).
+    async fn get_with_marker(
+        &self,
+        key: &SessionKey,
+        id: &InboundMessageId,
+    ) -> Result<(Option<Session>, Option<bool>), StoreError> {
+        let session_pk = item::session_pk(key);
+        let now = self.clock.now();
+        let mut session = None;
+        let mut processed = false;
+        let keys = vec![item::session_key(key), item::dedupe_key(id)];
+        for found in self.batch_get(keys, "session and marker get").await? {
+            let reader = Reader::new(&found);
+            if reader.expired(now)? {
+                continue;
+            }
+            if reader.s(PK)? == session_pk {
+                session = Some(item::session_from_item(&found)?);
+            } else {
+                processed = true;
+            }
+        }
+        Ok((session, Some(processed)))
+    }
+
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::session_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| store_error(error, "session get"))?;
+        let Some(found) = output.item else {
+            return Ok(None);
+        };
+        if Reader::new(&found).expired(self.clock.now())? {
+            return Ok(None);
+        }
+        item::session_from_item(&found).map(Some)
+    }
+
+    async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError> {
+        let version = expected.map_or(1, |version| version.saturating_add(1));
+        let (set, remove) =
+            item::session_writes(session, version, self.session_ttl(session.updated_at));
+        let mut expr = Expr::default();
+        for (name, value) in set {
+            expr.set(name, value);
+        }
+        for name in remove {
+            expr.remove(name);
+        }
+        let condition = match expected {
+            // Absent, or present but expired (as good as deleted).
+            None => {
+                let pk = expr.name(PK);
+                let ttl = expr.name(TTL);
+                let now = expr.value("now", n(epoch_seconds(self.clock.now())));
+                format!("attribute_not_exists({pk}) OR {ttl} <= {now}")
+            }
+            Some(expected) => {
+                let version = expr.name(attr::VERSION);
+                let expected = expr.value("expected", n(expected));
+                format!("{version} = {expected}")
+            }
+        };
+        let intended = session.clone();
+        self.update(
+            item::session_key(&session.key),
+            expr,
+            condition,
+            "session put",
+        )
+        .await?
+        .written_or("session put", item::session_from_item, |current| {
+            // Ours if it is exactly what we wrote, writer id included (the cursor is not
+            // ours to compare). Without a writer id two writers could look identical.
+            intended.writer.is_some()
+                && *current
+                    == Session {
+                        version,
+                        relay_cursor: current.relay_cursor.clone(),
+                        ..intended
+                    }
+        })
+        .inspect_err(|error| {
+            if matches!(error, StoreError::Conflict { .. }) {
+                debug!(customer = %session.key.customer, support = %session.key.support,
+                        ?expected, "session put lost its condition");
+            }
+        })
+    }
+
+    async fn end_chat(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let mut expr = Expr::default();
+        expr.set(attr::STATUS, s(Status::Ended.as_str()));
+        expr.set(attr::UPDATED_AT, time(now));
+        expr.set(TTL, n(self.session_ttl(now)));
+        let version = expr.name(attr::VERSION);
+        let one = expr.value("one", n(1));
+        expr.set_to(attr::VERSION, format!("{version} + {one}"));
+        expr.remove(ACTIVE_SHARD);
+        let contact = expr.name(attr::CONTACT_ID);
+        let expected_contact = expr.value("contact", s(contact_id.as_str()));
+        let status = expr.name(attr::STATUS);
+        let ended = expr.value("ended", s(Status::Ended.as_str()));
+        let ttl = expr.name(TTL);
+        let now = expr.value("now", n(epoch_seconds(self.clock.now())));
+        let condition =
+            format!("{contact} = {expected_contact} AND {status} <> {ended} AND {ttl} > {now}");
+        // Lost: another chat, already ended, or absent; nothing to do in every case.
+        match self
+            .update(item::session_key(key), expr, condition, "chat end")
+            .await?
+        {
+            Outcome::Written(written) => item::session_from_item(&written).map(Some),
+            Outcome::Lost(_) => Ok(None),
+        }
+    }
+
+    async fn advance_cursor(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        item_id: &ItemId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut expr = Expr::default();
+        expr.set(attr::RELAY_CURSOR, s(item_id.as_str()));
+        expr.set(attr::RELAY_CURSOR_CONTACT, s(contact_id.as_str()));
+        expr.set(attr::UPDATED_AT, time(now));
+        expr.set(TTL, n(self.session_ttl(now)));
+        let contact = expr.name(attr::CONTACT_ID);
+        let expected_contact = expr.value("contact", s(contact_id.as_str()));
+        let ttl = expr.name(TTL);
+        let now = expr.value("now", n(epoch_seconds(self.clock.now())));
+        let condition = format!("{contact} = {expected_contact} AND {ttl} > {now}");
+        // A resent attempt finds the same contact and succeeds again: no special case.
+        Ok(self
+            .update(item::session_key(key), expr, condition, "cursor advance")
+            .await?
+            .is_written())
+    }
+
+    async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError> {
+        let now = self.clock.now();
+        let mut sessions = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACTIVE_BY_SHARD)
+                .key_condition_expression("#active_shard = :shard")
+                .expression_attribute_names("#active_shard", ACTIVE_SHARD)
+                .expression_attribute_values(":shard", n(shard))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|error| store_error(error, "shard query"))?;
+            for found in output.items.unwrap_or_default() {
+                // One bad row must not hide every other session of the shard.
+                match live_session(&found, now) {
+                    Ok(Some(session)) => sessions.push(session),
+                    Ok(None) => {}
+                    Err(error) => warn!(shard, error = %error, "skipping corrupt session row"),
+                }
+            }
+            match output.last_evaluated_key {
+                Some(last) if !last.is_empty() => start = Some(last),
+                _ => return Ok(sessions),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DedupeStore for DynamoStore {
+    async fn is_processed(&self, id: &InboundMessageId) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item::dedupe_key(id)))
+            .consistent_read(true)
+            .projection_expression("#pk, #ttl")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#ttl", TTL)
+            .send()
+            .await
+            .map_err(|error| store_error(error, "dedupe get"))?;
+        match output.item {
+            Some(found) => Ok(!Reader::new(&found).expired(self.clock.now())?),
+            None => Ok(false),
+        }
+    }
+
+    async fn mark_processed(
+        &self,
+        id: &InboundMessageId,
+        contact_id: Option<&ContactId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut marker = item::dedupe_key(id);
+        marker.insert(attr::PROCESSED_AT.to_owned(), time(now));
+        marker.insert(
+            TTL.to_owned(),
+            n(epoch_seconds(now + self.settings.dedupe_ttl)),
+        );
+        if let Some(contact_id) = contact_id {
+            marker.insert(attr::CONTACT_ID.to_owned(), s(contact_id.as_str()));
+        }
+        // Unconditional: marking twice just refreshes the marker.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(marker))
+            .send()
+            .await
+            .map_err(|error| store_error(error, "dedupe put"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LeaseStore for DynamoStore {
+    async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        let now = self.clock.now();
+        let shards: Vec<u16> = (0..self.settings.shard_count.get()).collect();
+        let mut leases = Vec::new();
+        for chunk in shards.chunks(BATCH_GET_LIMIT) {
+            let keys = chunk.iter().map(|shard| item::lease_key(*shard)).collect();
+            for found in self.batch_get(keys, "lease list").await? {
+                // A bad lease row must not stop the relay from seeing the others.
+                match Reader::new(&found).expired(now) {
+                    Ok(true) => {}
+                    Ok(false) => match item::lease_from_item(&found) {
+                        Ok(lease) => leases.push(lease),
+                        Err(error) => warn!(error = %error, "skipping corrupt lease row"),
+                    },
+                    Err(error) => warn!(error = %error, "skipping corrupt lease row"),
+                }
+            }
+        }
+        leases.sort_by_key(|lease| lease.shard);
+        Ok(leases)
+    }
+
+    async fn acquire(
+        &self,
+        shard: u16,
+        owner: &OwnerId,
+        previous: Option<&Lease>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Lease, StoreError> {
+        let mut expr = lease_extension(expires_at, self.settings.lease_ttl);
+        expr.set(attr::OWNER, s(owner.0.as_str()));
+        expr.set(attr::SHARD, n(shard));
+        let version = expr.name(attr::VERSION);
+        let zero = expr.value("zero", n(0));
+        let one = expr.value("one", n(1));
+        expr.set_to(
+            attr::VERSION,
+            format!("if_not_exists({version}, {zero}) + {one}"),
+        );
+        let pk = expr.name(PK);
+        let lapse = expr.name(attr::EXPIRES_AT);
+        let now = expr.value("now", n(now.timestamp_millis()));
+        let mut condition = format!("attribute_not_exists({pk}) OR {lapse} <= {now}");
+        if let Some(previous) = previous {
+            condition.push_str(&format!(" OR ({})", held_by(&mut expr, previous)));
+        }
+        let wanted = expires_at.timestamp_millis();
+        self.update(item::lease_key(shard), expr, condition, "lease acquire")
+            .await?
+            .written_or("lease acquire", item::lease_from_item, |current| {
+                current.owner == *owner && current.expires_at.timestamp_millis() == wanted
+            })
+    }
+
+    async fn renew(&self, lease: &Lease, expires_at: DateTime<Utc>) -> Result<Lease, StoreError> {
+        let mut expr = lease_extension(expires_at, self.settings.lease_ttl);
+        let version = expr.name(attr::VERSION);
+        let one = expr.value("one", n(1));
+        expr.set_to(attr::VERSION, format!("{version} + {one}"));
+        let condition = held_by(&mut expr, lease);
+        let wanted = expires_at.timestamp_millis();
+        self.update(item::lease_key(lease.shard), expr, condition, "lease renew")
+            .await?
+            .written_or("lease renew", item::lease_from_item, |current| {
+                current.owner == lease.owner
+                    && current.version == lease.version.saturating_add(1)
+                    && current.expires_at.timestamp_millis() == wanted
+            })
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut expr = Expr::default();
+        let condition = held_by(&mut expr, lease);
+        let (names, values) = expr.into_maps();
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(item::lease_key(lease.shard)))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(|error| store_error(error, "lease release"));
+        match deleted {
+            // A lease that changed hands (or is gone) is not ours to release.
+            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// The session in `found` if it is live (not expired, `starting` or `active`): the index
+/// may briefly list a row that has just ended.
+fn live_session(found: &Item, now: DateTime<Utc>) -> Result<Option<Session>, StoreError> {
+    if Reader::new(found).expired(now)? {
+        return Ok(None);
+    }
+    let session = item::session_from_item(found)?;
+    Ok(session.status.is_live().then_some(session))
+}
+
+/// `SET expires_at, ttl` for a lease lapsing at `expires_at`.
+fn lease_extension(expires_at: DateTime<Utc>, lease_ttl: TimeDelta) -> Expr {
+    let mut expr = Expr::default();
+    expr.set(attr::EXPIRES_AT, n(expires_at.timestamp_millis()));
+    expr.set(TTL, n(epoch_seconds(expires_at + lease_ttl)));
+    expr
+}
+
+/// The condition "the stored lease is exactly `lease`": same version, same owner.
+fn held_by(expr: &mut Expr, lease: &Lease) -> String {
+    let version = expr.name(attr::VERSION);
+    let owner = expr.name(attr::OWNER);
+    let held_version = expr.value("held_version", n(lease.version));
+    let held_owner = expr.value("held_owner", s(lease.owner.0.as_str()));
+    format!("{version} = {held_version} AND {owner} = {held_owner}")
+}

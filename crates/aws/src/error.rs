@@ -1,0 +1,342 @@
+//! The errors this crate adds to the ports' own, and the one place that classifies SDK
+//! errors.
+//!
+//! Every adapter answers with its port's error enum (`StoreError`, `ChatError`,
+//! `SmsError`), whose variants say what a caller may do (retry, re-read, give up). The
+//! SDK error is kept whole as the variant's `#[source]`; the types below are the causes
+//! that do not come from the SDK: a response missing a field, a request refused before it
+//! was sent, a table bootstrap that went wrong.
+//!
+//! Classification (`classify`) looks at the error code first (the same strings on
+//! every AWS protocol), then at the HTTP status, then at how the request failed (timeout,
+//! connection error): one rule set for all four services, so "throttled" means the same
+//! thing everywhere.
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use bridge_core::ids::InvalidId;
+use bridge_core::ports::{BoxError, ChatError};
+
+/// Error codes that mean "slow down" on the services we call (DynamoDB, SNS, Connect,
+/// Connect Participant); 429 without a code means the same.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "Throttled",
+    "ThrottledException",
+    "TooManyRequests",
+    "TooManyRequestsException",
+    "LimitExceededException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "RequestThrottledException",
+];
+
+/// Error codes of server-side failures that a later retry can get past; any 5xx too.
+const TRANSIENT_CODES: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServerException",
+    "InternalServiceException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    // DynamoDB: the item is part of an in-flight transaction; retrying succeeds.
+    "TransactionConflictException",
+];
+
+/// Error codes of a request the service judged invalid (400).
+const INVALID_CODES: &[&str] = &[
+    "ValidationException",
+    "InvalidRequestException",
+    "InvalidParameterException",
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "InvalidParameterValueException",
+    "ParameterValueInvalid",
+];
+
+/// The error code of a lost conditional write (DynamoDB).
+const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailedException";
+
+/// The error code of a denied call; on the participant API it means the chat ended or
+/// the token expired (connect-chat-protocol.md §6.2).
+const ACCESS_DENIED: &str = "AccessDeniedException";
+
+/// What kind of failure an SDK error is, as far as a caller's next step goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// A conditional write lost.
+    Conflict,
+    /// The service is throttling us.
+    Throttled,
+    /// Timeout, connection failure, 5xx: retrying later can succeed.
+    Transient,
+    /// 403 AccessDeniedException.
+    AccessDenied,
+    /// The service called the request invalid (400).
+    Invalid,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies an SDK error; see the module docs for the order of the rules.
+pub(crate) fn classify<E>(error: &SdkError<E, HttpResponse>) -> Class
+where
+    E: ProvideErrorMetadata,
+{
+    match error {
+        SdkError::ServiceError(context) => {
+            let status = context.raw().status().as_u16();
+            classify_service(context.err().code(), status)
+        }
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Class::Transient,
+        SdkError::DispatchFailure(failure) if failure.is_user() => Class::Other,
+        SdkError::DispatchFailure(_) => Class::Transient,
+        // ConstructionFailure: the request could not even be built; it never will be.
+        _ => Class::Other,
+    }
+}
+
+/// Classifies a service's error answer by its code, then its HTTP status.
+pub(crate) fn classify_service(code: Option<&str>, status: u16) -> Class {
+    let is = |codes: &[&str]| code.is_some_and(|code| codes.contains(&code));
+    if code == Some(CONDITIONAL_CHECK_FAILED) {
+        Class::Conflict
+    } else if is(THROTTLING_CODES) || status == 429 {
+        Class::Throttled
+    } else if is(TRANSIENT_CODES) || (500..600).contains(&status) {
+        Class::Transient
+    } else if code == Some(ACCESS_DENIED) || (code.is_none() && status == 403) {
+        Class::AccessDenied
+    } else if is(INVALID_CODES) {
+        Class::Invalid
+    } else {
+        Class::Other
+    }
+}
+
+/// The error code of a service error, when the service gave one.
+pub(crate) fn code_of<E>(error: &SdkError<E, HttpResponse>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    match error {
+        SdkError::ServiceError(context) => context.err().code(),
+        _ => None,
+    }
+}
+
+/// Which chat service answered: a 403 means different things on each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChatService {
+    /// The Connect admin API (IAM-signed): a 403 is a permissions problem.
+    Admin,
+    /// The participant API (bearer tokens): a 403 means the chat ended or the token
+    /// expired (connect-chat-protocol.md §6.2).
+    Participant,
+}
+
+/// Maps a Connect or Connect Participant failure to the port's error.
+pub(crate) fn chat_error<E>(error: SdkError<E, HttpResponse>, service: ChatService) -> ChatError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match (classify(&error), service) {
+        (Class::AccessDenied, ChatService::Participant) => ChatError::ChatEnded,
+        (Class::Throttled, _) => ChatError::Throttled(Box::new(error)),
+        (Class::Transient, _) => ChatError::Transient(Box::new(error)),
+        (Class::Invalid, _) => ChatError::Invalid(Box::new(error)),
+        (Class::AccessDenied | Class::Conflict | Class::Other, _) => {
+            ChatError::Other(Box::new(error))
+        }
+    }
+}
+
+/// A successful response that lacks what the bridge needs from it.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseError {
+    /// A field the bridge relies on was absent.
+    #[error("{operation} response lacks {field}")]
+    Missing {
+        /// The API operation.
+        operation: &'static str,
+        /// The missing field, as the API names it.
+        field: &'static str,
+    },
+    /// An id or token in the response is empty or too long.
+    #[error("{operation} response has an invalid {field}")]
+    InvalidId {
+        /// The API operation.
+        operation: &'static str,
+        /// The field, as the API names it.
+        field: &'static str,
+        /// Why it was refused.
+        #[source]
+        source: InvalidId,
+    },
+    /// A time in the response is not ISO 8601.
+    #[error("{operation} response has an unparsable time in {field}")]
+    InvalidTime {
+        /// The API operation.
+        operation: &'static str,
+        /// The field, as the API names it.
+        field: &'static str,
+        /// The parse failure.
+        #[source]
+        source: chrono::ParseError,
+    },
+}
+
+/// A request refused before it was sent, because the service would refuse it too.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// An SMS body longer than one SNS Publish may carry.
+    #[error("sms body has {chars} characters, more than the {max} one publish may carry")]
+    BodyTooLong {
+        /// Characters in the body.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An empty SMS body.
+    #[error("sms body is empty")]
+    EmptyBody,
+    /// A request structure the SDK refused to build (a required member is missing).
+    #[error("could not build the {operation} request")]
+    Build {
+        /// The API operation.
+        operation: &'static str,
+        /// The SDK's reason.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// BatchGetItem kept leaving keys unprocessed (the table is throttling reads).
+#[derive(Debug, thiserror::Error)]
+#[error("{remaining} keys still unprocessed after {rounds} batch reads")]
+pub struct UnprocessedKeys {
+    /// Keys not read.
+    pub remaining: usize,
+    /// Rounds tried.
+    pub rounds: u32,
+}
+
+/// Why creating the table failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// A table of that name exists already (its schema was not checked).
+    #[error("table {table} already exists")]
+    AlreadyExists {
+        /// The table name.
+        table: String,
+    },
+    /// The table did not become ACTIVE in time.
+    #[error("table {table} not active after {waited_secs} s")]
+    NotActive {
+        /// The table name.
+        table: String,
+        /// How long we waited.
+        waited_secs: u64,
+    },
+    /// A DynamoDB call failed.
+    #[error("{operation} on table {table} failed")]
+    Request {
+        /// The API operation.
+        operation: &'static str,
+        /// The table name.
+        table: String,
+        /// The SDK error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditional_check_failure_is_a_conflict() {
+        assert_eq!(
+            classify_service(Some(CONDITIONAL_CHECK_FAILED), 400),
+            Class::Conflict
+        );
+    }
+
+    #[test]
+    fn throttling_codes_and_429_are_throttled() {
+        for code in [
+            "ThrottlingException",
+            "LimitExceededException",
+            "TooManyRequestsException",
+        ] {
+            assert_eq!(
+                classify_service(Some(code), 400),
+                Class::Throttled,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            classify_service(Some("ProvisionedThroughputExceededException"), 400),
+            Class::Throttled
+        );
+        assert_eq!(classify_service(None, 429), Class::Throttled);
+        assert_eq!(
+            classify_service(Some("SomethingNew"), 429),
+            Class::Throttled
+        );
+    }
+
+    #[test]
+    fn server_errors_are_transient() {
+        assert_eq!(
+            classify_service(Some("InternalServerException"), 500),
+            Class::Transient
+        );
+        assert_eq!(
+            classify_service(Some("InternalServiceException"), 500),
+            Class::Transient
+        );
+        assert_eq!(classify_service(None, 503), Class::Transient);
+        assert_eq!(classify_service(Some("Unexpected"), 502), Class::Transient);
+    }
+
+    #[test]
+    fn access_denied_is_recognised_by_code_or_bare_403() {
+        assert_eq!(
+            classify_service(Some(ACCESS_DENIED), 403),
+            Class::AccessDenied
+        );
+        assert_eq!(classify_service(None, 403), Class::AccessDenied);
+        assert_eq!(
+            classify_service(Some("UnrecognizedClientException"), 403),
+            Class::Other
+        );
+    }
+
+    #[test]
+    fn validation_codes_are_invalid_and_the_rest_other() {
+        for code in [
+            "ValidationException",
+            "InvalidRequestException",
+            "InvalidParameterException",
+            "InvalidParameter",
+        ] {
+            assert_eq!(classify_service(Some(code), 400), Class::Invalid, "{code}");
+        }
+        assert_eq!(
+            classify_service(Some("ResourceNotFoundException"), 404),
+            Class::Other
+        );
+        assert_eq!(
+            classify_service(Some("ResourceNotFoundException"), 400),
+            Class::Other
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! SNS request values and error classification.
+
+use aws_sdk_sns::operation::publish::PublishError;
+use aws_sdk_sns::types::MessageAttributeValue;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use bridge_core::ids::SmsMessageId;
+use bridge_core::ports::SmsError;
+
+use crate::error::{Class, RequestError, ResponseError, classify};
+
+/// The message attribute data type for strings.
+const STRING_DATA_TYPE: &str = "String";
+
+/// A `String` message attribute.
+pub(super) fn string_attribute(value: &str) -> Result<MessageAttributeValue, SmsError> {
+    MessageAttributeValue::builder()
+        .data_type(STRING_DATA_TYPE)
+        .string_value(value)
+        .build()
+        .map_err(|source| {
+            SmsError::Invalid(Box::new(RequestError::Build {
+                operation: "Publish",
+                source: source.into(),
+            }))
+        })
+}
+
+/// The Publish response's message id.
+pub(super) fn message_id(id: Option<String>) -> Result<SmsMessageId, SmsError> {
+    let id = id.ok_or(ResponseError::Missing {
+        operation: "Publish",
+        field: "MessageId",
+    });
+    id.and_then(|id| {
+        SmsMessageId::new(id).map_err(|source| ResponseError::InvalidId {
+            operation: "Publish",
+            field: "MessageId",
+            source,
+        })
+    })
+    .map_err(|error| SmsError::Other(Box::new(error)))
+}
+
+/// Maps a Publish failure to the port's error.
+pub(super) fn sms_error(error: SdkError<PublishError, HttpResponse>) -> SmsError {
+    if is_opt_out(error.code(), error.message()) {
+        return SmsError::OptedOut;
+    }
+    match classify(&error) {
+        Class::Throttled => SmsError::Throttled(Box::new(error)),
+        Class::Transient => SmsError::Transient(Box::new(error)),
+        Class::Invalid => SmsError::Invalid(Box::new(error)),
+        Class::Conflict | Class::AccessDenied | Class::Other => SmsError::Other(Box::new(error)),
+    }
+}
+
+/// Whether an error says the destination opted out: by its code, or by the message of an
+/// invalid-parameter error (SNS has no documented opt-out code; see the module docs).
+fn is_opt_out(code: Option<&str>, message: Option<&str>) -> bool {
+    let mentions_opt_out = |text: &str| {
+        let text = text.to_ascii_lowercase();
+        ["opted out", "opted-out", "opt-out", "optedout", "opt out"]
+            .iter()
+            .any(|phrase| text.contains(phrase))
+    };
+    match code {
+        Some(code) if code.to_ascii_lowercase().contains("optedout") => true,
+        Some("InvalidParameter" | "InvalidParameterValue" | "ParameterValueInvalid") => {
+            message.is_some_and(mentions_opt_out)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opt_out_is_recognised_by_code_or_parameter_message() {
+        assert!(is_opt_out(Some("OptedOut"), None));
+        assert!(is_opt_out(Some("PhoneNumberOptedOutException"), Some("x")));
+        assert!(is_opt_out(
+            Some("InvalidParameter"),
+            Some("Phone number is opted out")
+        ));
+        assert!(!is_opt_out(
+            Some("InvalidParameter"),
+            Some("Invalid parameter: PhoneNumber")
+        ));
+        assert!(!is_opt_out(Some("Throttling"), Some("opted out")));
+        assert!(!is_opt_out(None, Some("opted out")));
+    }
+}

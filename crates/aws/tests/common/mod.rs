@@ -1,0 +1,63 @@
+//! What the adapter tests share: finding the emulators and configuring SDK clients for
+//! them.
+//!
+//! The configuration is built by hand, not loaded from the environment: with-emulators.sh
+//! exports `AWS_ENDPOINT_URL_DYNAMODB` (moto), which would otherwise override the endpoint
+//! of the DynamoDB Local target.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use bridge_aws::ClientSettings;
+
+/// The emulator endpoint in `variable`; fails the test with directions when unset.
+pub fn endpoint(variable: &str) -> String {
+    match std::env::var(variable) {
+        Ok(endpoint) if !endpoint.is_empty() => endpoint,
+        _ => panic!(
+            "{variable} is not set: these tests need the local emulators. Run them with \
+             `make test`, or `scripts/with-emulators.sh cargo test -p bridge-aws`"
+        ),
+    }
+}
+
+/// Static test credentials, us-east-1, and `endpoint` for every service.
+pub fn sdk_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "bridge-aws-tests",
+        )))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// Client settings for tests: the production retry policy with generous timeouts, so a
+/// machine busy compiling cannot turn a slow emulator answer into a spurious failure.
+pub fn settings() -> ClientSettings {
+    ClientSettings {
+        attempt_timeout: Duration::from_secs(20),
+        operation_timeout: Duration::from_secs(60),
+        ..ClientSettings::default()
+    }
+}
+
+/// An endpoint where nothing listens: a port bound then released.
+pub fn dead_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A fresh name, so tests sharing one emulator never see each other's data.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}

@@ -1,0 +1,163 @@
+//! `bridge outbox`: the SMS the bridge sent, as the local SNS emulator (moto) recorded them.
+//!
+//! moto keeps every SMS published to a phone number in its state dump
+//! (`GET /moto-api/data.json` → `sns.SMS`, a list in sending order of `{message,
+//! message_id, phone_number}`). The origination number is not kept (LOCAL-STACK.md), so
+//! the outbox shows the recipient and the text. `--follow` polls the list and prints what
+//! was appended; a shorter list means moto was reset, and it starts over.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bridge_core::PhoneNumber;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{StackArgs, phone};
+
+/// No moto answer may take longer (the state dump grows with the tables).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One SMS moto recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentSms {
+    /// The recipient.
+    pub phone_number: String,
+    /// The text.
+    pub message: String,
+    /// SNS's message id.
+    pub message_id: String,
+}
+
+/// Reads moto's outbox.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Outbox {
+    /// The outbox of the moto server at `moto` (`http://host:port`).
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(moto: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .context("building the http client")?;
+        Ok(Self {
+            http,
+            url: format!("{}/moto-api/data.json", moto.trim_end_matches('/')),
+        })
+    }
+
+    /// Every SMS sent so far, oldest first.
+    ///
+    /// # Errors
+    /// moto unreachable, or an unexpected answer.
+    pub async fn fetch(&self) -> anyhow::Result<Vec<SentSms>> {
+        #[derive(Deserialize)]
+        struct Dump {
+            #[serde(default)]
+            sns: Sns,
+        }
+        #[derive(Default, Deserialize)]
+        struct Sns {
+            #[serde(default, rename = "SMS")]
+            sms: Vec<SentSms>,
+        }
+        let response = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .with_context(|| format!("reading {} (is moto running?)", self.url))?;
+        if !response.status().is_success() {
+            bail!("{} answered {}", self.url, response.status());
+        }
+        let dump: Dump = response
+            .json()
+            .await
+            .with_context(|| format!("parsing {}", self.url))?;
+        Ok(dump.sns.sms)
+    }
+
+    /// The SMS sent to `to`, oldest first.
+    ///
+    /// # Errors
+    /// As [`Self::fetch`].
+    pub async fn fetch_to(&self, to: &PhoneNumber) -> anyhow::Result<Vec<SentSms>> {
+        let mut all = self.fetch().await?;
+        all.retain(|sms| sms.phone_number == to.as_e164());
+        Ok(all)
+    }
+}
+
+/// `bridge outbox` flags.
+#[derive(Debug, clap::Args)]
+pub struct OutboxArgs {
+    /// Keep watching and print new SMS as they are sent (Ctrl-C stops).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only SMS to this number.
+    #[arg(long, value_parser = phone)]
+    pub to: Option<PhoneNumber>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// How often `--follow` looks, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub interval_ms: u64,
+}
+
+/// Runs `bridge outbox`.
+///
+/// # Errors
+/// Not in local mode, or moto unreachable.
+pub async fn run(stack_args: &StackArgs, args: OutboxArgs) -> anyhow::Result<ExitCode> {
+    let Some(moto) = stack_args.moto() else {
+        bail!("the outbox is read from the local SNS emulator (moto): drop --aws");
+    };
+    let outbox = Outbox::new(&moto)?;
+    let mut seen = 0usize;
+    let mut interval = tokio::time::interval(Duration::from_millis(args.interval_ms.max(50)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let all = outbox.fetch().await?;
+        if all.len() < seen {
+            println!("(moto was reset: starting over)");
+            seen = 0;
+        }
+        for sms in &all[seen..] {
+            if args
+                .to
+                .as_ref()
+                .is_some_and(|to| to.as_e164() != sms.phone_number)
+            {
+                continue;
+            }
+            print_sms(sms, args.json)?;
+        }
+        seen = all.len();
+        if !args.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::select! {
+            _ = interval.tick() => {}
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("listening for ctrl-c")?;
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}
+
+fn print_sms(sms: &SentSms, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(sms).context("writing json")?);
+    } else {
+        println!("to {}: {}", sms.phone_number, sms.message);
+    }
+    Ok(())
+}

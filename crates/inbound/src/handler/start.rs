@@ -1,0 +1,268 @@
+//! Step 4: starting a chat, safely under races, retries and crashes.
+//!
+//! The `starting` row is written conditionally first, so of two first texts racing only one
+//! calls StartChatContact; the other waits for `active`. StartChatContact's ClientToken is
+//! fixed per generation, so a takeover of a stale `starting` row (its starter presumably
+//! dead) gets the *same* chat back if the dead starter's call went through.
+//!
+//! That replay has one consequence handled here: Connect answers a repeated ClientToken with
+//! the original response and ignores the new request's InitialMessage. So when this
+//! invocation cannot be sure its own call created the chat (a takeover, or activation lost
+//! to someone else), it reads the transcript: if its text is not there, it sends it with
+//! SendMessage instead of losing it.
+
+use std::collections::BTreeMap;
+
+use bridge_core::ids::ConnectionToken;
+use bridge_core::ports::{
+    ChatError, ConnectionKind, ItemKind, Role, StartChat, StartedChat, TranscriptStart,
+};
+use bridge_core::session::{Chat, Session, StartPlan, Status};
+use tracing::{debug, info, warn};
+
+use super::{Handler, HandlerError, Next, Sms, Step, record_contact};
+use crate::outcome::Outcome;
+
+/// Contact attribute names the bridge sets on every chat it starts. Contact flows and agent
+/// views read these, so they are part of the bridge's interface: change them deliberately.
+pub mod attribute {
+    /// The customer's phone number, E.164.
+    pub const CUSTOMER_NUMBER: &str = "customerNumber";
+    /// The support number the customer texted, E.164.
+    pub const SUPPORT_NUMBER: &str = "supportNumber";
+    /// The channel the customer uses: always [`CHANNEL_SMS`].
+    pub const CHANNEL: &str = "channel";
+    /// The value of [`CHANNEL`].
+    pub const CHANNEL_SMS: &str = "SMS";
+}
+
+/// Transcript pages read when checking whether a replayed start carried our text.
+const MAX_TRANSCRIPT_PAGES: usize = 3;
+
+impl Handler {
+    /// Writes the `starting` row, starts the chat, connects the customer, activates the row,
+    /// then delivers whatever of the text the InitialMessage did not carry.
+    pub(super) async fn start(&self, sms: &Sms, plan: StartPlan) -> Result<Next, HandlerError> {
+        let Some(starting) = self.put_session(&plan.row, plan.expected_version).await? else {
+            return Ok(Next::Redecide);
+        };
+        let result = self.start_on_row(sms, &plan, &starting).await;
+        if result.is_err() {
+            self.release_start(&starting).await;
+        }
+        result
+    }
+
+    /// Everything after the `starting` row is ours.
+    async fn start_on_row(
+        &self,
+        sms: &Sms,
+        plan: &StartPlan,
+        starting: &Session,
+    ) -> Result<Next, HandlerError> {
+        info!(
+            generation = starting.generation,
+            takeover = plan.takeover,
+            continue_from = plan.continue_from.as_ref().map(tracing::field::display),
+            "starting chat"
+        );
+        let started = self
+            .chat
+            .start_chat(&self.start_request(sms, plan))
+            .await
+            .map_err(|e| HandlerError::chat(Step::StartChat, e))?;
+        record_contact(&started.contact_id);
+        let connected = self
+            .chat
+            .create_connection(
+                &started.participant_token,
+                ConnectionKind::Credentials,
+                true,
+            )
+            .await;
+        let connection = match connected {
+            Ok(connected) => connected
+                .connection
+                .ok_or(HandlerError::MissingCredentials)?,
+            Err(ChatError::ChatEnded) => {
+                return self.ended_at_once(sms, plan, starting, &started).await;
+            }
+            Err(error) => return Err(HandlerError::chat(Step::Connect, error)),
+        };
+        let chat = Chat {
+            contact_id: started.contact_id.clone(),
+            participant_id: started.participant_id.clone(),
+            participant_token: started.participant_token.clone(),
+            connection,
+        };
+        let activated = starting.activated(chat.clone(), self.clock.now());
+        let (session, won) = match self.put_session(&activated, Some(starting.version)).await? {
+            Some(active) => (Some(active), true),
+            // Someone moved the row: a takeover of our (slow) start, which got this same chat
+            // back from Connect and may have activated it already.
+            None => match self.read_session(&sms.key).await? {
+                Some(current)
+                    if current.status == Status::Active
+                        && current.contact_id() == Some(&chat.contact_id) =>
+                {
+                    (Some(current), false)
+                }
+                _ => (None, false),
+            },
+        };
+        // Our InitialMessage is in the chat for sure only when our call created it: a
+        // first start (not a takeover) whose row nobody touched in between.
+        let initial_delivered = if won && !plan.takeover {
+            true
+        } else {
+            self.initial_in_transcript(&chat, &sms.chunks[0]).await?
+        };
+        info!(
+            generation = starting.generation,
+            initial_delivered, "chat started"
+        );
+        if initial_delivered && sms.chunks.len() > 1 {
+            self.mark_initial_delivered(sms, &chat).await?;
+        }
+        match session {
+            Some(session) => {
+                let from = usize::from(initial_delivered);
+                self.send_parts(sms, session, from, false, true).await
+            }
+            None if initial_delivered && sms.chunks.len() == 1 => {
+                Ok(Next::Done(Outcome::Delivered {
+                    contact_id: chat.contact_id,
+                    started: true,
+                }))
+            }
+            None => Ok(Next::Redecide),
+        }
+    }
+
+    /// This invocation failed after writing `starting` (it did not crash): backdate the row
+    /// so the next attempt, or a text waiting for it, takes it over at once instead of after
+    /// the takeover age. Same generation, so the takeover reuses the ClientToken and gets the
+    /// chat back if the failed call did create it. Best effort: if the row moved on, so be it.
+    async fn release_start(&self, starting: &Session) {
+        let released = Session {
+            started_at: starting.started_at - self.policy.takeover_after,
+            updated_at: self.clock.now(),
+            ..starting.clone()
+        };
+        match self.sessions.put(&released, Some(starting.version)).await {
+            Ok(_) => debug!("failed start released for an immediate takeover"),
+            Err(error) => debug!(%error, "failed start not released; it is taken over once stale"),
+        }
+    }
+
+    fn start_request(&self, sms: &Sms, plan: &StartPlan) -> StartChat {
+        let attributes = BTreeMap::from([
+            (
+                attribute::CUSTOMER_NUMBER.to_owned(),
+                sms.key.customer.as_e164().to_owned(),
+            ),
+            (
+                attribute::SUPPORT_NUMBER.to_owned(),
+                sms.key.support.as_e164().to_owned(),
+            ),
+            (
+                attribute::CHANNEL.to_owned(),
+                attribute::CHANNEL_SMS.to_owned(),
+            ),
+        ]);
+        StartChat {
+            instance_id: self.config.connect_instance_id.clone(),
+            contact_flow_id: sms.line.contact_flow_id.clone(),
+            client_token: plan.client_token.clone(),
+            display_name: self.config.customer_display_name.clone(),
+            attributes,
+            initial_message: sms.chunks.first().cloned(),
+            continue_from: plan.continue_from.clone(),
+            duration_minutes: self.config.chat_duration_minutes.map(u32::from),
+        }
+    }
+
+    /// The chat ended before the customer could even connect: a flow that disconnects at
+    /// once, or a replayed start of a chat Connect already closed. Record it as ended so
+    /// the next text starts the next generation instead of replaying this one forever.
+    async fn ended_at_once(
+        &self,
+        sms: &Sms,
+        plan: &StartPlan,
+        starting: &Session,
+        started: &StartedChat,
+    ) -> Result<Next, HandlerError> {
+        warn!("chat ended before the customer connected");
+        let ended = Session {
+            status: Status::Ended,
+            chat: None,
+            previous_contact_id: Some(started.contact_id.clone()),
+            updated_at: self.clock.now(),
+            ..starting.clone()
+        };
+        self.put_session(&ended, Some(starting.version)).await?;
+        if plan.takeover {
+            // A replay: the InitialMessage was someone else's. Ours goes to the next chat.
+            return Ok(Next::Redecide);
+        }
+        if sms.chunks.len() > 1 {
+            warn!(
+                parts = sms.chunks.len(),
+                "only the first part reached the chat before it ended"
+            );
+        }
+        Ok(Next::Done(Outcome::Delivered {
+            contact_id: started.contact_id.clone(),
+            started: true,
+        }))
+    }
+
+    /// Whether the chat's transcript already holds `first` from the customer (bounded: a
+    /// fresh chat's InitialMessage is among its first items).
+    async fn initial_in_transcript(&self, chat: &Chat, first: &str) -> Result<bool, HandlerError> {
+        let token: &ConnectionToken = &chat.connection.token;
+        let mut next_token: Option<String> = None;
+        for _ in 0..MAX_TRANSCRIPT_PAGES {
+            let page = match self
+                .chat
+                .get_transcript(token, &TranscriptStart::Oldest, next_token.as_deref())
+                .await
+            {
+                Ok(page) => page,
+                // Ended meanwhile: unknown, so assume not delivered (at least once).
+                Err(ChatError::ChatEnded) => return Ok(false),
+                Err(error) => return Err(HandlerError::chat(Step::GetTranscript, error)),
+            };
+            let found = page.items.iter().any(|item| {
+                item.kind == ItemKind::Message
+                    && item.role == Some(Role::Customer)
+                    && item.content.as_deref() == Some(first)
+                    && item
+                        .contact_id
+                        .as_ref()
+                        .is_none_or(|id| id == &chat.contact_id)
+            });
+            if found {
+                return Ok(true);
+            }
+            match page.next_token {
+                Some(next) => next_token = Some(next),
+                None => return Ok(false),
+            }
+        }
+        debug!("initial message not found in the first transcript pages");
+        Ok(false)
+    }
+
+    /// Records that part 1 went in as the InitialMessage, before the other parts are sent,
+    /// so a retry resumes at part 2.
+    async fn mark_initial_delivered(&self, sms: &Sms, chat: &Chat) -> Result<(), HandlerError> {
+        let Some(marker) = sms.initial_marker() else {
+            return Ok(());
+        };
+        self.dedupe
+            .mark_processed(&marker, Some(&chat.contact_id), self.clock.now())
+            .await
+            .map_err(|e| HandlerError::store(Step::MarkProcessed, e))
+    }
+}

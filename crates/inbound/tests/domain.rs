@@ -1,0 +1,1368 @@
+//! Domain tests of the inbound handler over the in-memory ports (`bridge-core`'s
+//! `test-support`): fast and deterministic, time paused where the handler waits.
+//!
+//! The ports are wrapped to count calls and to yield to the scheduler before each one, so
+//! concurrent invocations really interleave on the single-threaded test runtime.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sns::SnsEvent;
+use bridge_core::PhoneNumber;
+use bridge_core::config::Config;
+use bridge_core::ids::{
+    ConnectionToken, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantToken,
+};
+use bridge_core::inbound::{InboundRecord, parse_line, wrap_in_sns_event};
+use bridge_core::ports::{
+    ChatApi, ChatError, Clock, Connected, ConnectionKind, DedupeStore, SentMessage, SessionStore,
+    StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
+};
+use bridge_core::session::{Policy, Session, SessionKey, Status};
+use bridge_core::testing::{
+    ChatOp, Failure, FakeChat, FakeContact, ManualClock, MemoryStore, RecordingSms,
+};
+use bridge_inbound::{Handler, HandlerError, Outcome, Ports, RejectReason, Summary, attribute};
+use chrono::{DateTime, TimeDelta, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+
+const SUPPORT: &str = "+18005550100";
+const OTHER_SUPPORT: &str = "+18005550199";
+const FLOW: &str = "flow-main";
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:inbound-sms";
+
+// ---------------------------------------------------------------------------------------
+// Test doubles around the in-memory ports
+// ---------------------------------------------------------------------------------------
+
+/// The in-memory store, counting calls, yielding before each, with one injectable failure.
+#[derive(Default)]
+struct Store {
+    inner: MemoryStore,
+    gets: AtomicUsize,
+    puts: AtomicUsize,
+    end_chats: AtomicUsize,
+    dedupe_reads: AtomicUsize,
+    marks: AtomicUsize,
+    fail_next_mark: AtomicBool,
+}
+
+impl Store {
+    fn calls(&self) -> usize {
+        self.reads() + self.writes()
+    }
+    fn reads(&self) -> usize {
+        self.gets.load(Ordering::SeqCst) + self.dedupe_reads.load(Ordering::SeqCst)
+    }
+    fn writes(&self) -> usize {
+        self.puts.load(Ordering::SeqCst)
+            + self.end_chats.load(Ordering::SeqCst)
+            + self.marks.load(Ordering::SeqCst)
+    }
+    fn reset_counts(&self) {
+        for counter in [
+            &self.gets,
+            &self.puts,
+            &self.end_chats,
+            &self.dedupe_reads,
+            &self.marks,
+        ] {
+            counter.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for Store {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, StoreError> {
+        tokio::task::yield_now().await;
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError> {
+        tokio::task::yield_now().await;
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(session, expected).await
+    }
+    async fn end_chat(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        tokio::task::yield_now().await;
+        self.end_chats.fetch_add(1, Ordering::SeqCst);
+        self.inner.end_chat(key, contact_id, now).await
+    }
+    async fn advance_cursor(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        item: &ItemId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.advance_cursor(key, contact_id, item, now).await
+    }
+    async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError> {
+        self.inner.active_in_shard(shard).await
+    }
+}
+
+#[async_trait]
+impl DedupeStore for Store {
+    async fn is_processed(&self, id: &InboundMessageId) -> Result<bool, StoreError> {
+        tokio::task::yield_now().await;
+        self.dedupe_reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.is_processed(id).await
+    }
+    async fn mark_processed(
+        &self,
+        id: &InboundMessageId,
+        contact_id: Option<&ContactId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tokio::task::yield_now().await;
+        self.marks.fetch_add(1, Ordering::SeqCst);
+        if self.fail_next_mark.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Transient("injected dynamodb outage".into()));
+        }
+        self.inner.mark_processed(id, contact_id, now).await
+    }
+}
+
+/// FakeChat, yielding before each call.
+struct Chat(Arc<FakeChat>);
+
+#[async_trait]
+impl ChatApi for Chat {
+    async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError> {
+        tokio::task::yield_now().await;
+        self.0.start_chat(request).await
+    }
+    async fn stop_chat(
+        &self,
+        instance_id: &InstanceId,
+        contact_id: &ContactId,
+    ) -> Result<(), ChatError> {
+        tokio::task::yield_now().await;
+        self.0.stop_chat(instance_id, contact_id).await
+    }
+    async fn create_connection(
+        &self,
+        token: &ParticipantToken,
+        kind: ConnectionKind,
+        connect_participant: bool,
+    ) -> Result<Connected, ChatError> {
+        tokio::task::yield_now().await;
+        self.0
+            .create_connection(token, kind, connect_participant)
+            .await
+    }
+    async fn send_message(
+        &self,
+        token: &ConnectionToken,
+        content: &str,
+        client_token: &str,
+    ) -> Result<SentMessage, ChatError> {
+        tokio::task::yield_now().await;
+        self.0.send_message(token, content, client_token).await
+    }
+    async fn send_event(
+        &self,
+        token: &ConnectionToken,
+        content_type: &str,
+        content: Option<&str>,
+        client_token: &str,
+    ) -> Result<(), ChatError> {
+        self.0
+            .send_event(token, content_type, content, client_token)
+            .await
+    }
+    async fn get_transcript(
+        &self,
+        token: &ConnectionToken,
+        start: &TranscriptStart,
+        next_token: Option<&str>,
+    ) -> Result<TranscriptPage, ChatError> {
+        tokio::task::yield_now().await;
+        self.0.get_transcript(token, start, next_token).await
+    }
+    async fn disconnect(
+        &self,
+        token: &ConnectionToken,
+        client_token: &str,
+    ) -> Result<(), ChatError> {
+        tokio::task::yield_now().await;
+        self.0.disconnect(token, client_token).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The world a test runs in
+// ---------------------------------------------------------------------------------------
+
+struct World {
+    clock: Arc<ManualClock>,
+    store: Arc<Store>,
+    chat: Arc<FakeChat>,
+    sms: Arc<RecordingSms>,
+    handler: Arc<Handler>,
+    next_id: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Options {
+    persistent: bool,
+    opt_out_text: Option<&'static str>,
+    opt_in_text: Option<&'static str>,
+    refresh_margin: Option<TimeDelta>,
+}
+
+fn config(options: &Options) -> Config {
+    let mut vars = BTreeMap::from([
+        ("BRIDGE_CONNECT_INSTANCE_ID", "instance-1".to_owned()),
+        (
+            "BRIDGE_SUPPORT_LINES",
+            format!("{SUPPORT}={FLOW},{OTHER_SUPPORT}=flow-other"),
+        ),
+        ("BRIDGE_TABLE_NAME", "bridge-test".to_owned()),
+        ("BRIDGE_PERSISTENT_CHAT", options.persistent.to_string()),
+        (
+            "BRIDGE_HELP_TEXT",
+            "Text us your question. Reply STOP to opt out.".to_owned(),
+        ),
+    ]);
+    if let Some(text) = options.opt_out_text {
+        vars.insert("BRIDGE_OPT_OUT_TEXT", text.to_owned());
+    }
+    if let Some(text) = options.opt_in_text {
+        vars.insert("BRIDGE_OPT_IN_TEXT", text.to_owned());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned()).unwrap()
+}
+
+impl World {
+    fn new() -> Self {
+        Self::with(Options::default())
+    }
+
+    fn with(options: Options) -> Self {
+        let clock = Arc::new(ManualClock::new(
+            DateTime::from_timestamp(1_750_000_000, 0).unwrap(),
+        ));
+        let store = Arc::new(Store::default());
+        let chat = Arc::new(FakeChat::new(clock.clone()));
+        let sms = Arc::new(RecordingSms::default());
+        let ports = Ports {
+            sessions: store.clone(),
+            dedupe: store.clone(),
+            chat: Arc::new(Chat(chat.clone())),
+            sms: sms.clone(),
+            clock: clock.clone(),
+        };
+        let mut handler = Handler::new(ports, config(&options));
+        if let Some(margin) = options.refresh_margin {
+            handler = handler.with_policy(Policy {
+                refresh_margin: margin,
+                ..Policy::default()
+            });
+        }
+        Self {
+            clock,
+            store,
+            chat,
+            sms,
+            handler: Arc::new(handler),
+            next_id: AtomicUsize::new(0),
+        }
+    }
+
+    /// A fresh inbound message id.
+    fn id(&self) -> String {
+        format!("msg-{}", self.next_id.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// An SNS event holding one text from `from` to `to`.
+    fn event_to(&self, id: &str, from: &str, to: &str, body: &str) -> SnsEvent {
+        let payload = serde_json::json!({
+            "originationNumber": from,
+            "destinationNumber": to,
+            "messageKeyword": "KEYWORD_123456789012",
+            "messageBody": body,
+            "inboundMessageId": id,
+            "previousPublishedMessageId": null,
+        });
+        wrap_in_sns_event(
+            &payload.to_string(),
+            &format!("sns-{id}"),
+            TOPIC,
+            Utc::now(),
+        )
+    }
+
+    fn event(&self, id: &str, from: &str, body: &str) -> SnsEvent {
+        self.event_to(id, from, SUPPORT, body)
+    }
+
+    /// Handles one text and returns its outcome (panics if the event is not one record).
+    async fn text(&self, from: &str, body: &str) -> Result<Outcome, HandlerError> {
+        let id = self.id();
+        self.deliver(&id, from, body).await
+    }
+
+    /// Handles the text with this inbound message id (a redelivery when repeated).
+    async fn deliver(&self, id: &str, from: &str, body: &str) -> Result<Outcome, HandlerError> {
+        only(self.handler.handle_event(self.event(id, from, body)).await)
+    }
+
+    fn key(&self, customer: &str) -> SessionKey {
+        SessionKey::new(phone(customer), phone(SUPPORT))
+    }
+
+    async fn session(&self, customer: &str) -> Option<Session> {
+        self.store.inner.get(&self.key(customer)).await.unwrap()
+    }
+
+    fn contacts(&self) -> Vec<FakeContact> {
+        self.chat.contacts()
+    }
+
+    fn only_contact(&self) -> FakeContact {
+        let contacts = self.contacts();
+        assert_eq!(contacts.len(), 1, "{contacts:#?}");
+        contacts.into_iter().next().unwrap()
+    }
+}
+
+fn only(result: Result<Summary, HandlerError>) -> Result<Outcome, HandlerError> {
+    let summary = result?;
+    assert_eq!(summary.records.len(), 1, "{summary:?}");
+    Ok(summary.records.into_iter().next().unwrap().outcome)
+}
+
+fn phone(number: &str) -> PhoneNumber {
+    PhoneNumber::parse(number).unwrap()
+}
+
+fn delivered(outcome: &Outcome) -> (ContactId, bool) {
+    match outcome {
+        Outcome::Delivered {
+            contact_id,
+            started,
+        } => (contact_id.clone(), *started),
+        other => panic!("expected delivered, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Start and resume
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn first_text_starts_a_chat_with_the_text_as_initial_message() {
+    let world = World::new();
+    let customer = "+15550101001";
+
+    let outcome = world
+        .text(customer, "Hi, my order #123 is late")
+        .await
+        .unwrap();
+
+    let (contact_id, started) = delivered(&outcome);
+    assert!(started);
+    let contact = world.only_contact();
+    assert_eq!(contact.contact_id, contact_id);
+    assert_eq!(
+        contact.request.initial_message.as_deref(),
+        Some("Hi, my order #123 is late")
+    );
+    assert_eq!(contact.customer_texts(), ["Hi, my order #123 is late"]);
+    assert_eq!(contact.request.contact_flow_id.as_str(), FLOW);
+    assert_eq!(contact.request.instance_id.as_str(), "instance-1");
+    assert_eq!(
+        contact.request.client_token,
+        world.key(customer).start_token(1)
+    );
+    assert_eq!(contact.request.continue_from, None);
+    assert_eq!(
+        contact.request.attributes,
+        BTreeMap::from([
+            (attribute::CUSTOMER_NUMBER.to_owned(), customer.to_owned()),
+            (attribute::SUPPORT_NUMBER.to_owned(), SUPPORT.to_owned()),
+            (attribute::CHANNEL.to_owned(), "SMS".to_owned()),
+        ])
+    );
+    assert!(contact.customer_connected, "ConnectParticipant was set");
+    let session = world.session(customer).await.unwrap();
+    assert_eq!(session.status, Status::Active);
+    assert_eq!(session.generation, 1);
+    assert_eq!(session.contact_id(), Some(&contact_id));
+    assert_eq!(
+        session.shard,
+        world
+            .key(customer)
+            .shard(world.handler.config().shard_count)
+    );
+    assert_eq!(
+        world.chat.calls(ChatOp::SendMessage),
+        0,
+        "the text went as InitialMessage"
+    );
+}
+
+#[tokio::test]
+async fn second_text_lands_in_the_same_chat_with_three_store_calls() {
+    let world = World::new();
+    let customer = "+15550101002";
+    let (first_contact, _) = delivered(&world.text(customer, "first").await.unwrap());
+    world.store.reset_counts();
+
+    let (second_contact, started) = delivered(&world.text(customer, "second").await.unwrap());
+
+    assert_eq!(first_contact, second_contact);
+    assert!(!started);
+    assert_eq!(world.only_contact().customer_texts(), ["first", "second"]);
+    // The resume path: dedupe read + session read (issued together), SendMessage, marker.
+    assert_eq!(world.store.reads(), 2);
+    assert_eq!(world.store.writes(), 1);
+    assert_eq!(world.chat.calls(ChatOp::SendMessage), 1);
+    assert_eq!(
+        world.chat.calls(ChatOp::CreateConnection),
+        1,
+        "no refresh needed"
+    );
+}
+
+#[tokio::test]
+async fn the_same_record_three_times_is_delivered_once() {
+    let world = World::new();
+    let customer = "+15550101003";
+    world.text(customer, "opening").await.unwrap();
+    let id = world.id();
+
+    let outcomes = [
+        world
+            .deliver(&id, customer, "only once please")
+            .await
+            .unwrap(),
+        world
+            .deliver(&id, customer, "only once please")
+            .await
+            .unwrap(),
+        world
+            .deliver(&id, customer, "only once please")
+            .await
+            .unwrap(),
+    ];
+
+    assert!(matches!(outcomes[0], Outcome::Delivered { .. }));
+    assert_eq!(outcomes[1], Outcome::Duplicate);
+    assert_eq!(outcomes[2], Outcome::Duplicate);
+    assert_eq!(
+        world.only_contact().customer_texts(),
+        ["opening", "only once please"]
+    );
+}
+
+#[tokio::test]
+async fn the_same_first_text_three_times_starts_one_chat() {
+    let world = World::new();
+    let customer = "+15550101013";
+    let id = world.id();
+    for _ in 0..3 {
+        world.deliver(&id, customer, "hello?").await.unwrap();
+    }
+    assert_eq!(world.only_contact().customer_texts(), ["hello?"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn twenty_concurrent_first_texts_make_one_chat_with_every_text_once() {
+    let world = Arc::new(World::new());
+    let customer = "+15550101004";
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let world = world.clone();
+        tasks.spawn(async move {
+            let id = world.id();
+            world
+                .deliver(&id, customer, &format!("text number {n}"))
+                .await
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        outcomes.push(joined.unwrap().unwrap());
+    }
+
+    let contact = world.only_contact();
+    let contacts: Vec<_> = outcomes.iter().map(delivered).collect();
+    assert!(contacts.iter().all(|(id, _)| id == &contact.contact_id));
+    assert_eq!(contacts.iter().filter(|(_, started)| *started).count(), 1);
+    let mut texts = contact.customer_texts();
+    texts.sort();
+    let mut expected: Vec<_> = (0..20).map(|n| format!("text number {n}")).collect();
+    expected.sort();
+    assert_eq!(texts, expected, "every text exactly once");
+    // They really raced: every text tried the conditional create (19 lost), plus the
+    // winner's activation. Run one after another, only the first would have written.
+    assert!(world.store.puts.load(Ordering::SeqCst) >= 21);
+    assert_eq!(
+        world.chat.calls(ChatOp::StartChat),
+        1,
+        "one winner called StartChatContact"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_first_text_delivered_twice_at_once_appears_once() {
+    let world = Arc::new(World::new());
+    let customer = "+15550101014";
+    let id = world.id();
+    let twice: Vec<_> = (0..2)
+        .map(|_| {
+            let (world, id) = (world.clone(), id.clone());
+            tokio::spawn(async move { world.deliver(&id, customer, "first words").await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in twice {
+        outcomes.push(task.await.unwrap().unwrap());
+    }
+
+    assert!(outcomes.contains(&Outcome::Duplicate), "{outcomes:?}");
+    assert_eq!(world.only_contact().customer_texts(), ["first words"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chat_that_never_becomes_active_fails_retriably_after_the_bounded_wait() {
+    let world = World::new();
+    let customer = "+15550101005";
+    let now = world.clock.now();
+    world
+        .store
+        .inner
+        .put(&Session::first(world.key(customer), 0, now), None)
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+
+    let error = world.text(customer, "anyone there?").await.unwrap_err();
+
+    assert!(
+        matches!(error, HandlerError::StartPending { .. }),
+        "{error:?}"
+    );
+    assert!(error.is_retriable());
+    assert_eq!(error.error_type(), "Retriable.StartPending");
+    let waited = started.elapsed();
+    assert!(
+        waited >= world.handler.config().wait_for_start,
+        "{waited:?}"
+    );
+    assert!(
+        waited < world.handler.config().wait_for_start * 2,
+        "{waited:?}"
+    );
+    assert!(world.contacts().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Ended chats, expiry, 403
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn chat_ended_by_the_agent_next_text_starts_a_new_chat_with_it() {
+    let world = World::new();
+    let customer = "+15550101006";
+    let (old, _) = delivered(&world.text(customer, "first chat").await.unwrap());
+    world.chat.end_contact(&old);
+
+    let (new, started) = delivered(&world.text(customer, "are you still there?").await.unwrap());
+
+    assert_ne!(new, old);
+    assert!(started);
+    let contact = world.chat.contact(&new).unwrap();
+    assert_eq!(
+        contact.request.initial_message.as_deref(),
+        Some("are you still there?")
+    );
+    assert_eq!(contact.customer_texts(), ["are you still there?"]);
+    assert_eq!(
+        contact.request.continue_from, None,
+        "persistent chat is off"
+    );
+    let session = world.session(customer).await.unwrap();
+    assert_eq!((session.status, session.generation), (Status::Active, 2));
+    assert_eq!(session.previous_contact_id, Some(old.clone()));
+    assert_eq!(
+        world.chat.contact(&old).unwrap().customer_texts(),
+        ["first chat"]
+    );
+    // 403, refresh (403 again), then the start: two connection attempts on the old chat.
+    assert_eq!(world.chat.calls(ChatOp::SendMessage), 1);
+    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 3);
+}
+
+#[tokio::test]
+async fn with_persistent_chat_the_new_chat_continues_from_the_ended_one() {
+    let world = World::with(Options {
+        persistent: true,
+        ..Options::default()
+    });
+    let customer = "+15550101007";
+    let (old, _) = delivered(&world.text(customer, "first chat").await.unwrap());
+    world.chat.end_contact(&old);
+
+    let (new, _) = delivered(&world.text(customer, "back again").await.unwrap());
+
+    let contact = world.chat.contact(&new).unwrap();
+    assert_eq!(contact.request.continue_from, Some(old.clone()));
+    assert_eq!(contact.continued_from, Some(old));
+    assert_eq!(contact.customer_texts(), ["back again"]);
+}
+
+#[tokio::test]
+async fn session_marked_ended_by_the_relay_starts_the_next_chat_directly() {
+    let world = World::with(Options {
+        persistent: true,
+        ..Options::default()
+    });
+    let customer = "+15550101008";
+    let (old, _) = delivered(&world.text(customer, "first chat").await.unwrap());
+    world.chat.end_contact(&old);
+    let now = world.clock.now();
+    world
+        .store
+        .inner
+        .end_chat(&world.key(customer), &old, now)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let (new, started) = delivered(&world.text(customer, "new question").await.unwrap());
+
+    assert!(started && new != old);
+    assert_eq!(
+        world.chat.calls(ChatOp::SendMessage),
+        0,
+        "no 403 round trip"
+    );
+    assert_eq!(world.chat.contact(&new).unwrap().continued_from, Some(old));
+}
+
+#[tokio::test]
+async fn connection_about_to_expire_is_refreshed_before_sending() {
+    let world = World::new();
+    let customer = "+15550101009";
+    let (contact_id, _) = delivered(&world.text(customer, "first").await.unwrap());
+    let before = world.session(customer).await.unwrap();
+    world
+        .clock
+        .advance(TimeDelta::days(1) + TimeDelta::seconds(1));
+
+    let (same, _) = delivered(&world.text(customer, "a day later").await.unwrap());
+
+    assert_eq!(same, contact_id);
+    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 2, "one refresh");
+    assert_eq!(
+        world.chat.calls(ChatOp::SendMessage),
+        1,
+        "no 403 on the way"
+    );
+    let after = world.session(customer).await.unwrap();
+    let expiry = |session: &Session| session.chat.as_ref().unwrap().connection.expires_at;
+    assert!(expiry(&after) > expiry(&before));
+    assert_eq!(
+        world.only_contact().customer_texts(),
+        ["first", "a day later"]
+    );
+}
+
+#[tokio::test]
+async fn expired_connection_403_is_refreshed_once_and_the_text_delivered() {
+    // A negative margin: Connect expires the token a minute before we would refresh it
+    // (clock skew), so the send meets a 403 instead of a proactive refresh.
+    let world = World::with(Options {
+        refresh_margin: Some(TimeDelta::minutes(-1)),
+        ..Options::default()
+    });
+    let customer = "+15550101010";
+    world.text(customer, "first").await.unwrap();
+    world.clock.advance(TimeDelta::days(1));
+
+    world.text(customer, "after expiry").await.unwrap();
+
+    assert_eq!(
+        world.chat.calls(ChatOp::SendMessage),
+        2,
+        "403, then delivered"
+    );
+    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 2);
+    assert_eq!(
+        world.only_contact().customer_texts(),
+        ["first", "after expiry"]
+    );
+}
+
+#[tokio::test]
+async fn one_403_is_cured_by_a_refresh() {
+    let world = World::new();
+    let customer = "+15550101011";
+    let (contact_id, _) = delivered(&world.text(customer, "first").await.unwrap());
+    world.chat.fail_next(ChatOp::SendMessage, Failure::Denied);
+
+    let (same, started) = delivered(&world.text(customer, "second").await.unwrap());
+
+    assert_eq!((same, started), (contact_id, false));
+    assert_eq!(world.only_contact().customer_texts(), ["first", "second"]);
+}
+
+#[tokio::test]
+async fn chat_that_ends_before_the_customer_connects_is_recorded_ended() {
+    let world = World::new();
+    let customer = "+15550101012";
+    world
+        .chat
+        .fail_next(ChatOp::CreateConnection, Failure::Denied);
+
+    let (first, started) = delivered(&world.text(customer, "out of hours?").await.unwrap());
+
+    assert!(started);
+    let session = world.session(customer).await.unwrap();
+    assert_eq!(session.status, Status::Ended);
+    assert_eq!(session.previous_contact_id, Some(first.clone()));
+    let (second, _) = delivered(&world.text(customer, "hello again").await.unwrap());
+    assert_ne!(first, second, "the next text starts the next generation");
+    assert_eq!(world.session(customer).await.unwrap().generation, 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Failures: retriable, poison, misconfiguration
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn send_message_500_fails_retriably_then_the_retry_delivers_once() {
+    let world = World::new();
+    let customer = "+15550101020";
+    world.text(customer, "first").await.unwrap();
+    let id = world.id();
+    world
+        .chat
+        .fail_next(ChatOp::SendMessage, Failure::Transient);
+
+    let error = world.deliver(&id, customer, "second").await.unwrap_err();
+    assert!(error.is_retriable());
+    assert_eq!(error.error_type(), "Retriable.ChatUnavailable");
+    let retried = world.deliver(&id, customer, "second").await.unwrap();
+
+    assert!(matches!(retried, Outcome::Delivered { .. }));
+    assert_eq!(world.only_contact().customer_texts(), ["first", "second"]);
+}
+
+#[tokio::test]
+async fn send_message_500_after_connect_accepted_it_is_not_duplicated_by_the_retry() {
+    let world = World::new();
+    let customer = "+15550101021";
+    world.text(customer, "first").await.unwrap();
+    let id = world.id();
+    world
+        .chat
+        .fail_next_after_effect(ChatOp::SendMessage, Failure::Transient);
+
+    assert!(
+        world
+            .deliver(&id, customer, "second")
+            .await
+            .unwrap_err()
+            .is_retriable()
+    );
+    world.deliver(&id, customer, "second").await.unwrap();
+
+    assert_eq!(world.only_contact().customer_texts(), ["first", "second"]);
+}
+
+#[tokio::test]
+async fn dedupe_marker_write_failure_is_retried_without_duplicating_the_text() {
+    let world = World::new();
+    let customer = "+15550101022";
+    world.text(customer, "first").await.unwrap();
+    let id = world.id();
+    world.store.fail_next_mark.store(true, Ordering::SeqCst);
+
+    let error = world.deliver(&id, customer, "second").await.unwrap_err();
+    assert_eq!(error.error_type(), "Retriable.StoreUnavailable");
+    world.deliver(&id, customer, "second").await.unwrap();
+    assert_eq!(
+        world.deliver(&id, customer, "second").await.unwrap(),
+        Outcome::Duplicate
+    );
+
+    assert_eq!(world.only_contact().customer_texts(), ["first", "second"]);
+}
+
+#[tokio::test]
+async fn text_connect_rejects_as_invalid_is_dropped_and_acknowledged() {
+    let world = World::new();
+    let customer = "+15550101023";
+    let (contact_id, _) = delivered(&world.text(customer, "first").await.unwrap());
+    let id = world.id();
+    world.chat.fail_next(ChatOp::SendMessage, Failure::Invalid);
+
+    let outcome = world.deliver(&id, customer, "poison").await.unwrap();
+
+    assert_eq!(
+        outcome,
+        Outcome::Dropped {
+            contact_id,
+            reason: bridge_inbound::DropReason::RejectedByConnect
+        }
+    );
+    assert_eq!(
+        world.deliver(&id, customer, "poison").await.unwrap(),
+        Outcome::Duplicate
+    );
+}
+
+#[tokio::test]
+async fn start_chat_misconfiguration_fails_loudly_and_is_not_retriable() {
+    let world = World::new();
+    world.chat.fail_next(ChatOp::StartChat, Failure::Other);
+
+    let error = world.text("+15550101024", "hello").await.unwrap_err();
+
+    assert!(!error.is_retriable());
+    assert_eq!(error.error_type(), "Permanent.ChatFailed");
+}
+
+#[tokio::test]
+async fn a_failing_record_fails_the_event_without_holding_back_the_others() {
+    let world = World::new();
+    let first = world.event("evt-a", "+15550101025", "from a");
+    let second = world.event("evt-b", "+15550101026", "from b");
+    let mut event = first.clone();
+    event.records.extend(second.records);
+    world.chat.fail_next(ChatOp::StartChat, Failure::Transient);
+
+    assert!(
+        world
+            .handler
+            .handle_event(event.clone())
+            .await
+            .unwrap_err()
+            .is_retriable()
+    );
+    assert_eq!(world.contacts().len(), 1, "the second record went through");
+    let summary = world.handler.handle_event(event).await.unwrap();
+
+    assert!(matches!(summary.outcomes()[0], Outcome::Delivered { .. }));
+    assert_eq!(summary.outcomes()[1], &Outcome::Duplicate);
+    assert_eq!(world.contacts().len(), 2);
+}
+
+/// The state a crash leaves between StartChatContact and the `active` write: a `starting`
+/// row, and a chat in Connect started with the generation's ClientToken.
+async fn crash_after_start_chat(world: &World, customer: &str, text: &str) {
+    let key = world.key(customer);
+    let shard = key.shard(world.handler.config().shard_count);
+    world
+        .store
+        .inner
+        .put(&Session::first(key.clone(), shard, world.clock.now()), None)
+        .await
+        .unwrap();
+    world
+        .chat
+        .start_chat(&StartChat {
+            instance_id: InstanceId::new("instance-1").unwrap(),
+            contact_flow_id: bridge_core::ids::ContactFlowId::new(FLOW).unwrap(),
+            client_token: key.start_token(1),
+            display_name: "SMS customer".to_owned(),
+            attributes: BTreeMap::new(),
+            initial_message: Some(text.to_owned()),
+            continue_from: None,
+            duration_minutes: None,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_mid_start_is_taken_over_with_the_same_client_token() {
+    let world = World::new();
+    let customer = "+15550101027";
+    let id = world.id();
+    crash_after_start_chat(&world, customer, "help me").await;
+
+    // Within the takeover age, the retry waits for the (dead) starter and gives up.
+    let error = world.deliver(&id, customer, "help me").await.unwrap_err();
+    assert!(
+        matches!(error, HandlerError::StartPending { .. }),
+        "{error:?}"
+    );
+
+    world.clock.advance(TimeDelta::seconds(31));
+    let (contact_id, started) = delivered(&world.deliver(&id, customer, "help me").await.unwrap());
+
+    assert!(started);
+    let contact = world.only_contact();
+    assert_eq!(contact.contact_id, contact_id);
+    assert_eq!(
+        contact.customer_texts(),
+        ["help me"],
+        "the InitialMessage, once"
+    );
+    assert_eq!(
+        world.chat.calls(ChatOp::StartChat),
+        2,
+        "the takeover replayed the token"
+    );
+    assert!(contact.customer_connected);
+    assert_eq!(
+        world.session(customer).await.unwrap().status,
+        Status::Active
+    );
+}
+
+#[tokio::test]
+async fn a_start_that_failed_without_crashing_is_taken_over_at_once() {
+    let world = World::new();
+    let customer = "+15550101029";
+    let id = world.id();
+    // StartChatContact took effect but its answer was lost.
+    world
+        .chat
+        .fail_next_after_effect(ChatOp::StartChat, Failure::Transient);
+    assert!(
+        world
+            .deliver(&id, customer, "hello")
+            .await
+            .unwrap_err()
+            .is_retriable()
+    );
+
+    let (contact_id, _) = delivered(&world.deliver(&id, customer, "hello").await.unwrap());
+
+    let contact = world.only_contact();
+    assert_eq!(contact.contact_id, contact_id);
+    assert_eq!(contact.customer_texts(), ["hello"]);
+}
+
+#[tokio::test]
+async fn takeover_by_another_text_sends_it_when_connect_replays_the_dead_start() {
+    let world = World::new();
+    let customer = "+15550101028";
+    crash_after_start_chat(&world, customer, "first, from the dead starter").await;
+    world.clock.advance(TimeDelta::seconds(31));
+
+    // Connect answers the replayed ClientToken with the old chat and ignores this text's
+    // InitialMessage: the handler must notice and send it.
+    let (contact_id, _) = delivered(&world.text(customer, "second, the taker").await.unwrap());
+
+    let contact = world.only_contact();
+    assert_eq!(contact.contact_id, contact_id);
+    assert_eq!(
+        contact.customer_texts(),
+        ["first, from the dead starter", "second, the taker"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Long bodies
+// ---------------------------------------------------------------------------------------
+
+fn long_body(chars: usize) -> String {
+    let words = ["alpha ", "beta ", "gamma ", "delta ", "épsilon ", "🙂 "];
+    let mut body = String::new();
+    let mut n = 0;
+    while body.chars().count() < chars {
+        body.push_str(words[n % words.len()]);
+        n += 1;
+    }
+    body.chars().take(chars).collect()
+}
+
+#[tokio::test]
+async fn a_3000_character_first_text_is_initial_message_plus_ordered_parts() {
+    let world = World::new();
+    let customer = "+15550101030";
+    let body = long_body(3_000);
+
+    world.text(customer, &body).await.unwrap();
+
+    let contact = world.only_contact();
+    let parts = contact.customer_texts();
+    assert!(parts.len() >= 3, "{}", parts.len());
+    assert!(parts.iter().all(|part| part.chars().count() <= 1024));
+    assert_eq!(contact.request.initial_message.as_ref(), Some(&parts[0]));
+    assert_eq!(parts.concat(), body, "in order, nothing lost");
+}
+
+#[tokio::test]
+async fn a_3000_character_text_to_an_open_chat_is_sent_in_ordered_parts() {
+    let world = World::new();
+    let customer = "+15550101031";
+    world.text(customer, "short first").await.unwrap();
+    let body = long_body(3_000);
+
+    world.text(customer, &body).await.unwrap();
+
+    let texts = world.only_contact().customer_texts();
+    assert_eq!(texts[0], "short first");
+    assert!(texts[1..].iter().all(|part| part.chars().count() <= 1024));
+    assert_eq!(texts[1..].concat(), body);
+}
+
+#[tokio::test]
+async fn long_first_text_failing_on_a_later_part_resumes_without_repeating_part_one() {
+    let world = World::new();
+    let customer = "+15550101032";
+    let id = world.id();
+    let body = long_body(3_000);
+    world
+        .chat
+        .fail_next(ChatOp::SendMessage, Failure::Transient);
+
+    assert!(
+        world
+            .deliver(&id, customer, &body)
+            .await
+            .unwrap_err()
+            .is_retriable()
+    );
+    world.deliver(&id, customer, &body).await.unwrap();
+
+    let parts = world.only_contact().customer_texts();
+    assert_eq!(parts.concat(), body, "each part once, in order");
+}
+
+// ---------------------------------------------------------------------------------------
+// Keywords
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn stop_ends_the_chat_tells_the_agent_and_holds_texts_until_start() {
+    let world = World::with(Options {
+        opt_out_text: Some("You are opted out. Text START to resume."),
+        opt_in_text: Some("Welcome back."),
+        ..Options::default()
+    });
+    let customer = "+15550101040";
+    let (contact_id, _) = delivered(&world.text(customer, "hello").await.unwrap());
+
+    let outcome = world.text(customer, "Stop").await.unwrap();
+
+    assert_eq!(
+        outcome,
+        Outcome::OptedOut {
+            ended: Some(contact_id.clone())
+        }
+    );
+    let contact = world.only_contact();
+    assert!(contact.ended);
+    assert_eq!(
+        contact.customer_texts(),
+        ["hello", "Customer opted out of SMS (texted STOP)."]
+    );
+    let session = world.session(customer).await.unwrap();
+    assert!(session.opted_out);
+    assert_eq!(session.status, Status::Ended);
+    let replies = world.sms.sent();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].to, phone(customer));
+    assert_eq!(replies[0].from, phone(SUPPORT));
+    assert_eq!(replies[0].body, "You are opted out. Text START to resume.");
+
+    assert_eq!(
+        world.text(customer, "still there?").await.unwrap(),
+        Outcome::Suppressed
+    );
+    assert_eq!(world.text(customer, "yes").await.unwrap(), Outcome::OptedIn);
+    assert!(!world.session(customer).await.unwrap().opted_out);
+    assert_eq!(world.sms.sent()[1].body, "Welcome back.");
+    let (new, started) = delivered(&world.text(customer, "I am back").await.unwrap());
+
+    assert!(started && new != contact_id);
+    let contacts = world.contacts();
+    assert_eq!(contacts.len(), 2);
+    assert_eq!(
+        contacts[1].customer_texts(),
+        ["I am back"],
+        "the held text never went"
+    );
+}
+
+#[tokio::test]
+async fn stop_without_a_session_still_holds_later_texts() {
+    let world = World::new();
+    let customer = "+15550101041";
+
+    assert_eq!(
+        world.text(customer, "UNSUBSCRIBE").await.unwrap(),
+        Outcome::OptedOut { ended: None }
+    );
+    assert_eq!(
+        world.text(customer, "hello?").await.unwrap(),
+        Outcome::Suppressed
+    );
+    assert!(world.contacts().is_empty());
+    assert!(world.sms.sent().is_empty(), "no opt-out text configured");
+    assert_eq!(
+        world.text(customer, "START").await.unwrap(),
+        Outcome::OptedIn
+    );
+    world.text(customer, "hello again").await.unwrap();
+
+    assert_eq!(world.only_contact().customer_texts(), ["hello again"]);
+    assert_eq!(world.session(customer).await.unwrap().generation, 1);
+}
+
+#[tokio::test]
+async fn yes_from_a_customer_who_did_not_opt_out_is_an_ordinary_text() {
+    let world = World::new();
+    let customer = "+15550101042";
+    world.text(customer, "can you refund me?").await.unwrap();
+
+    let outcome = world.text(customer, "Yes").await.unwrap();
+
+    assert!(matches!(outcome, Outcome::Delivered { .. }));
+    assert_eq!(
+        world.only_contact().customer_texts(),
+        ["can you refund me?", "Yes"]
+    );
+}
+
+#[tokio::test]
+async fn help_is_answered_from_the_support_number_once_and_not_forwarded() {
+    let world = World::new();
+    let customer = "+15550101043";
+    let id = world.id();
+
+    assert_eq!(
+        world.deliver(&id, customer, "help").await.unwrap(),
+        Outcome::Help
+    );
+    assert_eq!(
+        world.deliver(&id, customer, "help").await.unwrap(),
+        Outcome::Duplicate
+    );
+
+    let sent = world.sms.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, phone(customer));
+    assert_eq!(sent[0].from, phone(SUPPORT));
+    assert_eq!(sent[0].body, world.handler.config().help_text);
+    assert!(world.contacts().is_empty());
+    assert!(world.session(customer).await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_while_the_chat_is_being_started_ends_that_chat() {
+    let world = Arc::new(World::new());
+    let customer = "+15550101044";
+    let first = {
+        let world = world.clone();
+        tokio::spawn(async move { world.text(customer, "hello").await })
+    };
+    // Let the first text write its `starting` row, then send STOP.
+    while world.session(customer).await.is_none() {
+        tokio::task::yield_now().await;
+    }
+
+    let stop = world.text(customer, "STOP").await.unwrap();
+
+    let (contact_id, _) = delivered(&first.await.unwrap().unwrap());
+    assert_eq!(
+        stop,
+        Outcome::OptedOut {
+            ended: Some(contact_id)
+        }
+    );
+    assert!(world.only_contact().ended);
+    assert!(world.session(customer).await.unwrap().opted_out);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rejected input
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn malformed_unknown_number_and_empty_body_are_rejected_without_touching_anything() {
+    let world = World::new();
+    let malformed = {
+        let mut event = world.event("m-1", "+15550101050", "hi");
+        event.records[0].sns.message = "{not json".to_owned();
+        event
+    };
+    let unknown = world.event_to("m-2", "+15550101050", "+18005550142", "hi");
+    let empty = world.event("m-3", "+15550101050", "  \n ");
+    let bad_phone = world.event("m-4", "5550101050", "hi");
+
+    let outcomes: Vec<_> = [malformed, unknown, empty, bad_phone]
+        .into_iter()
+        .map(|event| world.handler.handle_event(event))
+        .collect();
+    let mut results = Vec::new();
+    for outcome in outcomes {
+        results.push(only(outcome.await).unwrap());
+    }
+
+    let reasons: Vec<_> = results
+        .iter()
+        .map(|outcome| match outcome {
+            Outcome::Rejected { reason } => reason.clone(),
+            other => panic!("expected rejected, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            RejectReason::Malformed {
+                kind: "invalid_json",
+                field: None
+            },
+            RejectReason::UnknownSupportNumber,
+            RejectReason::EmptyBody,
+            RejectReason::Malformed {
+                kind: "invalid_phone",
+                field: Some("originationNumber")
+            },
+        ]
+    );
+    assert_eq!(world.store.calls(), 0, "no store call");
+    assert_eq!(world.chat.calls(ChatOp::StartChat), 0);
+    assert!(world.sms.sent().is_empty());
+}
+
+#[tokio::test]
+async fn the_lambda_entry_point_handles_a_hand_built_event() {
+    let world = World::new();
+    let event = LambdaEvent::new(
+        world.event("l-1", "+15550101051", "via lambda"),
+        Context::default(),
+    );
+
+    let summary = world.handler.handle_lambda(event).await.unwrap();
+
+    assert_eq!(
+        summary.records[0].sms_id.as_ref().map(|id| id.as_str()),
+        Some("l-1")
+    );
+    assert_eq!(summary.records[0].sns_message_id, "sns-l-1");
+    assert_eq!(world.only_contact().customer_texts(), ["via lambda"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Recorded fixtures: emoji and non-Latin scripts arrive intact
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn unicode_fixture_texts_reach_the_chat_unchanged() {
+    let world = World::new();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/unicode.jsonl"
+    );
+    let fixture = std::fs::read_to_string(path).unwrap();
+    let mut expected = Vec::new();
+    for (line_index, line) in fixture
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+    {
+        for (n, sms) in parse_line(line).unwrap().into_iter().enumerate() {
+            expected.push(sms.body.clone());
+            let record = InboundRecord {
+                sns_message_id: format!("fixture-{line_index}-{n}"),
+                sms,
+            };
+            let outcome = world.handler.handle_sms(record).await.unwrap();
+            assert!(
+                matches!(outcome, Outcome::Delivered { .. }),
+                "line {}: {outcome:?}",
+                line_index + 1
+            );
+        }
+    }
+
+    let mut delivered: Vec<String> = world
+        .contacts()
+        .iter()
+        .flat_map(FakeContact::customer_texts)
+        .collect();
+    delivered.sort();
+    expected.sort();
+    assert_eq!(delivered, expected);
+}
+
+// ---------------------------------------------------------------------------------------
+// Logs
+// ---------------------------------------------------------------------------------------
+
+/// Log lines written by the handler, captured in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_ids_and_masked_numbers_but_never_tokens_numbers_or_bodies() {
+    let captured = Captured::default();
+    let config = bridge_inbound::config::LogConfig {
+        filter: "trace".to_owned(),
+        format: bridge_inbound::config::LogFormat::Json,
+    };
+    let writer = captured.clone();
+    let _guard =
+        tracing::subscriber::set_default(bridge_inbound::logging::subscriber(&config, move || {
+            writer.clone()
+        }));
+    let world = World::new();
+    let customer = "+15550101060";
+    let (contact_id, _) = delivered(&world.text(customer, "first secret body").await.unwrap());
+    world.chat.end_contact(&contact_id);
+    world.text(customer, "second secret body").await.unwrap();
+    world.text(customer, "STOP").await.unwrap();
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|line| line["level"].is_string() && line["message"].is_string())
+    );
+    let handled: Vec<_> = lines
+        .iter()
+        .filter(|line| line["message"] == "sms handled")
+        .collect();
+    assert_eq!(handled.len(), 3);
+    for line in &handled {
+        assert_eq!(line["span"]["phone"], "+1******1060");
+        assert_eq!(line["span"]["support"], "+1******0100");
+        assert!(line["span"]["sms_id"].as_str().unwrap().starts_with("msg-"));
+    }
+    assert_eq!(handled[0]["span"]["contact_id"], contact_id.as_str());
+    assert!(
+        !logs.contains("15550101060"),
+        "a full phone number was logged"
+    );
+    assert!(!logs.contains("secret body"), "a message body was logged");
+    assert!(
+        !logs.contains("ptoken") && !logs.contains("ctoken"),
+        "a token was logged"
+    );
+}

@@ -1,0 +1,624 @@
+//! The inbound handler with the real adapters (`bridge-aws`, real AWS SDK clients) against
+//! moto (DynamoDB, SNS) and an in-process connect-sim: issue 5's "Must show" list.
+//!
+//! Run with `scripts/with-emulators.sh cargo test -p bridge-inbound` (or `make test`):
+//! moto comes from `BRIDGE_TEST_MOTO_ENDPOINT`; each test spawns its own connect-sim on
+//! port 0 and its own DynamoDB table, and uses fresh phone numbers, so tests sharing one
+//! moto never see each other's data. What connect-sim shows is read through its control
+//! API (`/sim/...`), as an agent or an operator would see it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::event::sns::SnsEvent;
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use bridge_aws::{
+    ClientSettings, Clients, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender,
+};
+use bridge_core::PhoneNumber;
+use bridge_core::config::Config;
+use bridge_core::inbound::wrap_in_sns_event;
+use bridge_core::ports::{SessionStore, SystemClock};
+use bridge_core::session::{Policy, Session, SessionKey, Status};
+use bridge_inbound::{Handler, HandlerError, Outcome, Ports, RejectReason, attribute};
+use chrono::{TimeDelta, Utc};
+use connect_sim::{RunningSim, SimConfig};
+use serde_json::{Value, json};
+
+const SUPPORT: &str = "+18005550100";
+const INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
+const FLOW: &str = "22222222-3333-4444-5555-666666666666";
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:inbound-sms";
+
+// ---------------------------------------------------------------------------------------
+// The stack
+// ---------------------------------------------------------------------------------------
+
+fn moto() -> String {
+    match std::env::var("BRIDGE_TEST_MOTO_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => endpoint,
+        _ => panic!(
+            "BRIDGE_TEST_MOTO_ENDPOINT is not set: these tests need moto. Run them with \
+             `scripts/with-emulators.sh cargo test -p bridge-inbound` (or `make test`)"
+        ),
+    }
+}
+
+/// Static test credentials, us-east-1, `endpoint` for every service.
+fn sdk_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "bridge-inbound-tests",
+        )))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// The bridge's client settings with roomier timeouts: the emulators share two cores with
+/// other test runs, and timeouts are not what these tests are about. Attempts (and so the
+/// retries the fault test must exhaust) stay the bridge's.
+fn client_settings() -> ClientSettings {
+    ClientSettings {
+        connect_timeout: Duration::from_secs(10),
+        attempt_timeout: Duration::from_secs(20),
+        operation_timeout: Duration::from_secs(60),
+        ..ClientSettings::default()
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", rand::random::<u64>())
+}
+
+/// A fresh customer number (never ending in 99, which moto treats as opted out).
+fn customer() -> String {
+    loop {
+        let digits = rand::random::<u32>() % 10_000_000;
+        if digits % 100 != 99 {
+            return format!("+1555{digits:07}");
+        }
+    }
+}
+
+#[derive(Default)]
+struct Options {
+    persistent: bool,
+    sim: Option<SimConfig>,
+    policy: Option<Policy>,
+}
+
+struct Stack {
+    sim: RunningSim,
+    http: reqwest::Client,
+    store: Arc<DynamoStore>,
+    handler: Arc<Handler>,
+    moto: String,
+}
+
+impl Stack {
+    async fn new() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    async fn with(options: Options) -> Self {
+        let moto = moto();
+        let sim = connect_sim::spawn(options.sim.unwrap_or_default())
+            .await
+            .unwrap();
+        let settings = client_settings();
+        let aws = Clients::new(&sdk_config(&moto), &settings);
+        let connect = Clients::new(&sdk_config(&sim.base_url()), &settings);
+        let table = unique("inbound");
+        bridge_aws::dynamo::create_table(&aws.dynamodb, &table)
+            .await
+            .unwrap();
+        let vars = BTreeMap::from([
+            ("BRIDGE_CONNECT_INSTANCE_ID", INSTANCE.to_owned()),
+            ("BRIDGE_SUPPORT_LINES", format!("{SUPPORT}={FLOW}")),
+            ("BRIDGE_TABLE_NAME", table.clone()),
+            ("BRIDGE_PERSISTENT_CHAT", options.persistent.to_string()),
+            (
+                "BRIDGE_HELP_TEXT",
+                "Text us your question. STOP to opt out.".to_owned(),
+            ),
+        ]);
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+        let store = Arc::new(DynamoStore::new(
+            aws.dynamodb.clone(),
+            &table,
+            DynamoSettings {
+                shard_count: config.shard_count,
+                ..DynamoSettings::default()
+            },
+        ));
+        let ports = Ports {
+            sessions: store.clone(),
+            dedupe: store.clone(),
+            chat: Arc::new(ConnectChat::new(connect.connect, connect.participant)),
+            sms: Arc::new(SnsSender::new(aws.sns, SmsType::Transactional)),
+            clock: Arc::new(SystemClock),
+        };
+        let mut handler = Handler::new(ports, config);
+        if let Some(policy) = options.policy {
+            handler = handler.with_policy(policy);
+        }
+        Self {
+            sim,
+            http: reqwest::Client::new(),
+            store,
+            handler: Arc::new(handler),
+            moto,
+        }
+    }
+
+    fn event(&self, id: &str, from: &str, to: &str, body: &str) -> SnsEvent {
+        let payload = json!({
+            "originationNumber": from,
+            "destinationNumber": to,
+            "messageKeyword": "KEYWORD_123456789012",
+            "messageBody": body,
+            "inboundMessageId": id,
+            "previousPublishedMessageId": null,
+        });
+        wrap_in_sns_event(
+            &payload.to_string(),
+            &format!("sns-{id}"),
+            TOPIC,
+            Utc::now(),
+        )
+    }
+
+    /// Handles one SNS event holding one text from `from`, with inbound message id `id`.
+    async fn deliver(&self, id: &str, from: &str, body: &str) -> Result<Outcome, HandlerError> {
+        self.invoke(self.event(id, from, SUPPORT, body)).await
+    }
+
+    /// Handles a new text (fresh inbound message id).
+    async fn text(&self, from: &str, body: &str) -> Result<Outcome, HandlerError> {
+        self.deliver(&unique("msg"), from, body).await
+    }
+
+    async fn invoke(&self, event: SnsEvent) -> Result<Outcome, HandlerError> {
+        let summary = self.handler.handle_event(event).await?;
+        assert_eq!(summary.records.len(), 1);
+        Ok(summary.records.into_iter().next().unwrap().outcome)
+    }
+
+    async fn session(&self, from: &str) -> Option<Session> {
+        let key = SessionKey::new(
+            PhoneNumber::parse(from).unwrap(),
+            PhoneNumber::parse(SUPPORT).unwrap(),
+        );
+        self.store.get(&key).await.unwrap()
+    }
+
+    // --- connect-sim control API -------------------------------------------------------
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sim.base_url())
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "POST {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
+    async fn contacts(&self) -> Vec<Value> {
+        self.get("/sim/contacts").await.as_array().unwrap().clone()
+    }
+
+    async fn only_contact(&self) -> Value {
+        let contacts = self.contacts().await;
+        assert_eq!(contacts.len(), 1, "{contacts:#?}");
+        contacts.into_iter().next().unwrap()
+    }
+
+    async fn contact(&self, contact_id: &str) -> Value {
+        self.get(&format!("/sim/contacts/{contact_id}")).await
+    }
+
+    /// The customer's messages in this contact (not earlier ones of a persistent chat).
+    async fn customer_texts(&self, contact_id: &str) -> Vec<String> {
+        let transcript = self
+            .get(&format!("/sim/contacts/{contact_id}/transcript"))
+            .await;
+        transcript["Transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| {
+                item["Type"] == "MESSAGE"
+                    && item["ParticipantRole"] == "CUSTOMER"
+                    && item.get("RelatedContactId").is_none()
+            })
+            .map(|item| item["Content"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn end_contact(&self, contact_id: &str) {
+        self.post(&format!("/sim/contacts/{contact_id}/end"), json!({}))
+            .await;
+    }
+
+    /// SMS moto accepted for `phone`, in order.
+    async fn sms_to(&self, phone: &str) -> Vec<String> {
+        let data: Value = self
+            .http
+            .get(format!("{}/moto-api/data.json", self.moto))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        data["sns"]["SMS"]
+            .as_array()
+            .map(|sent| {
+                sent.iter()
+                    .filter(|sms| sms["phone_number"] == phone)
+                    .map(|sms| sms["message"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn delivered(outcome: &Outcome) -> (String, bool) {
+    match outcome {
+        Outcome::Delivered {
+            contact_id,
+            started,
+        } => (contact_id.to_string(), *started),
+        other => panic!("expected delivered, got {other:?}"),
+    }
+}
+
+fn long_body(chars: usize) -> String {
+    let words = [
+        "order ",
+        "number ",
+        "née ",
+        "größe ",
+        "🙂 ",
+        "спасибо ",
+        "谢谢 ",
+    ];
+    let mut body = String::new();
+    let mut n = 0;
+    while body.chars().count() < chars {
+        body.push_str(words[n % words.len()]);
+        n += 1;
+    }
+    body.chars().take(chars).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Must show
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn first_text_starts_a_chat_and_the_second_lands_in_it() {
+    let stack = Stack::new().await;
+    let from = customer();
+
+    let (contact_id, started) = delivered(&stack.text(&from, "Where is my parcel?").await.unwrap());
+
+    assert!(started);
+    let contact = stack.only_contact().await;
+    assert_eq!(contact["ContactId"], contact_id.as_str());
+    assert_eq!(
+        contact["Attributes"][attribute::CUSTOMER_NUMBER],
+        from.as_str()
+    );
+    assert_eq!(contact["Attributes"][attribute::SUPPORT_NUMBER], SUPPORT);
+    assert_eq!(contact["Attributes"][attribute::CHANNEL], "SMS");
+    assert_eq!(
+        stack.customer_texts(&contact_id).await,
+        ["Where is my parcel?"],
+        "the text is the chat's InitialMessage"
+    );
+    let session = stack.session(&from).await.unwrap();
+    assert_eq!(session.status, Status::Active);
+    assert_eq!(
+        session.contact_id().map(|id| id.to_string()),
+        Some(contact_id.clone())
+    );
+
+    let (second, started) = delivered(&stack.text(&from, "It was due Monday").await.unwrap());
+
+    assert_eq!((second.as_str(), started), (contact_id.as_str(), false));
+    assert_eq!(stack.contacts().await.len(), 1);
+    assert_eq!(
+        stack.customer_texts(&contact_id).await,
+        ["Where is my parcel?", "It was due Monday"]
+    );
+}
+
+#[tokio::test]
+async fn the_same_sns_record_three_times_appears_once() {
+    let stack = Stack::new().await;
+    let from = customer();
+    let (contact_id, _) = delivered(&stack.text(&from, "hello").await.unwrap());
+    let id = unique("msg");
+
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        outcomes.push(stack.deliver(&id, &from, "are you there?").await.unwrap());
+    }
+
+    assert!(matches!(outcomes[0], Outcome::Delivered { .. }));
+    assert_eq!(outcomes[1..], [Outcome::Duplicate, Outcome::Duplicate]);
+    assert_eq!(
+        stack.customer_texts(&contact_id).await,
+        ["hello", "are you there?"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_first_texts_make_one_chat_with_each_text_once() {
+    let stack = Arc::new(Stack::new().await);
+    let from = customer();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let stack = stack.clone();
+        let from = from.clone();
+        tasks.spawn(async move { stack.text(&from, &format!("text {n:02}")).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        outcomes.push(delivered(&joined.unwrap().unwrap()));
+    }
+
+    let contact = stack.only_contact().await;
+    let contact_id = contact["ContactId"].as_str().unwrap();
+    assert!(outcomes.iter().all(|(id, _)| id == contact_id));
+    assert_eq!(outcomes.iter().filter(|(_, started)| *started).count(), 1);
+    let mut texts = stack.customer_texts(contact_id).await;
+    texts.sort();
+    let expected: Vec<_> = (0..20).map(|n| format!("text {n:02}")).collect();
+    assert_eq!(texts, expected, "all 20, each exactly once");
+}
+
+#[tokio::test]
+async fn chat_ended_by_the_agent_next_text_starts_a_new_chat() {
+    let stack = Stack::new().await;
+    let from = customer();
+    let (old, _) = delivered(&stack.text(&from, "first chat").await.unwrap());
+    stack.end_contact(&old).await;
+
+    let (new, started) = delivered(&stack.text(&from, "not lost").await.unwrap());
+
+    assert!(started);
+    assert_ne!(new, old);
+    assert_eq!(stack.customer_texts(&new).await, ["not lost"]);
+    let contact = stack.contact(&new).await;
+    assert!(
+        contact.get("ContinuedFromContactId").is_none(),
+        "persistent chat is off"
+    );
+    let session = stack.session(&from).await.unwrap();
+    assert_eq!((session.status, session.generation), (Status::Active, 2));
+}
+
+#[tokio::test]
+async fn with_persistent_chat_the_new_contact_continues_from_the_ended_one() {
+    let stack = Stack::with(Options {
+        persistent: true,
+        ..Options::default()
+    })
+    .await;
+    let from = customer();
+    let (old, _) = delivered(&stack.text(&from, "first chat").await.unwrap());
+    stack.end_contact(&old).await;
+
+    let (new, _) = delivered(&stack.text(&from, "second chat").await.unwrap());
+
+    assert_ne!(new, old);
+    assert_eq!(
+        stack.contact(&new).await["ContinuedFromContactId"],
+        old.as_str()
+    );
+    assert_eq!(stack.customer_texts(&new).await, ["second chat"]);
+}
+
+#[tokio::test]
+async fn expired_connection_token_is_refreshed_and_the_text_delivered() {
+    // Tokens live 60 s in this sim; the policy does not refresh ahead of time, so the
+    // expired token meets a 403 first (the sim's clock is moved, not waited for).
+    let stack = Stack::with(Options {
+        sim: Some(SimConfig {
+            connection_token_ttl: Duration::from_secs(60),
+            ..SimConfig::default()
+        }),
+        policy: Some(Policy {
+            refresh_margin: TimeDelta::zero(),
+            ..Policy::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let from = customer();
+    let (contact_id, _) = delivered(&stack.text(&from, "before expiry").await.unwrap());
+    let before = stack.session(&from).await.unwrap();
+    stack
+        .post("/sim/clock/advance", json!({"Seconds": 61}))
+        .await;
+
+    let (same, _) = delivered(&stack.text(&from, "after expiry").await.unwrap());
+
+    assert_eq!(same, contact_id, "refreshed, not restarted");
+    assert_eq!(
+        stack.customer_texts(&contact_id).await,
+        ["before expiry", "after expiry"]
+    );
+    let after = stack.session(&from).await.unwrap();
+    let expiry = |session: &Session| session.chat.as_ref().unwrap().connection.expires_at;
+    assert!(
+        expiry(&after) > expiry(&before),
+        "the new connection was stored"
+    );
+}
+
+#[tokio::test]
+async fn send_message_500_fails_the_invocation_and_the_retry_delivers_once() {
+    let stack = Stack::new().await;
+    let from = customer();
+    let (contact_id, _) = delivered(&stack.text(&from, "first").await.unwrap());
+    let id = unique("msg");
+    // As many 500s as the SDK makes attempts, so the error reaches the handler.
+    let attempts = client_settings().max_attempts;
+    stack
+        .post(
+            "/sim/faults",
+            json!({"Operation": "SendMessage", "Status": 500, "Count": attempts}),
+        )
+        .await;
+
+    let error = stack.deliver(&id, &from, "second").await.unwrap_err();
+
+    assert!(error.is_retriable(), "{error:?}");
+    assert_eq!(error.error_type(), "Retriable.ChatUnavailable");
+    assert_eq!(stack.customer_texts(&contact_id).await, ["first"]);
+    let retried = stack.deliver(&id, &from, "second").await.unwrap();
+    assert!(matches!(retried, Outcome::Delivered { .. }));
+    assert_eq!(stack.customer_texts(&contact_id).await, ["first", "second"]);
+}
+
+#[tokio::test]
+async fn stop_ends_the_chat_with_a_reason_and_holds_texts_until_start() {
+    let stack = Stack::new().await;
+    let from = customer();
+    let (contact_id, _) = delivered(&stack.text(&from, "hello").await.unwrap());
+
+    let stopped = stack.text(&from, "STOP").await.unwrap();
+
+    assert!(matches!(stopped, Outcome::OptedOut { ended: Some(_) }));
+    assert_eq!(stack.contact(&contact_id).await["Status"], "ENDED");
+    assert_eq!(
+        stack.customer_texts(&contact_id).await,
+        ["hello", "Customer opted out of SMS (texted STOP)."]
+    );
+    assert_eq!(
+        stack.text(&from, "one more thing").await.unwrap(),
+        Outcome::Suppressed
+    );
+    assert_eq!(stack.contacts().await.len(), 1, "nothing forwarded");
+    assert_eq!(stack.text(&from, "START").await.unwrap(), Outcome::OptedIn);
+    let (new, _) = delivered(&stack.text(&from, "back again").await.unwrap());
+    assert_ne!(new, contact_id);
+    assert_eq!(stack.customer_texts(&new).await, ["back again"]);
+}
+
+#[tokio::test]
+async fn help_is_answered_by_sms_from_the_support_number() {
+    let stack = Stack::new().await;
+    let from = customer();
+
+    assert_eq!(stack.text(&from, "HELP").await.unwrap(), Outcome::Help);
+
+    assert_eq!(
+        stack.sms_to(&from).await,
+        ["Text us your question. STOP to opt out."]
+    );
+    assert!(stack.contacts().await.is_empty());
+}
+
+#[tokio::test]
+async fn unknown_number_malformed_json_and_empty_body_are_acknowledged_and_dropped() {
+    let stack = Stack::new().await;
+    let from = customer();
+    let unknown = stack.event(&unique("msg"), &from, "+18005550142", "hello");
+    let mut malformed = stack.event(&unique("msg"), &from, SUPPORT, "hello");
+    malformed.records[0].sns.message = "{\"originationNumber\": ".to_owned();
+    let empty = stack.event(&unique("msg"), &from, SUPPORT, " \n\t ");
+
+    let outcomes = [
+        stack.invoke(unknown).await.unwrap(),
+        stack.invoke(malformed).await.unwrap(),
+        stack.invoke(empty).await.unwrap(),
+    ];
+
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Rejected {
+                reason: RejectReason::UnknownSupportNumber
+            },
+            Outcome::Rejected {
+                reason: RejectReason::Malformed {
+                    kind: "invalid_json",
+                    field: None
+                }
+            },
+            Outcome::Rejected {
+                reason: RejectReason::EmptyBody
+            },
+        ]
+    );
+    assert!(stack.contacts().await.is_empty());
+    assert!(stack.session(&from).await.is_none());
+}
+
+#[tokio::test]
+async fn a_3000_character_text_arrives_as_ordered_parts_of_at_most_1024() {
+    let stack = Stack::new().await;
+    let from = customer();
+    let body = long_body(3_000);
+
+    let (contact_id, _) = delivered(&stack.text(&from, &body).await.unwrap());
+
+    let parts = stack.customer_texts(&contact_id).await;
+    assert!(parts.len() >= 3, "{} parts", parts.len());
+    assert!(parts.iter().all(|part| part.chars().count() <= 1024));
+    assert_eq!(parts.concat(), body);
+}
+
+#[tokio::test]
+async fn emoji_and_non_latin_text_arrive_unchanged() {
+    let stack = Stack::new().await;
+    let from = customer();
+    let texts = [
+        "Привет! Мой заказ не пришёл 📦",
+        "مرحبا، أين طلبي؟ ١٢٣",
+        "你好，我的订单在哪里？",
+        "👨‍👩‍👧‍👦 family plan 🇨🇦 👍🏽",
+        "e\u{301}te\u{301} — café",
+    ];
+
+    let (contact_id, _) = delivered(&stack.text(&from, texts[0]).await.unwrap());
+    for text in &texts[1..] {
+        stack.text(&from, text).await.unwrap();
+    }
+
+    assert_eq!(stack.customer_texts(&contact_id).await, texts);
+}

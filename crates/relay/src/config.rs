@@ -1,0 +1,527 @@
+//! The relay's typed configuration: the shared bridge [`bridge_core::config::Config`] plus
+//! the relay's own knobs (owner id, admin address, lease and keep-alive timings, limits).
+//!
+//! Read once at start-up. Every missing or bad variable, core or relay, is reported by name
+//! in one [`ConfigError`], so an operator fixes a deployment in one pass. This module and
+//! `bridge_core::config` are the only places that read the environment.
+
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use std::error::Error as _;
+use std::fmt;
+use std::num::ParseIntError;
+
+use bridge_core::config::{Config as CoreConfig, ConfigProblem};
+use bridge_core::ports::OwnerId;
+
+/// This instance's lease owner id. Default `<hostname>-<pid>-<random>`.
+pub const OWNER_ID: &str = "BRIDGE_RELAY_OWNER_ID";
+/// Address of the admin listener (`/healthz`, `/readyz`, `/metrics`). Default `0.0.0.0:9090`.
+pub const ADMIN_ADDR: &str = "BRIDGE_RELAY_ADMIN_ADDR";
+/// How long a shard lease lasts unless renewed, ms. Default 15000.
+pub const LEASE_TTL_MS: &str = "BRIDGE_RELAY_LEASE_TTL_MS";
+/// How often leases are renewed and rebalanced, ms. Default 5000; at most half the TTL.
+pub const LEASE_RENEW_MS: &str = "BRIDGE_RELAY_LEASE_RENEW_MS";
+/// How often owned shards are queried for active sessions, ms. Default 1000.
+pub const DISCOVERY_MS: &str = "BRIDGE_RELAY_DISCOVERY_MS";
+/// WebSocket ping + heartbeat period, ms; a heartbeat unanswered for one period means a
+/// dead socket. Default 10000.
+pub const HEARTBEAT_MS: &str = "BRIDGE_RELAY_HEARTBEAT_MS";
+/// Timeout of every API call (Connect, DynamoDB, SNS), ms. Default 10000.
+pub const CALL_TIMEOUT_MS: &str = "BRIDGE_RELAY_CALL_TIMEOUT_MS";
+/// Timeout of a WebSocket connect + subscribe, ms. Default 10000.
+pub const CONNECT_TIMEOUT_MS: &str = "BRIDGE_RELAY_CONNECT_TIMEOUT_MS";
+/// First reconnect / retry backoff ceiling, ms. Default 250.
+pub const BACKOFF_BASE_MS: &str = "BRIDGE_RELAY_BACKOFF_BASE_MS";
+/// Largest reconnect / retry backoff, ms. Default 30000.
+pub const BACKOFF_CAP_MS: &str = "BRIDGE_RELAY_BACKOFF_CAP_MS";
+/// Attempts per SMS part (and per cursor write) before the session reconnects and catches
+/// up again. Default 5.
+pub const SMS_ATTEMPTS: &str = "BRIDGE_RELAY_SMS_ATTEMPTS";
+/// Most sessions this instance relays at once. Default 20000.
+pub const MAX_SESSIONS: &str = "BRIDGE_RELAY_MAX_SESSIONS";
+/// Most sessions connecting (CreateParticipantConnection + WebSocket handshake) at once.
+/// Default 64.
+pub const CONNECT_CONCURRENCY: &str = "BRIDGE_RELAY_CONNECT_CONCURRENCY";
+/// How long shutdown waits for sessions to finish the message in hand, ms. Default 10000.
+pub const DRAIN_MS: &str = "BRIDGE_RELAY_DRAIN_MS";
+/// Replace a socket (new connection, catch-up) after this long, s. Default 3540 (as chatjs).
+pub const SOCKET_LIFETIME_SECS: &str = "BRIDGE_RELAY_SOCKET_LIFETIME_SECS";
+/// `json` (default) or `text` log lines.
+pub const LOG_FORMAT: &str = "BRIDGE_RELAY_LOG_FORMAT";
+
+/// Every relay-specific variable, for documentation and `--help`.
+pub const ALL_VARS: [&str; 16] = [
+    OWNER_ID,
+    ADMIN_ADDR,
+    LEASE_TTL_MS,
+    LEASE_RENEW_MS,
+    DISCOVERY_MS,
+    HEARTBEAT_MS,
+    CALL_TIMEOUT_MS,
+    CONNECT_TIMEOUT_MS,
+    BACKOFF_BASE_MS,
+    BACKOFF_CAP_MS,
+    SMS_ATTEMPTS,
+    MAX_SESSIONS,
+    CONNECT_CONCURRENCY,
+    DRAIN_MS,
+    SOCKET_LIFETIME_SECS,
+    LOG_FORMAT,
+];
+
+/// Every problem found in the core and relay configuration; `Display` lists them all.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// The problems, core variables first.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        let plural = if count == 1 { "" } else { "s" };
+        write!(f, "invalid configuration ({count} problem{plural})")?;
+        for (i, problem) in self.problems.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            write!(f, "{problem}")?;
+            let mut cause = problem.source();
+            while let Some(error) = cause {
+                write!(f, ": {error}")?;
+                cause = error.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One missing or invalid variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// A problem with a shared bridge variable.
+    #[error(transparent)]
+    Core(ConfigProblem),
+    /// A relay variable's value is not valid Unicode.
+    #[error("{var} is not valid unicode")]
+    NotUnicode {
+        /// The variable name.
+        var: &'static str,
+    },
+    /// A relay variable is set to something unacceptable.
+    #[error("{var} is invalid")]
+    Invalid {
+        /// The variable name.
+        var: &'static str,
+        /// What is wrong (the value is not echoed).
+        #[source]
+        reason: Invalid,
+    },
+}
+
+impl Problem {
+    /// The variable the problem is about.
+    pub fn var(&self) -> &'static str {
+        match self {
+            Self::Core(problem) => problem.var(),
+            Self::NotUnicode { var } | Self::Invalid { var, .. } => var,
+        }
+    }
+}
+
+/// What is wrong with a relay variable's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    /// Not a whole number.
+    #[error("not a whole number")]
+    NotANumber(#[source] ParseIntError),
+    /// A whole number outside the allowed range.
+    #[error("must be between {min} and {max}")]
+    OutOfRange {
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+    },
+    /// Not `host:port` with an IP host.
+    #[error("not an ip:port socket address")]
+    NotAnAddress,
+    /// Not `json` or `text`.
+    #[error("expected json or text")]
+    NotALogFormat,
+    /// Longer than allowed.
+    #[error("has {chars} characters, more than {max}")]
+    TooLong {
+        /// Its length in characters.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Renewing less often than twice per lease lets one slow round lose every shard.
+    #[error("must be at most half of {LEASE_TTL_MS} ({max} ms)")]
+    RenewTooSlow {
+        /// Half the lease TTL.
+        max: u64,
+    },
+    /// The backoff ceiling is below the first delay.
+    #[error("must be at least {BACKOFF_BASE_MS} ({min} ms)")]
+    CapBelowBase {
+        /// The base.
+        min: u64,
+    },
+}
+
+/// Default of [`ADMIN_ADDR`].
+pub const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9090";
+const MAX_OWNER_ID_CHARS: usize = 128;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (production).
+    Json,
+    /// Human-readable text (local runs).
+    Text,
+}
+
+/// Lease timings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseTimings {
+    /// A lease lapses this long after its last renewal.
+    pub ttl: Duration,
+    /// Renew (and rebalance) this often.
+    pub renew_every: Duration,
+}
+
+/// Reconnect and retry backoff: capped exponential with full jitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackoffPolicy {
+    /// Ceiling of the first delay.
+    pub base: Duration,
+    /// Largest delay.
+    pub cap: Duration,
+}
+
+/// The relay's configuration, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The bridge's shared configuration (support lines, table, shards, texts).
+    pub core: CoreConfig,
+    /// This instance's lease owner id ([`OWNER_ID`]).
+    pub owner: OwnerId,
+    /// The admin listener's address ([`ADMIN_ADDR`]).
+    pub admin_addr: SocketAddr,
+    /// Lease timings ([`LEASE_TTL_MS`], [`LEASE_RENEW_MS`]).
+    pub lease: LeaseTimings,
+    /// Discovery period ([`DISCOVERY_MS`]).
+    pub discovery_every: Duration,
+    /// Keep-alive period ([`HEARTBEAT_MS`]).
+    pub heartbeat_every: Duration,
+    /// Per-call timeout ([`CALL_TIMEOUT_MS`]).
+    pub call_timeout: Duration,
+    /// WebSocket connect + subscribe timeout ([`CONNECT_TIMEOUT_MS`]).
+    pub connect_timeout: Duration,
+    /// Backoff ([`BACKOFF_BASE_MS`], [`BACKOFF_CAP_MS`]).
+    pub backoff: BackoffPolicy,
+    /// Attempts per SMS part or cursor write ([`SMS_ATTEMPTS`]).
+    pub sms_attempts: NonZeroU32,
+    /// Session limit ([`MAX_SESSIONS`]).
+    pub max_sessions: NonZeroUsize,
+    /// Concurrent connection set-ups ([`CONNECT_CONCURRENCY`]).
+    pub connect_concurrency: NonZeroUsize,
+    /// Shutdown drain deadline ([`DRAIN_MS`]).
+    pub drain: Duration,
+    /// Planned socket replacement ([`SOCKET_LIFETIME_SECS`]).
+    pub socket_lifetime: Duration,
+    /// Log format ([`LOG_FORMAT`]).
+    pub log_format: LogFormat,
+}
+
+/// The admin address alone ([`ADMIN_ADDR`], default [`DEFAULT_ADMIN_ADDR`]), for the health
+/// probe, which must work without the rest of the configuration.
+///
+/// # Errors
+/// When the variable is set but is not a socket address.
+pub fn admin_addr_from_env() -> Result<SocketAddr, std::net::AddrParseError> {
+    let value = std::env::var(ADMIN_ADDR).unwrap_or_default();
+    let value = value.trim();
+    if value.is_empty() {
+        DEFAULT_ADMIN_ADDR.parse()
+    } else {
+        value.parse()
+    }
+}
+
+impl Config {
+    /// Reads and validates the core and relay configuration from the process environment.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] listing every missing or invalid variable, core and relay.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let core = CoreConfig::from_env();
+        Self::assemble(core, |name| match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(()),
+        })
+    }
+
+    /// Reads and validates from `lookup` (variable name → value; `None` when unset).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] listing every missing or invalid variable, core and relay.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let core = CoreConfig::from_lookup(&lookup);
+        Self::assemble(core, |name| Ok(lookup(name)))
+    }
+
+    fn assemble(
+        core: Result<CoreConfig, bridge_core::config::ConfigError>,
+        lookup: impl Fn(&str) -> Result<Option<String>, ()>,
+    ) -> Result<Self, ConfigError> {
+        let mut problems: Vec<Problem> = match &core {
+            Ok(_) => Vec::new(),
+            Err(error) => error.problems.iter().cloned().map(Problem::Core).collect(),
+        };
+        let mut vars = Vars {
+            lookup,
+            problems: &mut problems,
+        };
+        let owner = vars
+            .parse(OWNER_ID, parse_owner)
+            .unwrap_or_else(default_owner);
+        let admin_addr = vars
+            .parse(ADMIN_ADDR, |v| {
+                v.trim().parse().map_err(|_| Invalid::NotAnAddress)
+            })
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 9090)));
+        let ttl = vars.millis(LEASE_TTL_MS, 1_000, 600_000, 15_000);
+        let renew_every = vars.millis(LEASE_RENEW_MS, 100, 300_000, 5_000);
+        if renew_every * 2 > ttl {
+            vars.invalid(
+                LEASE_RENEW_MS,
+                Invalid::RenewTooSlow {
+                    max: duration_ms(ttl) / 2,
+                },
+            );
+        }
+        let discovery_every = vars.millis(DISCOVERY_MS, 50, 60_000, 1_000);
+        let heartbeat_every = vars.millis(HEARTBEAT_MS, 100, 60_000, 10_000);
+        let call_timeout = vars.millis(CALL_TIMEOUT_MS, 100, 120_000, 10_000);
+        let connect_timeout = vars.millis(CONNECT_TIMEOUT_MS, 100, 120_000, 10_000);
+        let base = vars.millis(BACKOFF_BASE_MS, 1, 60_000, 250);
+        let cap = vars.millis(BACKOFF_CAP_MS, 1, 600_000, 30_000);
+        if cap < base {
+            vars.invalid(
+                BACKOFF_CAP_MS,
+                Invalid::CapBelowBase {
+                    min: duration_ms(base),
+                },
+            );
+        }
+        let sms_attempts = vars.number(SMS_ATTEMPTS, 1, 20, 5);
+        let max_sessions = vars.number(MAX_SESSIONS, 1, 1_000_000, 20_000);
+        let connect_concurrency = vars.number(CONNECT_CONCURRENCY, 1, 4_096, 64);
+        let drain = vars.millis(DRAIN_MS, 0, 300_000, 10_000);
+        let socket_lifetime =
+            Duration::from_secs(vars.number(SOCKET_LIFETIME_SECS, 60, 86_400, 3_540));
+        let log_format = vars
+            .parse(LOG_FORMAT, |v| {
+                match v.trim().to_ascii_lowercase().as_str() {
+                    "json" => Ok(LogFormat::Json),
+                    "text" => Ok(LogFormat::Text),
+                    _ => Err(Invalid::NotALogFormat),
+                }
+            })
+            .unwrap_or(LogFormat::Json);
+
+        let Ok(core) = core else {
+            return Err(ConfigError { problems });
+        };
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(Self {
+            core,
+            owner,
+            admin_addr,
+            lease: LeaseTimings { ttl, renew_every },
+            discovery_every,
+            heartbeat_every,
+            call_timeout,
+            connect_timeout,
+            backoff: BackoffPolicy { base, cap },
+            // The ranges above start at 1, so these conversions cannot fail; the fallbacks
+            // are never used.
+            sms_attempts: NonZeroU32::new(u32::try_from(sms_attempts).unwrap_or(5))
+                .unwrap_or(NonZeroU32::MIN),
+            max_sessions: nonzero(max_sessions),
+            connect_concurrency: nonzero(connect_concurrency),
+            drain,
+            socket_lifetime,
+            log_format,
+        })
+    }
+}
+
+fn nonzero(value: u64) -> NonZeroUsize {
+    NonZeroUsize::new(usize::try_from(value).unwrap_or(usize::MAX)).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn duration_ms(value: Duration) -> u64 {
+    u64::try_from(value.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn parse_owner(value: &str) -> Result<OwnerId, Invalid> {
+    let value = value.trim();
+    let chars = value.chars().count();
+    if chars > MAX_OWNER_ID_CHARS {
+        return Err(Invalid::TooLong {
+            chars,
+            max: MAX_OWNER_ID_CHARS,
+        });
+    }
+    Ok(OwnerId(value.to_owned()))
+}
+
+/// `<hostname>-<pid>-<random>`: unique per process even when two share a host and pid
+/// namespace (containers restarted with the same pid).
+fn default_owner() -> OwnerId {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "relay".to_owned());
+    let host: String = host.chars().take(64).collect();
+    OwnerId(format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ))
+}
+
+/// Reads relay variables and collects every problem instead of stopping at the first.
+struct Vars<'a, L> {
+    lookup: L,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl<L: Fn(&str) -> Result<Option<String>, ()>> Vars<'_, L> {
+    fn get(&mut self, var: &'static str) -> Option<String> {
+        match (self.lookup)(var) {
+            Ok(Some(value)) if !value.trim().is_empty() => Some(value),
+            Ok(_) => None,
+            Err(()) => {
+                self.problems.push(Problem::NotUnicode { var });
+                None
+            }
+        }
+    }
+
+    fn invalid(&mut self, var: &'static str, reason: Invalid) {
+        self.problems.push(Problem::Invalid { var, reason });
+    }
+
+    fn parse<T>(
+        &mut self,
+        var: &'static str,
+        parse: impl Fn(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        let value = self.get(var)?;
+        match parse(&value) {
+            Ok(parsed) => Some(parsed),
+            Err(reason) => {
+                self.invalid(var, reason);
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, var: &'static str, min: u64, max: u64, default: u64) -> u64 {
+        self.parse(var, |v| {
+            let n: u64 = v.trim().parse().map_err(Invalid::NotANumber)?;
+            if (min..=max).contains(&n) {
+                Ok(n)
+            } else {
+                Err(Invalid::OutOfRange { min, max })
+            }
+        })
+        .unwrap_or(default)
+    }
+
+    fn millis(&mut self, var: &'static str, min: u64, max: u64, default: u64) -> Duration {
+        Duration::from_millis(self.number(var, min, max, default))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn base_env() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("BRIDGE_CONNECT_INSTANCE_ID", "inst-1".to_owned()),
+            ("BRIDGE_SUPPORT_LINES", "+18005550100=flow-1".to_owned()),
+            ("BRIDGE_TABLE_NAME", "bridge".to_owned()),
+        ])
+    }
+
+    fn load(env: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_architecture() {
+        let config = load(&base_env()).unwrap();
+        assert_eq!(config.lease.ttl, Duration::from_secs(15));
+        assert_eq!(config.lease.renew_every, Duration::from_secs(5));
+        assert_eq!(config.discovery_every, Duration::from_secs(1));
+        assert_eq!(config.heartbeat_every, Duration::from_secs(10));
+        assert_eq!(config.admin_addr.to_string(), DEFAULT_ADMIN_ADDR);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(config.owner.0.contains(&std::process::id().to_string()));
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported_at_once_core_and_relay() {
+        let mut env = base_env();
+        env.remove("BRIDGE_TABLE_NAME");
+        env.insert(LEASE_TTL_MS, "ten".to_owned());
+        env.insert(HEARTBEAT_MS, "5".to_owned());
+        env.insert(ADMIN_ADDR, "nowhere".to_owned());
+        env.insert(LOG_FORMAT, "xml".to_owned());
+        let error = load(&env).unwrap_err();
+        let vars: Vec<_> = error.problems.iter().map(Problem::var).collect();
+        for expected in [
+            "BRIDGE_TABLE_NAME",
+            LEASE_TTL_MS,
+            HEARTBEAT_MS,
+            ADMIN_ADDR,
+            LOG_FORMAT,
+        ] {
+            assert!(vars.contains(&expected), "{expected} missing from {vars:?}");
+        }
+    }
+
+    #[test]
+    fn renewal_must_fit_twice_in_the_lease() {
+        let mut env = base_env();
+        env.insert(LEASE_TTL_MS, "3000".to_owned());
+        env.insert(LEASE_RENEW_MS, "2000".to_owned());
+        let error = load(&env).unwrap_err();
+        assert_eq!(error.problems[0].var(), LEASE_RENEW_MS);
+        env.insert(LEASE_RENEW_MS, "1000".to_owned());
+        assert!(load(&env).is_ok());
+    }
+
+    #[test]
+    fn backoff_cap_below_base_is_rejected() {
+        let mut env = base_env();
+        env.insert(BACKOFF_BASE_MS, "1000".to_owned());
+        env.insert(BACKOFF_CAP_MS, "10".to_owned());
+        assert_eq!(load(&env).unwrap_err().problems[0].var(), BACKOFF_CAP_MS);
+    }
+}

@@ -1,0 +1,535 @@
+//! The forwarding rule: what one chat item means for the customer's phone.
+//!
+//! Pure and total. Given an item of the session's chat, [`decide`] says whether to send SMS
+//! (and exactly which parts, rendered and segmented by `bridge-core`), to skip it, or that
+//! the chat ended. It never looks at sockets or stores; the session worker carries out the
+//! [`Action`] in order and moves the cursor.
+//!
+//! Only AGENT and SYSTEM messages reach the phone; the customer's own messages come back on
+//! the socket as echoes and are never sent (ARCHITECTURE.md, "Relay").
+
+use bridge_core::ids::ContactId;
+use bridge_core::ports::{ItemKind, Role, TranscriptItem};
+use bridge_core::render::{markdown_to_sms, normalise_for_gsm};
+use bridge_core::segment::{SegmentOptions, segment};
+
+/// Content types of events share this prefix (`connect-chat-protocol.md` §4.2).
+const EVENT_PREFIX: &str = "application/vnd.amazonaws.connect.event.";
+const INTERACTIVE: &str = "application/vnd.amazonaws.connect.message.interactive";
+const TEXT_PLAIN: &str = "text/plain";
+const TEXT_MARKDOWN: &str = "text/markdown";
+/// Longest attachment name quoted in a notice; the rest is cut (every character is billed).
+const MAX_NAME_CHARS: usize = 60;
+
+/// Options of the rule, from configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Text "You are now chatting with …" when an agent joins.
+    pub joined_notice: bool,
+    /// Number the parts of a multi-part SMS, "(1/3) ".
+    pub numbering: bool,
+}
+
+/// What an SMS carries, for metrics and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// An agent or system message.
+    Message,
+    /// "You are now chatting with …".
+    JoinedNotice,
+    /// A notice that the agent sent a file.
+    AttachmentNotice,
+    /// A notice that a message could not be shown as text.
+    UnsupportedNotice,
+    /// The configured closing text.
+    Closing,
+}
+
+impl Sent {
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::JoinedNotice => "joined_notice",
+            Self::AttachmentNotice => "attachment_notice",
+            Self::UnsupportedNotice => "unsupported_notice",
+            Self::Closing => "closing",
+        }
+    }
+}
+
+/// Why nothing is sent for an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// The customer's own message, echoed back.
+    CustomerEcho,
+    /// A message from a role that is not forwarded (bot, supervisor, unknown).
+    OtherRole,
+    /// A message that renders to nothing.
+    Empty,
+    /// An item of another chat (an earlier contact of a persistent chat).
+    OtherChat,
+    /// Typing indicator.
+    Typing,
+    /// Delivered / read receipt.
+    Receipt,
+    /// Any other event (left, transfer, joined without notice…).
+    Event,
+}
+
+/// What to do with one item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send these parts in order, then record the item as delivered.
+    Send {
+        /// What the SMS carries.
+        sent: Sent,
+        /// The SMS parts, at least one.
+        parts: Vec<String>,
+    },
+    /// Nothing for the customer.
+    Skip {
+        /// Why.
+        why: Skip,
+        /// The item is stored in the transcript, so the cursor may point at it (typing
+        /// events and receipts are not, and GetTranscript could not start from them).
+        persisted: bool,
+    },
+    /// The chat ended.
+    End,
+}
+
+/// Decides what `item` of chat `current` means for the customer.
+pub fn decide(item: &TranscriptItem, current: &ContactId, rules: Rules) -> Action {
+    if item
+        .contact_id
+        .as_ref()
+        .is_some_and(|contact| contact != current)
+    {
+        return skip(Skip::OtherChat, false);
+    }
+    if let Some(event) = item.content_type.strip_prefix(EVENT_PREFIX) {
+        return decide_event(event, item, rules);
+    }
+    match item.kind {
+        ItemKind::Message => match item.role {
+            Some(Role::Agent | Role::System) => {
+                let (sent, text) = render(&item.content_type, item.content.as_deref());
+                send(sent, &text, rules, Skip::Empty)
+            }
+            Some(Role::Customer) => skip(Skip::CustomerEcho, true),
+            _ => skip(Skip::OtherRole, true),
+        },
+        ItemKind::Attachment => match item.role {
+            Some(Role::Agent | Role::System) => send(
+                Sent::AttachmentNotice,
+                &attachment_notice(&item.attachment_names),
+                rules,
+                Skip::Empty,
+            ),
+            Some(Role::Customer) => skip(Skip::CustomerEcho, true),
+            _ => skip(Skip::OtherRole, true),
+        },
+        ItemKind::Event => skip(Skip::Event, false),
+        ItemKind::Other(_) => skip(Skip::Receipt, false),
+    }
+}
+
+fn decide_event(event: &str, item: &TranscriptItem, rules: Rules) -> Action {
+    match event {
+        "chat.ended" => Action::End,
+        "participant.joined" if rules.joined_notice && item.role == Some(Role::Agent) => {
+            send(Sent::JoinedNotice, &joined_notice(item), rules, Skip::Event)
+        }
+        "participant.joined" | "participant.left" | "transfer.succeeded" | "transfer.failed" => {
+            skip(Skip::Event, true)
+        }
+        "typing" => skip(Skip::Typing, false),
+        "message.delivered" | "message.read" => skip(Skip::Receipt, false),
+        // idle/returned/autodisconnection and the rest are not kept in transcripts.
+        _ => skip(Skip::Event, false),
+    }
+}
+
+fn skip(why: Skip, persisted: bool) -> Action {
+    Action::Skip { why, persisted }
+}
+
+fn send(sent: Sent, text: &str, rules: Rules, if_empty: Skip) -> Action {
+    let parts = sms_parts(text, rules.numbering);
+    if parts.is_empty() {
+        return skip(if_empty, true);
+    }
+    Action::Send { sent, parts }
+}
+
+/// Normalises `text` for GSM-7 where lossless and cuts it into SMS parts.
+pub fn sms_parts(text: &str, numbering: bool) -> Vec<String> {
+    let text = text.trim();
+    let text = normalise_for_gsm(text);
+    segment(&text, &SegmentOptions { numbering }).parts
+}
+
+/// Renders a message's content as plain text, by content type.
+fn render(content_type: &str, content: Option<&str>) -> (Sent, String) {
+    let content = content.unwrap_or_default();
+    match content_type {
+        TEXT_MARKDOWN => (Sent::Message, markdown_to_sms(content)),
+        TEXT_PLAIN => (Sent::Message, content.to_owned()),
+        INTERACTIVE => interactive_text(content).map_or_else(
+            || (Sent::UnsupportedNotice, unsupported_notice()),
+            |text| (Sent::Message, text),
+        ),
+        _ => (Sent::UnsupportedNotice, unsupported_notice()),
+    }
+}
+
+/// The title and options of an interactive message (list picker, quick replies…), so the
+/// customer can answer by typing one of them.
+fn interactive_text(content: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(content).ok()?;
+    let body = value.get("data")?.get("content")?;
+    let title = body.get("title")?.as_str()?.trim();
+    let mut text = title.to_owned();
+    for element in body
+        .get("elements")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(option) = element.get("title").and_then(serde_json::Value::as_str) {
+            text.push_str("\n- ");
+            text.push_str(option.trim());
+        }
+    }
+    (!text.trim().is_empty()).then_some(text)
+}
+
+fn joined_notice(item: &TranscriptItem) -> String {
+    let name = item
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map_or_else(
+            || "an agent".to_owned(),
+            |name| truncate(name, MAX_NAME_CHARS),
+        );
+    format!("You are now chatting with {name}.")
+}
+
+fn attachment_notice(names: &[String]) -> String {
+    let names: Vec<String> = names
+        .iter()
+        .map(|name| truncate(name.trim(), MAX_NAME_CHARS))
+        .filter(|name| !name.is_empty())
+        .collect();
+    if names.is_empty() {
+        "The agent sent a file, which cannot be shown by text message.".to_owned()
+    } else {
+        format!(
+            "The agent sent a file ({}), which cannot be shown by text message.",
+            names.join(", ")
+        )
+    }
+}
+
+fn unsupported_notice() -> String {
+    "The agent sent a message that cannot be shown by text message.".to_owned()
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bridge_core::ids::ItemId;
+
+    use super::*;
+
+    fn current() -> ContactId {
+        ContactId::new("c-1").unwrap()
+    }
+
+    fn item(
+        kind: ItemKind,
+        role: Option<Role>,
+        content_type: &str,
+        content: Option<&str>,
+    ) -> TranscriptItem {
+        TranscriptItem {
+            id: ItemId::new("i-1").unwrap(),
+            kind,
+            content_type: content_type.to_owned(),
+            content: content.map(str::to_owned),
+            role,
+            display_name: Some("Ana".to_owned()),
+            absolute_time: "2024-01-01T00:00:00.000Z".to_owned(),
+            contact_id: Some(current()),
+            attachment_names: Vec::new(),
+        }
+    }
+
+    fn message(role: Role, content_type: &str, content: &str) -> TranscriptItem {
+        item(ItemKind::Message, Some(role), content_type, Some(content))
+    }
+
+    fn event(role: Role, name: &str) -> TranscriptItem {
+        item(
+            ItemKind::Event,
+            Some(role),
+            &format!("{EVENT_PREFIX}{name}"),
+            None,
+        )
+    }
+
+    const RULES: Rules = Rules {
+        joined_notice: true,
+        numbering: true,
+    };
+
+    #[test]
+    fn agent_markdown_is_rendered_to_plain_text() {
+        let action = decide(
+            &message(
+                Role::Agent,
+                TEXT_MARKDOWN,
+                "**Hello** _there_ [docs](https://x.io)",
+            ),
+            &current(),
+            RULES,
+        );
+        assert_eq!(
+            action,
+            Action::Send {
+                sent: Sent::Message,
+                parts: vec!["Hello there docs (https://x.io)".to_owned()]
+            }
+        );
+    }
+
+    #[test]
+    fn system_messages_are_forwarded_and_customer_echoes_never() {
+        let system = decide(
+            &message(
+                Role::System,
+                TEXT_PLAIN,
+                "An agent will be with you shortly.",
+            ),
+            &current(),
+            RULES,
+        );
+        assert!(matches!(
+            system,
+            Action::Send {
+                sent: Sent::Message,
+                ..
+            }
+        ));
+        let echo = decide(
+            &message(Role::Customer, TEXT_PLAIN, "hello"),
+            &current(),
+            RULES,
+        );
+        assert_eq!(
+            echo,
+            Action::Skip {
+                why: Skip::CustomerEcho,
+                persisted: true
+            }
+        );
+        let bot = decide(
+            &message(Role::CustomBot, TEXT_PLAIN, "beep"),
+            &current(),
+            RULES,
+        );
+        assert_eq!(
+            bot,
+            Action::Skip {
+                why: Skip::OtherRole,
+                persisted: true
+            }
+        );
+    }
+
+    #[test]
+    fn long_reply_becomes_ordered_numbered_parts() {
+        let text = "word ".repeat(100);
+        let Action::Send { parts, .. } =
+            decide(&message(Role::Agent, TEXT_PLAIN, &text), &current(), RULES)
+        else {
+            panic!("expected a send");
+        };
+        assert_eq!(parts.len(), 4);
+        for (index, part) in parts.iter().enumerate() {
+            assert!(part.starts_with(&format!("({}/4) ", index + 1)), "{part}");
+            assert!(part.chars().count() <= 153);
+        }
+    }
+
+    #[test]
+    fn typographic_quotes_are_made_gsm() {
+        let Action::Send { parts, .. } = decide(
+            &message(Role::Agent, TEXT_PLAIN, "It\u{2019}s done"),
+            &current(),
+            RULES,
+        ) else {
+            panic!("expected a send");
+        };
+        assert_eq!(parts, ["It's done"]);
+    }
+
+    #[test]
+    fn blank_message_is_skipped_but_persisted() {
+        let action = decide(
+            &message(Role::Agent, TEXT_PLAIN, "  \n "),
+            &current(),
+            RULES,
+        );
+        assert_eq!(
+            action,
+            Action::Skip {
+                why: Skip::Empty,
+                persisted: true
+            }
+        );
+    }
+
+    #[test]
+    fn agent_join_sends_the_notice_when_configured() {
+        let joined = event(Role::Agent, "participant.joined");
+        assert_eq!(
+            decide(&joined, &current(), RULES),
+            Action::Send {
+                sent: Sent::JoinedNotice,
+                parts: vec!["You are now chatting with Ana.".to_owned()]
+            }
+        );
+        let off = Rules {
+            joined_notice: false,
+            ..RULES
+        };
+        assert_eq!(
+            decide(&joined, &current(), off),
+            Action::Skip {
+                why: Skip::Event,
+                persisted: true
+            }
+        );
+        let customer = event(Role::Customer, "participant.joined");
+        assert_eq!(
+            decide(&customer, &current(), RULES),
+            Action::Skip {
+                why: Skip::Event,
+                persisted: true
+            }
+        );
+    }
+
+    #[test]
+    fn chat_end_is_recognised_whatever_the_type_field_says() {
+        assert_eq!(
+            decide(&event(Role::System, "chat.ended"), &current(), RULES),
+            Action::End
+        );
+        let mut other_type = event(Role::System, "chat.ended");
+        other_type.kind = ItemKind::Other("CHAT_ENDED".to_owned());
+        assert_eq!(decide(&other_type, &current(), RULES), Action::End);
+    }
+
+    #[test]
+    fn typing_and_receipts_are_ignored_and_not_cursor_positions() {
+        assert_eq!(
+            decide(&event(Role::Agent, "typing"), &current(), RULES),
+            Action::Skip {
+                why: Skip::Typing,
+                persisted: false
+            }
+        );
+        assert_eq!(
+            decide(&event(Role::Agent, "message.read"), &current(), RULES),
+            Action::Skip {
+                why: Skip::Receipt,
+                persisted: false
+            }
+        );
+        let metadata = item(ItemKind::Other("MESSAGEMETADATA".into()), None, "", None);
+        assert_eq!(
+            decide(&metadata, &current(), RULES),
+            Action::Skip {
+                why: Skip::Receipt,
+                persisted: false
+            }
+        );
+    }
+
+    #[test]
+    fn attachment_becomes_a_short_notice() {
+        let mut attachment = item(
+            ItemKind::Attachment,
+            Some(Role::Agent),
+            "application/pdf",
+            None,
+        );
+        attachment.attachment_names = vec!["invoice.pdf".to_owned()];
+        assert_eq!(
+            decide(&attachment, &current(), RULES),
+            Action::Send {
+                sent: Sent::AttachmentNotice,
+                parts: vec![
+                    "The agent sent a file (invoice.pdf), which cannot be shown by text message."
+                        .to_owned()
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn interactive_message_lists_its_options_and_json_gets_a_notice() {
+        let picker = serde_json::json!({
+            "templateType": "ListPicker", "version": "1.0",
+            "data": {"content": {"title": "Pick one", "elements": [{"title": "Billing"}, {"title": "Sales"}]}}
+        });
+        let action = decide(
+            &message(Role::System, INTERACTIVE, &picker.to_string()),
+            &current(),
+            RULES,
+        );
+        assert_eq!(
+            action,
+            Action::Send {
+                sent: Sent::Message,
+                parts: vec!["Pick one\n- Billing\n- Sales".to_owned()]
+            }
+        );
+        let json = decide(
+            &message(Role::Agent, "application/json", "{}"),
+            &current(),
+            RULES,
+        );
+        assert!(matches!(
+            json,
+            Action::Send {
+                sent: Sent::UnsupportedNotice,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn items_of_another_chat_are_skipped_without_moving_the_cursor() {
+        let mut old = message(Role::Agent, TEXT_PLAIN, "from the last chat");
+        old.contact_id = Some(ContactId::new("c-0").unwrap());
+        assert_eq!(
+            decide(&old, &current(), RULES),
+            Action::Skip {
+                why: Skip::OtherChat,
+                persisted: false
+            }
+        );
+    }
+}

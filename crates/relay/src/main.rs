@@ -1,0 +1,121 @@
+//! `bridge-relay` binary: configuration, logging, adapters, run, shutdown.
+//!
+//! Everything else lives in the library (`bridge_relay::run`), so tests and the load tool
+//! run the same relay in-process.
+
+use std::num::NonZeroU16;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bridge_aws::{
+    ClientSettings, Clients, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender,
+};
+use bridge_core::ports::SystemClock;
+use bridge_relay::config::LogFormat;
+use bridge_relay::leases::listed_leases;
+use bridge_relay::{Config, Ports, probe, shutdown};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // `bridge-relay healthcheck`: the container's health probe (distroless: no curl).
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return healthcheck();
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            // Logging is configured from the same variables, so report on stderr.
+            eprintln!("bridge-relay: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    info!(config = ?config, "configuration loaded");
+    match serve(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            error!(error = format!("{error:#}"), "relay failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.admin_addr)
+        .await
+        .context("binding the admin listener")?;
+    let admin_addr = listener.local_addr().context("reading the admin address")?;
+    info!(admin_addr = %admin_addr, "admin listening");
+
+    let clients = Clients::from_env(&ClientSettings::default()).await;
+    let shard_count = config.core.shard_count.get();
+    let store = Arc::new(DynamoStore::new(
+        clients.dynamodb,
+        config.core.table_name.as_str(),
+        DynamoSettings {
+            // The relay lists its membership slots along with the shards.
+            shard_count: NonZeroU16::new(listed_leases(shard_count))
+                .unwrap_or(config.core.shard_count),
+            ..DynamoSettings::default()
+        },
+    ));
+    let ports = Ports {
+        sessions: store.clone(),
+        leases: store,
+        chat: Arc::new(ConnectChat::new(clients.connect, clients.participant)),
+        sms: Arc::new(SnsSender::new(clients.sns, SmsType::Transactional)),
+        clock: Arc::new(SystemClock),
+    };
+
+    let root = CancellationToken::new();
+    let signals = tokio::spawn(shutdown::cancel_on_signal(root.clone()));
+    let result = bridge_relay::run(config, ports, listener, root).await;
+    signals.abort();
+    match signals.await {
+        Ok(Err(error)) => error!(error = %error, "signal handler failed"),
+        Ok(Ok(())) => {}
+        Err(join) if join.is_cancelled() => {}
+        Err(join) => error!(error = %join, "signal task failed"),
+    }
+    result.context("relay stopped with an error")
+}
+
+/// Probes this instance's `/healthz`; exit 0 when healthy, 1 otherwise.
+fn healthcheck() -> ExitCode {
+    let bound = match bridge_relay::config::admin_addr_from_env() {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!(
+                "bridge-relay healthcheck: {}: {error}",
+                bridge_relay::config::ADMIN_ADDR
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let target = probe::probe_target(bound);
+    match probe::check(target, probe::PROBE_TIMEOUT) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bridge-relay healthcheck: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+}

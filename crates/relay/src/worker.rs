@@ -1,0 +1,679 @@
+//! One session's worker: a single task that owns the session's socket, its cursor and its
+//! order, from the first connection until the chat ends or the relay lets go of it.
+//!
+//! Each connection runs the same steps: CreateParticipantConnection (WEBSOCKET and
+//! CONNECTION_CREDENTIALS, our own token for GetTranscript) → connect → subscribe → catch up
+//! from the cursor with GetTranscript → stream, with ping + heartbeat every period. Any
+//! failure ends the connection; the worker backs off (capped, full jitter) and starts over,
+//! and catch-up fills whatever the gap swallowed. A planned renewal before the socket or
+//! token ages out takes the same path without the backoff.
+//!
+//! Items are handled one at a time, in order: [`crate::forward`] decides, SNS publishes
+//! every part (retried in place while the error is retriable, so order holds), and only then
+//! is the cursor written. A message is skipped only when it can never be delivered (opted
+//! out, rejected by SNS), and then it is logged and counted.
+//!
+//! Single owner, no locks: everything mutable lives in the worker; what is shared
+//! ([`Shared`]) is read-only or internally synchronised (metrics, the connect semaphore).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bridge_core::ids::{ConnectionToken, ContactId, ItemId, ParticipantToken};
+use bridge_core::ports::{
+    ChatApi, ChatError, Clock, ConnectionKind, SessionStore, SmsError, SmsSender, TranscriptItem,
+};
+use bridge_core::session::{Session, SessionKey};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::backoff;
+use crate::config::BackoffPolicy;
+use crate::error::{SessionError, chain};
+use crate::forward::{self, Action, Rules, Sent, Skip};
+use crate::frame::{self, FrameError, ServerFrame};
+use crate::metrics::{Metrics, OpenSocket};
+use crate::progress::{Progress, Source};
+use crate::ws::{self, Dialer, Socket};
+
+/// Most GetTranscript pages one catch-up reads; a guard against a service that keeps
+/// returning a NextToken.
+const MAX_PAGES: usize = 10_000;
+/// Renew the connection this long before its token expires.
+const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(300);
+/// A connection is never planned to last less than this (a token that expires sooner
+/// would otherwise make the worker renew in a tight loop).
+const MIN_CONNECTION_LIFE: Duration = Duration::from_secs(60);
+
+/// How sessions behave, from configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The forwarding rule's options.
+    pub rules: Rules,
+    /// SMS sent when the chat ends.
+    pub closing_text: Option<String>,
+    /// Ping + heartbeat period.
+    pub heartbeat_every: Duration,
+    /// Timeout of each API call.
+    pub call_timeout: Duration,
+    /// Timeout of connect + subscribe.
+    pub connect_timeout: Duration,
+    /// Reconnect and retry backoff.
+    pub backoff: BackoffPolicy,
+    /// Attempts per SMS part or store write.
+    pub attempts: u32,
+    /// Planned socket replacement.
+    pub socket_lifetime: Duration,
+}
+
+/// What every session worker shares.
+pub struct Shared {
+    /// Connect participant API.
+    pub chat: Arc<dyn ChatApi>,
+    /// Sessions (cursor, end of chat).
+    pub sessions: Arc<dyn SessionStore>,
+    /// Outbound SMS.
+    pub sms: Arc<dyn SmsSender>,
+    /// Wall time for store writes.
+    pub clock: Arc<dyn Clock>,
+    /// Behaviour.
+    pub settings: Settings,
+    /// Metrics handles.
+    pub metrics: Metrics,
+    /// Opens sockets (shared TLS config).
+    pub dialer: Dialer,
+    /// Bounds concurrent connection set-ups, so a mass reconnect does not stampede Connect.
+    pub connect_permits: Semaphore,
+    /// The instant heartbeat slots are counted from (see [`first_heartbeat`]).
+    pub epoch: Instant,
+}
+
+/// Keep-alives are spread over this many slots per period.
+pub const HEARTBEAT_SLOTS: u32 = 50;
+
+/// When a new socket's first heartbeat is due: at the start of slot `slot` (of
+/// [`HEARTBEAT_SLOTS`] per period) in the period after `now`, slots counted from `epoch`.
+///
+/// Thousands of sessions share 50 slots (200 ms apart with the 10 s default), rather than
+/// each waking at its own random instant: the process wakes 50 times a period and sends a
+/// few hundred heartbeats each time (a few milliseconds of work), instead of waking and
+/// switching threads for every socket. This halved the idle CPU of 10,000 sessions in the
+/// load benchmark.
+pub fn first_heartbeat(epoch: Instant, now: Instant, every: Duration, slot: u32) -> Instant {
+    let width = (every / HEARTBEAT_SLOTS).max(Duration::from_millis(1));
+    let elapsed = now.saturating_duration_since(epoch);
+    let slots_so_far = elapsed.as_nanos() / width.as_nanos();
+    let next = u32::try_from(slots_so_far + 1).unwrap_or(u32::MAX);
+    let base = epoch + width.saturating_mul(next);
+    base + width.saturating_mul(slot % HEARTBEAT_SLOTS)
+}
+
+/// How a worker ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The chat ended; the session is marked `ended`.
+    Ended,
+    /// The session moved on to another chat; a new worker takes it.
+    Moved,
+    /// Cancelled (shutdown, shard given up, session gone from the index).
+    Stopped,
+}
+
+/// How one connection ended.
+#[derive(Debug)]
+enum Exit {
+    Ended,
+    Moved,
+    Stopped,
+    Renew,
+}
+
+/// What became of one item's SMS.
+enum Delivery {
+    Sent,
+    Dropped,
+    Cancelled,
+}
+
+/// One session's worker.
+pub struct Worker {
+    shared: Arc<Shared>,
+    key: SessionKey,
+    contact_id: ContactId,
+    participant_token: ParticipantToken,
+    opted_out: bool,
+    progress: Progress,
+    cancel: CancellationToken,
+}
+
+impl Worker {
+    /// A worker for `session`'s current chat; `None` when it has no chat yet.
+    pub fn new(shared: Arc<Shared>, session: &Session, cancel: CancellationToken) -> Option<Self> {
+        let chat = session.chat.as_ref()?;
+        Some(Self {
+            shared,
+            key: session.key.clone(),
+            contact_id: chat.contact_id.clone(),
+            participant_token: chat.participant_token.clone(),
+            opted_out: session.opted_out,
+            progress: Progress::new(session.cursor_for_current_chat().cloned()),
+            cancel,
+        })
+    }
+
+    /// Relays until the chat ends, the session moves on, or the worker is cancelled.
+    ///
+    /// Everything but waiting on the socket is boxed and awaited in place, so the task of an
+    /// idle session holds little more than the worker and its socket (measured in
+    /// `an_idle_worker_future_stays_small`).
+    pub async fn run(mut self) -> Outcome {
+        info!("relaying session");
+        let _running = Running::new(&self.shared.metrics);
+        let mut failures = 0u32;
+        let outcome = loop {
+            let exit = match Box::pin(self.connection(&mut failures)).await {
+                Ok(exit) => exit,
+                Err(error) => {
+                    warn!(kind = error.kind(), error = %chain(&error), failures, "session connection lost; reconnecting");
+                    self.shared.metrics.error(error.kind());
+                    self.shared.metrics.reconnect(error.kind());
+                    let delay = backoff::delay(self.shared.settings.backoff, failures);
+                    failures = failures.saturating_add(1);
+                    tokio::select! {
+                        () = self.cancel.cancelled() => Exit::Stopped,
+                        // Boxed, like every rarely used future here: an idle session's task
+                        // only holds what waiting on its socket needs.
+                        () = Box::pin(tokio::time::sleep(delay)) => continue,
+                    }
+                }
+            };
+            match exit {
+                Exit::Renew => {
+                    debug!("connection renewed");
+                    self.shared.metrics.reconnect("renew");
+                }
+                Exit::Stopped => {
+                    Box::pin(self.flush_cursor()).await;
+                    break Outcome::Stopped;
+                }
+                Exit::Ended => break Outcome::Ended,
+                Exit::Moved => break Outcome::Moved,
+            }
+        };
+        info!(outcome = ?outcome, "session released");
+        outcome
+    }
+
+    /// One connection: open, catch up, stream.
+    async fn connection(&mut self, failures: &mut u32) -> Result<Exit, SessionError> {
+        let opened = tokio::select! {
+            () = self.cancel.cancelled() => return Ok(Exit::Stopped),
+            opened = Box::pin(self.open()) => opened?,
+        };
+        let Some((mut socket, token, renew_at)) = opened else {
+            // 403 on CreateParticipantConnection: the chat is over.
+            return Box::pin(self.finish(None)).await;
+        };
+        let _open = OpenSocket::new(&self.shared.metrics.sockets_open);
+        let caught_up = Box::pin(self.catch_up(&token)).await;
+        // The token is only for GetTranscript; a reconnect gets a new one. Not keeping it
+        // while streaming saves its bytes in every idle session.
+        drop(token);
+        match caught_up {
+            Ok(None) => self.stream(&mut socket, renew_at, failures).await,
+            Ok(Some(exit)) => {
+                Box::pin(ws::close(&mut socket)).await;
+                Ok(exit)
+            }
+            Err(error) => {
+                Box::pin(ws::close(&mut socket)).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// CreateParticipantConnection, connect, subscribe. `None` when the chat has ended.
+    /// The socket comes boxed: it is the largest part of a session, and a box keeps it out
+    /// of every future it passes through.
+    async fn open(&self) -> Result<Option<(Box<Socket>, ConnectionToken, Instant)>, SessionError> {
+        let settings = &self.shared.settings;
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.shared.connect_permits.acquire().await;
+        let connected = tokio::time::timeout(
+            settings.call_timeout,
+            self.shared.chat.create_connection(
+                &self.participant_token,
+                ConnectionKind::Both,
+                false,
+            ),
+        )
+        .await
+        .map_err(|_| SessionError::Timeout {
+            call: "create participant connection",
+        })?;
+        let connected = match connected {
+            Ok(connected) => connected,
+            Err(ChatError::ChatEnded) => return Ok(None),
+            Err(error) => return Err(SessionError::Connection(error)),
+        };
+        let (Some(websocket), Some(connection)) = (connected.websocket, connected.connection)
+        else {
+            return Err(SessionError::IncompleteConnection);
+        };
+        let socket = tokio::time::timeout(settings.connect_timeout, async {
+            let mut socket = self.shared.dialer.connect(&websocket.url).await?;
+            ws::subscribe(&mut socket).await?;
+            Ok::<_, SessionError>(socket)
+        })
+        .await
+        .map_err(|_| SessionError::Timeout {
+            call: "websocket connect",
+        })??;
+        let token_life = (connection.expires_at - self.shared.clock.now())
+            .to_std()
+            .unwrap_or_default()
+            .saturating_sub(TOKEN_RENEW_MARGIN);
+        let life = settings
+            .socket_lifetime
+            .min(token_life)
+            .max(MIN_CONNECTION_LIFE);
+        debug!("socket subscribed");
+        Ok(Some((
+            Box::new(socket),
+            connection.token,
+            Instant::now() + life,
+        )))
+    }
+
+    /// Delivers what the transcript holds after the cursor. `Some` when the session is
+    /// over (chat ended, moved, or the worker was cancelled).
+    async fn catch_up(&mut self, token: &ConnectionToken) -> Result<Option<Exit>, SessionError> {
+        let start = self.progress.start();
+        let mut next_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            if self.cancel.is_cancelled() {
+                return Ok(Some(Exit::Stopped));
+            }
+            let page = tokio::time::timeout(
+                self.shared.settings.call_timeout,
+                self.shared
+                    .chat
+                    .get_transcript(token, &start, next_token.as_deref()),
+            )
+            .await
+            .map_err(|_| SessionError::Timeout {
+                call: "get transcript",
+            })?;
+            let page = match page {
+                Ok(page) => page,
+                Err(ChatError::ChatEnded) => return self.finish(None).await.map(Some),
+                Err(error) => return Err(SessionError::Transcript(error)),
+            };
+            for item in &page.items {
+                // Stop between items, not after the page: a successor may start as soon as
+                // this worker is gone, and must not find it still sending.
+                if self.cancel.is_cancelled() {
+                    return Ok(Some(Exit::Stopped));
+                }
+                if let Some(exit) = self.handle(item, Source::Transcript, None).await? {
+                    return Ok(Some(exit));
+                }
+            }
+            match page.next_token {
+                Some(token) => next_token = Some(token),
+                None => {
+                    self.flush_cursor().await;
+                    return Ok(None);
+                }
+            }
+        }
+        warn!(pages = MAX_PAGES, "catch-up stopped at the page limit");
+        self.flush_cursor().await;
+        Ok(None)
+    }
+
+    /// Reads frames and keeps the socket alive until the connection ends.
+    async fn stream(
+        &mut self,
+        socket: &mut Socket,
+        renew_at: Instant,
+        failures: &mut u32,
+    ) -> Result<Exit, SessionError> {
+        let every = self.shared.settings.heartbeat_every;
+        let first = first_heartbeat(
+            self.shared.epoch,
+            Instant::now(),
+            every,
+            rand::random_range(0..HEARTBEAT_SLOTS),
+        );
+        let mut ticker = tokio::time::interval_at(first, every);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut unanswered = false;
+        loop {
+            // `biased`: frames already received (a heartbeat echo among them) are read
+            // before the ticker is asked whether the last heartbeat went unanswered.
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => {
+                    Box::pin(ws::close(socket)).await;
+                    return Ok(Exit::Stopped);
+                }
+                frame = socket.next() => {
+                    let at = Instant::now();
+                    let text = match frame {
+                        None | Some(Ok(Message::Close(_))) => return Err(SessionError::Closed),
+                        Some(Err(error)) => return Err(error.into()),
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(_)) => continue,
+                    };
+                    let handled = Box::pin(self.on_frame(&text, at, &mut unanswered, failures)).await;
+                    match handled {
+                        Ok(None) => {}
+                        Ok(Some(exit)) => {
+                            Box::pin(ws::close(socket)).await;
+                            return Ok(exit);
+                        }
+                        Err(error) => {
+                            Box::pin(ws::close(socket)).await;
+                            return Err(error);
+                        }
+                    }
+                }
+                _ = ticker.tick() => {
+                    if unanswered {
+                        return Err(SessionError::HeartbeatMissed);
+                    }
+                    if Instant::now() >= renew_at {
+                        Box::pin(ws::close(socket)).await;
+                        return Ok(Exit::Renew);
+                    }
+                    Box::pin(tokio::time::timeout(self.shared.settings.call_timeout, async {
+                        // Fed, then sent: both frames leave in one write.
+                        socket.feed(Message::text(frame::PING)).await?;
+                        socket.send(Message::text(frame::HEARTBEAT)).await
+                    }))
+                    .await
+                    .map_err(|_| SessionError::Timeout { call: "heartbeat send" })??;
+                    unanswered = true;
+                    Box::pin(self.flush_cursor()).await;
+                }
+            }
+        }
+    }
+
+    async fn on_frame(
+        &mut self,
+        text: &str,
+        at: Instant,
+        unanswered: &mut bool,
+        failures: &mut u32,
+    ) -> Result<Option<Exit>, SessionError> {
+        match frame::parse(text) {
+            Ok(ServerFrame::Chat(item)) => self.handle(&item, Source::Stream, Some(at)).await,
+            Ok(ServerFrame::Heartbeat) => {
+                *unanswered = false;
+                // A socket that carried a heartbeat round trip works: forget past failures.
+                *failures = 0;
+                Ok(None)
+            }
+            Ok(ServerFrame::Pong { ok: false }) => {
+                self.shared.metrics.error("ping");
+                warn!("deep heartbeat failed");
+                Ok(None)
+            }
+            Ok(ServerFrame::Failure) => {
+                self.shared.metrics.error("service_frame");
+                warn!("service reported a socket failure");
+                Ok(None)
+            }
+            Ok(
+                ServerFrame::Pong { ok: true }
+                | ServerFrame::Subscribed { .. }
+                | ServerFrame::Other,
+            ) => Ok(None),
+            Err(FrameError::ItemId) => {
+                // Without an id an item can be neither ordered nor a cursor; messages
+                // always have one.
+                self.shared.metrics.error("frame");
+                warn!("chat item without an id ignored");
+                Ok(None)
+            }
+            Err(error) => {
+                // An item we could not read may be a message: resynchronise from the
+                // transcript rather than lose it.
+                Err(SessionError::Frame(error))
+            }
+        }
+    }
+
+    /// Handles one item in order. `Some` when the session is over.
+    async fn handle(
+        &mut self,
+        item: &TranscriptItem,
+        source: Source,
+        frame_at: Option<Instant>,
+    ) -> Result<Option<Exit>, SessionError> {
+        if self.progress.is_seen(item, source) {
+            return Ok(None);
+        }
+        match forward::decide(item, &self.contact_id, self.shared.settings.rules) {
+            Action::Skip { why, persisted } => {
+                let cursor = why != Skip::OtherChat && (persisted || source == Source::Transcript);
+                debug!(item = %item.id, why = ?why, "item not sent");
+                self.progress.mark(item, source, cursor, false);
+                Ok(None)
+            }
+            Action::Send { sent, parts } => {
+                if self.opted_out {
+                    warn!(item = %item.id, kind = sent.as_str(), "customer opted out; item not sent");
+                    self.shared.metrics.dropped("opted_out");
+                    self.progress.mark(item, source, true, false);
+                    return Ok(None);
+                }
+                match self.deliver(Some(&item.id), sent, &parts, frame_at).await? {
+                    Delivery::Sent => {
+                        if !self.write_cursor(&item.id).await? {
+                            info!("session moved to another chat");
+                            return Ok(Some(Exit::Moved));
+                        }
+                        self.progress.mark(item, source, true, true);
+                        Ok(None)
+                    }
+                    Delivery::Dropped => {
+                        self.progress.mark(item, source, true, false);
+                        Ok(None)
+                    }
+                    Delivery::Cancelled => Ok(Some(Exit::Stopped)),
+                }
+            }
+            Action::End => self.finish(Some(item)).await.map(Some),
+        }
+    }
+
+    /// Publishes `parts` in order, resuming after parts SNS already accepted for `id`.
+    async fn deliver(
+        &mut self,
+        id: Option<&ItemId>,
+        sent: Sent,
+        parts: &[String],
+        frame_at: Option<Instant>,
+    ) -> Result<Delivery, SessionError> {
+        let first = id.map_or(0, |id| self.progress.parts_done(id));
+        if let Some(at) = frame_at.filter(|_| first == 0) {
+            self.shared
+                .metrics
+                .agent_to_sms
+                .observe(at.elapsed().as_secs_f64());
+        }
+        for (index, part) in parts.iter().enumerate().skip(first) {
+            let sms = &self.shared.sms;
+            let (to, from) = (&self.key.customer, &self.key.support);
+            let result = self
+                .retrying("sms publish", || async move {
+                    sms.send(to, from, part).await.map_err(SessionError::Sms)
+                })
+                .await;
+            match result {
+                Ok(Some(_message_id)) => {
+                    self.shared.metrics.sms_parts.inc();
+                    if let Some(id) = id {
+                        self.progress.parts_sent(id, index + 1);
+                    }
+                }
+                Ok(None) => return Ok(Delivery::Cancelled),
+                Err(SessionError::Sms(SmsError::OptedOut)) => {
+                    warn!(
+                        kind = sent.as_str(),
+                        "customer opted out of sms; item not delivered"
+                    );
+                    self.shared.metrics.dropped("opted_out");
+                    return Ok(Delivery::Dropped);
+                }
+                Err(SessionError::Sms(error)) if !error.is_retriable() => {
+                    error!(kind = sent.as_str(), error = %chain(&error), "sms rejected; item will not be delivered");
+                    self.shared.metrics.dropped("rejected");
+                    return Ok(Delivery::Dropped);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.shared.metrics.relayed(sent.as_str());
+        debug!(kind = sent.as_str(), parts = parts.len(), "relayed as sms");
+        Ok(Delivery::Sent)
+    }
+
+    /// Writes the cursor. `false` when the session's current chat is no longer ours.
+    async fn write_cursor(&self, id: &ItemId) -> Result<bool, SessionError> {
+        let (store, clock) = (&self.shared.sessions, &self.shared.clock);
+        let (key, contact) = (&self.key, &self.contact_id);
+        let written = self
+            .retrying("cursor write", || async move {
+                store
+                    .advance_cursor(key, contact, id, clock.now())
+                    .await
+                    .map_err(SessionError::Store)
+            })
+            .await?;
+        // Cancelled while retrying: the cursor stays where it was, which only costs a
+        // repeat of this message by the next owner.
+        Ok(written.unwrap_or(true))
+    }
+
+    /// Writes a cursor position that moved without an SMS, if any. Best effort: losing it
+    /// only costs a rescan.
+    async fn flush_cursor(&mut self) {
+        let Some(id) = self.progress.unwritten().cloned() else {
+            return;
+        };
+        let written = tokio::time::timeout(
+            self.shared.settings.call_timeout,
+            self.shared.sessions.advance_cursor(
+                &self.key,
+                &self.contact_id,
+                &id,
+                self.shared.clock.now(),
+            ),
+        )
+        .await;
+        match written {
+            Ok(Ok(_)) => self.progress.written(&id),
+            Ok(Err(error)) => {
+                self.shared.metrics.error("store");
+                warn!(error = %chain(&error), "cursor write failed; will retry");
+            }
+            Err(_) => {
+                self.shared.metrics.error("timeout");
+                warn!("cursor write timed out; will retry");
+            }
+        }
+    }
+
+    /// The chat ended: closing SMS (when configured), session `ended`.
+    async fn finish(&mut self, item: Option<&TranscriptItem>) -> Result<Exit, SessionError> {
+        info!("chat ended");
+        let closing = self
+            .shared
+            .settings
+            .closing_text
+            .as_deref()
+            .map(|text| forward::sms_parts(text, self.shared.settings.rules.numbering))
+            .unwrap_or_default();
+        if !closing.is_empty() && !self.opted_out {
+            let id = item.map(|item| &item.id);
+            if let Delivery::Cancelled = self.deliver(id, Sent::Closing, &closing, None).await? {
+                return Ok(Exit::Stopped);
+            }
+        }
+        let (store, clock) = (&self.shared.sessions, &self.shared.clock);
+        let (key, contact) = (&self.key, &self.contact_id);
+        let ended = self
+            .retrying("end chat", || async move {
+                store
+                    .end_chat(key, contact, clock.now())
+                    .await
+                    .map_err(SessionError::Store)
+            })
+            .await?;
+        // `Some(None)`: someone else (the inbound Lambda) ended it first; either way this
+        // chat is over. `None`: cancelled while retrying; the next owner ends it.
+        Ok(match ended {
+            Some(_) => Exit::Ended,
+            None => Exit::Stopped,
+        })
+    }
+
+    /// Runs `op` with a timeout, retrying retriable failures with backoff up to the
+    /// configured attempts. `Ok(None)` when cancelled while waiting to retry.
+    async fn retrying<T, Fut>(
+        &self,
+        call: &'static str,
+        mut op: impl FnMut() -> Fut,
+    ) -> Result<Option<T>, SessionError>
+    where
+        Fut: Future<Output = Result<T, SessionError>>,
+    {
+        let settings = &self.shared.settings;
+        let mut attempt = 0u32;
+        loop {
+            let error = match tokio::time::timeout(settings.call_timeout, op()).await {
+                Ok(Ok(value)) => return Ok(Some(value)),
+                Ok(Err(error)) => error,
+                Err(_) => SessionError::Timeout { call },
+            };
+            attempt += 1;
+            if !error.is_retriable() || attempt >= settings.attempts {
+                return Err(error);
+            }
+            self.shared.metrics.error("retry");
+            warn!(call, attempt, error = %chain(&error), "call failed; retrying");
+            tokio::select! {
+                () = self.cancel.cancelled() => return Ok(None),
+                () = tokio::time::sleep(backoff::delay(settings.backoff, attempt - 1)) => {}
+            }
+        }
+    }
+}
+
+/// Keeps `relay_sessions` equal to the workers alive.
+struct Running(prometheus_client::metrics::gauge::Gauge);
+
+impl Running {
+    fn new(metrics: &Metrics) -> Self {
+        metrics.sessions.inc();
+        Self(metrics.sessions.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests;

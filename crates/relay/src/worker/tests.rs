@@ -1,0 +1,692 @@
+//! Session worker tests with in-memory fakes: a scripted `ChatApi` (transcript pages), the
+//! core `MemoryStore`, a scripted `SmsSender`, and a minimal participant WebSocket server on
+//! a real loopback socket (subscribe, heartbeat, ping, pushed frames, a mute switch).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bridge_core::PhoneNumber;
+use bridge_core::ids::{ContactId, InstanceId, ParticipantId, SmsMessageId};
+use bridge_core::ports::{
+    Connected, Connection, ItemKind, Role, SentMessage, StartChat, StartedChat, SystemClock,
+    TranscriptPage, TranscriptStart, WebsocketUrl,
+};
+use bridge_core::session::{Chat, Status};
+use bridge_core::testing::MemoryStore;
+use chrono::{TimeDelta, Utc};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use super::*;
+
+const WAIT: Duration = Duration::from_secs(10);
+const EVENT: &str = "application/vnd.amazonaws.connect.event.";
+
+fn contact() -> ContactId {
+    ContactId::new("c-1").unwrap()
+}
+
+fn key() -> SessionKey {
+    SessionKey::new(
+        PhoneNumber::parse("+15550100042").unwrap(),
+        PhoneNumber::parse("+18005550100").unwrap(),
+    )
+}
+
+fn item(
+    id: &str,
+    kind: ItemKind,
+    role: Role,
+    content_type: &str,
+    content: Option<&str>,
+) -> TranscriptItem {
+    let n: u32 = id
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0);
+    TranscriptItem {
+        id: ItemId::new(id).unwrap(),
+        kind,
+        content_type: content_type.to_owned(),
+        content: content.map(str::to_owned),
+        role: Some(role),
+        display_name: Some("Ana".to_owned()),
+        absolute_time: format!("2024-01-01T00:00:{:02}.{:03}Z", n / 1000, n % 1000),
+        contact_id: Some(contact()),
+        attachment_names: Vec::new(),
+    }
+}
+
+fn agent(id: &str, text: &str) -> TranscriptItem {
+    item(id, ItemKind::Message, Role::Agent, "text/plain", Some(text))
+}
+
+fn customer(id: &str, text: &str) -> TranscriptItem {
+    item(
+        id,
+        ItemKind::Message,
+        Role::Customer,
+        "text/plain",
+        Some(text),
+    )
+}
+
+fn event(id: &str, role: Role, name: &str) -> TranscriptItem {
+    item(id, ItemKind::Event, role, &format!("{EVENT}{name}"), None)
+}
+
+fn chat_frame(item: &TranscriptItem) -> String {
+    let wire = serde_json::json!({
+        "Id": item.id.as_str(),
+        "Type": match &item.kind {
+            ItemKind::Message => "MESSAGE",
+            ItemKind::Event => "EVENT",
+            ItemKind::Attachment => "ATTACHMENT",
+            ItemKind::Other(other) => other.as_str(),
+        },
+        "ContentType": item.content_type,
+        "Content": item.content,
+        "ParticipantRole": match item.role {
+            Some(Role::Agent) => "AGENT",
+            Some(Role::Customer) => "CUSTOMER",
+            _ => "SYSTEM",
+        },
+        "DisplayName": item.display_name,
+        "AbsoluteTime": item.absolute_time,
+        "ContactId": contact().as_str(),
+        "InitialContactId": contact().as_str(),
+    });
+    serde_json::json!({"topic": "aws/chat", "contentType": "application/json", "content": wire.to_string()})
+        .to_string()
+}
+
+/// A participant WebSocket endpoint: answers subscribe, heartbeat and ping, forwards pushed
+/// frames to every subscribed socket, and can stop answering heartbeats.
+struct SocketServer {
+    addr: std::net::SocketAddr,
+    connections: Arc<AtomicUsize>,
+    mute: Arc<AtomicBool>,
+    push: broadcast::Sender<String>,
+    task: JoinHandle<()>,
+}
+
+impl SocketServer {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let mute = Arc::new(AtomicBool::new(false));
+        let (push, _) = broadcast::channel(64);
+        let task = tokio::spawn({
+            let (connections, mute, push) = (connections.clone(), mute.clone(), push.clone());
+            async move {
+                let mut sockets = tokio::task::JoinSet::new();
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        break;
+                    };
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    let (mute, mut frames) = (mute.clone(), push.subscribe());
+                    sockets.spawn(async move {
+                        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                        loop {
+                            tokio::select! {
+                                incoming = ws.next() => {
+                                    let Some(Ok(Message::Text(text))) = incoming else { return };
+                                    let reply = match text.as_str() {
+                                        frame::SUBSCRIBE => r#"{"topic":"aws/subscribe","content":{"status":"success","topics":["aws/chat"]}}"#,
+                                        frame::HEARTBEAT if !mute.load(Ordering::SeqCst) => r#"{"topic":"aws/heartbeat"}"#,
+                                        frame::PING => r#"{"topic":"aws/ping","statusCode":200}"#,
+                                        _ => continue,
+                                    };
+                                    if ws.send(Message::text(reply)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Ok(pushed) = frames.recv() => {
+                                    if ws.send(Message::text(pushed)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            addr,
+            connections,
+            mute,
+            push,
+            task,
+        }
+    }
+}
+
+/// A `ChatApi` serving a scripted transcript, two items per page.
+struct FakeChat {
+    url: String,
+    transcript: Mutex<Vec<TranscriptItem>>,
+    ended: AtomicBool,
+    connections: AtomicUsize,
+}
+
+impl FakeChat {
+    fn new(server: &SocketServer, transcript: Vec<TranscriptItem>) -> Self {
+        Self {
+            url: format!("ws://{}/ws/test", server.addr),
+            transcript: Mutex::new(transcript),
+            ended: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+        }
+    }
+}
+
+fn not_needed() -> ChatError {
+    ChatError::Invalid("not used by the relay".into())
+}
+
+#[async_trait]
+impl ChatApi for FakeChat {
+    async fn start_chat(&self, _: &StartChat) -> Result<StartedChat, ChatError> {
+        Err(not_needed())
+    }
+
+    async fn stop_chat(&self, _: &InstanceId, _: &ContactId) -> Result<(), ChatError> {
+        Err(not_needed())
+    }
+
+    async fn create_connection(
+        &self,
+        _: &ParticipantToken,
+        kind: ConnectionKind,
+        connect_participant: bool,
+    ) -> Result<Connected, ChatError> {
+        assert_eq!(
+            kind,
+            ConnectionKind::Both,
+            "the relay needs its own token and socket"
+        );
+        assert!(!connect_participant);
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        if self.ended.load(Ordering::SeqCst) {
+            return Err(ChatError::ChatEnded);
+        }
+        let now = Utc::now();
+        Ok(Connected {
+            connection: Some(Connection {
+                token: ConnectionToken::new("relay-token").unwrap(),
+                expires_at: now + TimeDelta::days(1),
+            }),
+            websocket: Some(WebsocketUrl {
+                url: self.url.clone(),
+                connect_by: now + TimeDelta::seconds(100),
+            }),
+        })
+    }
+
+    async fn send_message(
+        &self,
+        _: &ConnectionToken,
+        _: &str,
+        _: &str,
+    ) -> Result<SentMessage, ChatError> {
+        Err(not_needed())
+    }
+
+    async fn send_event(
+        &self,
+        _: &ConnectionToken,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+    ) -> Result<(), ChatError> {
+        Err(not_needed())
+    }
+
+    async fn get_transcript(
+        &self,
+        token: &ConnectionToken,
+        start: &TranscriptStart,
+        next_token: Option<&str>,
+    ) -> Result<TranscriptPage, ChatError> {
+        assert_eq!(
+            token.expose(),
+            "relay-token",
+            "the relay's own connection token"
+        );
+        if self.ended.load(Ordering::SeqCst) {
+            return Err(ChatError::ChatEnded);
+        }
+        let items = self.transcript.lock().unwrap().clone();
+        let from =
+            match (next_token, start) {
+                (Some(token), _) => token.parse().unwrap(),
+                (None, TranscriptStart::Oldest) => 0,
+                (None, TranscriptStart::FromItem(id)) => items
+                    .iter()
+                    .position(|item| &item.id == id)
+                    .ok_or_else(|| ChatError::Invalid("unknown start item".into()))?,
+            };
+        let to = (from + 2).min(items.len());
+        Ok(TranscriptPage {
+            items: items[from..to].to_vec(),
+            next_token: (to < items.len()).then(|| to.to_string()),
+        })
+    }
+
+    async fn disconnect(&self, _: &ConnectionToken, _: &str) -> Result<(), ChatError> {
+        Err(not_needed())
+    }
+}
+
+/// An `SmsSender` that fails as scripted, then accepts; records what it accepted.
+#[derive(Default)]
+struct ScriptedSms {
+    failures: Mutex<VecDeque<SmsError>>,
+    sent: Mutex<Vec<String>>,
+    calls: AtomicUsize,
+}
+
+impl ScriptedSms {
+    fn failing(failures: Vec<SmsError>) -> Self {
+        Self {
+            failures: Mutex::new(failures.into()),
+            ..Self::default()
+        }
+    }
+
+    fn sent(&self) -> Vec<String> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl SmsSender for ScriptedSms {
+    async fn send(
+        &self,
+        to: &PhoneNumber,
+        from: &PhoneNumber,
+        body: &str,
+    ) -> Result<SmsMessageId, SmsError> {
+        assert_eq!((to, from), (&key().customer, &key().support));
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(error) = self.failures.lock().unwrap().pop_front() {
+            return Err(error);
+        }
+        self.sent.lock().unwrap().push(body.to_owned());
+        Ok(SmsMessageId::new(format!("sms-{call}")).unwrap())
+    }
+}
+
+struct Harness {
+    server: SocketServer,
+    chat: Arc<FakeChat>,
+    store: Arc<MemoryStore>,
+    sms: Arc<ScriptedSms>,
+    shared: Arc<Shared>,
+}
+
+impl Harness {
+    async fn new(transcript: Vec<TranscriptItem>, sms: ScriptedSms, cursor: Option<&str>) -> Self {
+        Self::with_closing(transcript, sms, cursor, None).await
+    }
+
+    async fn with_closing(
+        transcript: Vec<TranscriptItem>,
+        sms: ScriptedSms,
+        cursor: Option<&str>,
+        closing_text: Option<&str>,
+    ) -> Self {
+        let server = SocketServer::start().await;
+        let chat = Arc::new(FakeChat::new(&server, transcript));
+        let store = Arc::new(MemoryStore::new());
+        let now = Utc::now();
+        let row = store
+            .put(&Session::first(key(), 0, now), None)
+            .await
+            .unwrap();
+        let active = row.activated(
+            Chat {
+                contact_id: contact(),
+                participant_id: ParticipantId::new("p-1").unwrap(),
+                participant_token: ParticipantToken::new("participant-token").unwrap(),
+                connection: Connection {
+                    token: ConnectionToken::new("inbound-token").unwrap(),
+                    expires_at: now + TimeDelta::days(1),
+                },
+            },
+            now,
+        );
+        store.put(&active, Some(row.version)).await.unwrap();
+        if let Some(cursor) = cursor {
+            store
+                .advance_cursor(&key(), &contact(), &ItemId::new(cursor).unwrap(), now)
+                .await
+                .unwrap();
+        }
+        let sms = Arc::new(sms);
+        let shared = Arc::new(Shared {
+            chat: chat.clone(),
+            sessions: store.clone(),
+            sms: sms.clone(),
+            clock: Arc::new(SystemClock),
+            settings: Settings {
+                rules: Rules {
+                    joined_notice: true,
+                    numbering: true,
+                },
+                closing_text: closing_text.map(str::to_owned),
+                heartbeat_every: Duration::from_millis(200),
+                call_timeout: Duration::from_secs(2),
+                connect_timeout: Duration::from_secs(2),
+                backoff: BackoffPolicy {
+                    base: Duration::from_millis(10),
+                    cap: Duration::from_millis(50),
+                },
+                attempts: 4,
+                socket_lifetime: Duration::from_secs(3600),
+            },
+            metrics: Metrics::unregistered(),
+            dialer: Dialer::default(),
+            connect_permits: Semaphore::new(4),
+            epoch: tokio::time::Instant::now(),
+        });
+        Self {
+            server,
+            chat,
+            store,
+            sms,
+            shared,
+        }
+    }
+
+    async fn session(&self) -> Session {
+        self.store.get(&key()).await.unwrap().unwrap()
+    }
+
+    fn start(&self, cancel: &CancellationToken) -> JoinHandle<Outcome> {
+        let session = self.store.sessions().pop().unwrap();
+        let worker = Worker::new(self.shared.clone(), &session, cancel.clone()).unwrap();
+        tokio::spawn(worker.run())
+    }
+
+    async fn wait_sent(&self, count: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let sent = self.sms.sent();
+            if sent.len() >= count {
+                return sent;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "only {sent:?} sent");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn cursor(&self) -> Option<String> {
+        self.session()
+            .await
+            .cursor_for_current_chat()
+            .map(|id| id.to_string())
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.server.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn catch_up_reads_every_page_from_the_cursor_and_forwards_only_agent_messages() {
+    // GIVEN a transcript over several pages, and a cursor after the first reply
+    let transcript = vec![
+        event("i-1", Role::Customer, "participant.joined"),
+        customer("i-2", "first text"),
+        agent("i-3", "already delivered"),
+        event("i-4", Role::Agent, "typing"),
+        customer("i-5", "customer again"),
+        agent("i-6", "reply one"),
+        agent("i-7", "reply two"),
+        event("i-8", Role::Agent, "participant.left"),
+    ];
+    let h = Harness::new(transcript, ScriptedSms::default(), Some("i-3")).await;
+    let cancel = CancellationToken::new();
+    // WHEN the worker connects
+    let task = h.start(&cancel);
+    // THEN only the agent replies after the cursor are sent, in order
+    assert_eq!(h.wait_sent(2).await, ["reply one", "reply two"]);
+    // AND the cursor ends on the last stored item, written lazily after catch-up
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.cursor().await.as_deref() != Some("i-8") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cursor {:?}",
+            h.cursor().await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    assert_eq!(h.sms.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn stream_items_already_caught_up_are_not_sent_twice() {
+    // GIVEN a worker that caught up on two replies
+    let first = agent("i-1", "caught up one");
+    let second = agent("i-2", "caught up two");
+    let h = Harness::new(
+        vec![first.clone(), second.clone()],
+        ScriptedSms::default(),
+        None,
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    assert_eq!(h.wait_sent(2).await.len(), 2);
+    // WHEN the socket then delivers the same two items (they arrived while catching up)
+    // and a new one
+    for pushed in [&first, &second, &agent("i-3", "live")] {
+        h.server.push.send(chat_frame(pushed)).unwrap();
+    }
+    // THEN only the new one is sent
+    assert_eq!(
+        h.wait_sent(3).await,
+        ["caught up one", "caught up two", "live"]
+    );
+    assert_eq!(h.cursor().await.as_deref(), Some("i-3"));
+    cancel.cancel();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    assert_eq!(h.sms.sent().len(), 3);
+}
+
+#[tokio::test]
+async fn retriable_sms_failures_are_retried_in_place_and_order_holds() {
+    let transcript = vec![
+        agent("i-1", "one"),
+        agent("i-2", "two"),
+        agent("i-3", "three"),
+    ];
+    let throttled = || SmsError::Throttled("slow down".into());
+    let h = Harness::new(
+        transcript,
+        ScriptedSms::failing(vec![throttled(), throttled(), throttled()]),
+        None,
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    assert_eq!(h.wait_sent(3).await, ["one", "two", "three"]);
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(
+        h.sms.calls.load(Ordering::SeqCst),
+        6,
+        "3 failures + 3 successes"
+    );
+}
+
+#[tokio::test]
+async fn sms_failing_every_attempt_reconnects_and_catches_up_without_skipping() {
+    // 4 attempts per part: 5 transient failures exhaust one connection's attempts.
+    let transient = || SmsError::Transient("sns down".into());
+    let h = Harness::new(
+        vec![agent("i-1", "one"), agent("i-2", "two")],
+        ScriptedSms::failing((0..5).map(|_| transient()).collect()),
+        None,
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    assert_eq!(h.wait_sent(2).await, ["one", "two"]);
+    assert!(
+        h.chat.connections.load(Ordering::SeqCst) >= 2,
+        "reconnected"
+    );
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn opted_out_and_rejected_messages_are_dropped_loudly_and_the_cursor_moves_on() {
+    let h = Harness::new(
+        vec![
+            agent("i-1", "to an opted-out phone"),
+            agent("i-2", "rejected"),
+            agent("i-3", "fine"),
+        ],
+        ScriptedSms::failing(vec![
+            SmsError::OptedOut,
+            SmsError::Invalid("bad number".into()),
+        ]),
+        None,
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    assert_eq!(h.wait_sent(1).await, ["fine"]);
+    assert_eq!(h.cursor().await.as_deref(), Some("i-3"));
+    let dropped = |reason| {
+        h.shared
+            .metrics
+            .dropped
+            .get_or_create(&[("reason", reason)])
+            .get()
+    };
+    assert_eq!((dropped("opted_out"), dropped("rejected")), (1, 1));
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn chat_ended_event_sends_the_closing_text_and_ends_the_session() {
+    let h = Harness::with_closing(
+        vec![
+            agent("i-1", "bye"),
+            event("i-2", Role::System, "chat.ended"),
+        ],
+        ScriptedSms::default(),
+        None,
+        Some("Chat closed."),
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let outcome = h.start(&cancel).await.unwrap();
+    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(h.sms.sent(), ["bye", "Chat closed."]);
+    assert_eq!(h.session().await.status, Status::Ended);
+    assert_eq!(h.shared.metrics.sockets_open.get(), 0, "socket released");
+    assert_eq!(h.shared.metrics.sessions.get(), 0, "worker gone");
+}
+
+#[tokio::test]
+async fn access_denied_on_connect_means_the_chat_is_over() {
+    let h = Harness::with_closing(
+        Vec::new(),
+        ScriptedSms::default(),
+        None,
+        Some("Chat closed."),
+    )
+    .await;
+    h.chat.ended.store(true, Ordering::SeqCst);
+    let outcome = h.start(&CancellationToken::new()).await.unwrap();
+    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(h.sms.sent(), ["Chat closed."]);
+    assert_eq!(h.session().await.status, Status::Ended);
+    assert_eq!(
+        h.server.connections.load(Ordering::SeqCst),
+        0,
+        "no socket opened"
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_heartbeat_replaces_the_socket() {
+    let h = Harness::new(Vec::new(), ScriptedSms::default(), None).await;
+    h.server.mute.store(true, Ordering::SeqCst);
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.server.connections.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let missed = h
+        .shared
+        .metrics
+        .reconnects
+        .get_or_create(&[("reason", "heartbeat")])
+        .get();
+    assert!(missed >= 1);
+    // A live item after the reconnect still comes through.
+    h.server.mute.store(false, Ordering::SeqCst);
+    h.chat
+        .transcript
+        .lock()
+        .unwrap()
+        .push(agent("i-1", "after reconnect"));
+    h.server
+        .push
+        .send(chat_frame(&agent("i-1", "after reconnect")))
+        .unwrap();
+    assert_eq!(h.wait_sent(1).await, ["after reconnect"]);
+    cancel.cancel();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+}
+
+#[tokio::test]
+async fn an_idle_worker_future_stays_small() {
+    let h = Harness::new(Vec::new(), ScriptedSms::default(), None).await;
+    let session = h.store.sessions().pop().unwrap();
+    let worker = Worker::new(h.shared.clone(), &session, CancellationToken::new()).unwrap();
+    let future = worker.run();
+    let size = std::mem::size_of_val(&future);
+    // 1,360 bytes when written; the socket, buffers and in-flight calls live in boxed
+    // futures that exist only while connected.
+    assert!(size <= 2048, "worker future is {size} bytes");
+}
+
+#[test]
+fn heartbeats_share_slots_counted_from_the_epoch() {
+    let epoch = Instant::now();
+    let every = Duration::from_secs(10);
+    let width = every / HEARTBEAT_SLOTS;
+    for (offset_ms, slot) in [(0, 0), (1, 7), (499, 19), (500, 3), (12_345, 11)] {
+        let now = epoch + Duration::from_millis(offset_ms);
+        let first = first_heartbeat(epoch, now, every, slot);
+        assert!(first > now, "in the future");
+        assert!(first - now <= every + width, "within a period and a slot");
+        let since = (first - epoch).as_millis();
+        assert_eq!(since % width.as_millis(), 0, "on a slot boundary");
+    }
+    // Two sockets opened at different moments of one slot, given the same slot, wake
+    // together.
+    let a = first_heartbeat(epoch, epoch + width / 4, every, 5);
+    let b = first_heartbeat(epoch, epoch + width * 3 / 4, every, 5);
+    assert_eq!(a, b);
+}

@@ -1,0 +1,676 @@
+//! What the relay's integration tests share: the local stack (moto for DynamoDB and SNS,
+//! an in-process connect-sim for Connect), sessions seeded as the inbound Lambda would seed
+//! them, the agent's side through the sim's control API, SMS read back from moto, and the
+//! relay itself, in-process or as the real binary.
+//!
+//! Tests share one moto server, so every test uses its own table and its own phone numbers;
+//! each test has its own connect-sim.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use bridge_aws::{ClientSettings, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender};
+use bridge_core::PhoneNumber;
+use bridge_core::ids::{ContactFlowId, ContactId, InstanceId};
+use bridge_core::ports::{ChatApi, ConnectionKind, SessionStore, StartChat, SystemClock};
+use bridge_core::session::{Chat, Session, SessionKey};
+use bridge_relay::leases::listed_leases;
+use bridge_relay::{Config, Ports};
+use chrono::Utc;
+use connect_sim::{RunningSim, SimConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Longest a test waits for any one thing.
+pub const WAIT: Duration = Duration::from_secs(30);
+pub const SUPPORT: &str = "+18005550100";
+pub const INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
+pub const FLOW: &str = "flow-1";
+pub const SHARDS: u16 = 64;
+
+/// The moto endpoint; fails the test with directions when unset.
+pub fn moto() -> String {
+    match std::env::var("BRIDGE_TEST_MOTO_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => endpoint,
+        _ => panic!(
+            "BRIDGE_TEST_MOTO_ENDPOINT is not set: these tests need moto. Run them with \
+             `scripts/with-emulators.sh cargo test -p bridge-relay` (or `make test`)"
+        ),
+    }
+}
+
+/// A fresh name, so tests sharing moto never see each other's data.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", rand::random::<u64>())
+}
+
+/// A fresh customer number (never ending in 99, which moto treats as opted out).
+pub fn customer() -> PhoneNumber {
+    loop {
+        let digits = rand::random::<u32>() % 10_000_000;
+        if digits % 100 != 99 {
+            return PhoneNumber::parse(&format!("+1555{digits:07}")).unwrap();
+        }
+    }
+}
+
+pub fn support() -> PhoneNumber {
+    PhoneNumber::parse(SUPPORT).unwrap()
+}
+
+/// Static test credentials, us-east-1, `endpoint` for every service, the bridge's timeouts.
+pub fn sdk_config(endpoint: &str) -> SdkConfig {
+    let config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "bridge-relay-tests",
+        )))
+        .endpoint_url(endpoint)
+        .build();
+    ClientSettings::default().apply(&config)
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, failing after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    poll_every(Duration::from_millis(50), what, within, check).await
+}
+
+/// Polls `check` every `period` until it returns `Some`, failing after `within`.
+pub async fn poll_every<T, F, Fut>(
+    period: Duration,
+    what: &str,
+    within: Duration,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(period).await;
+    }
+}
+
+/// moto serialises requests and `/moto-api/data.json` returns everything it holds, so SMS
+/// are polled gently.
+pub const SMS_POLL: Duration = Duration::from_millis(250);
+
+/// Records the body of every request a client sends (SNS Publish is form-encoded).
+#[derive(Debug, Default, Clone)]
+pub struct CapturedRequests(Arc<Mutex<Vec<String>>>);
+
+impl CapturedRequests {
+    /// Every captured request body, decoded into its form fields.
+    pub fn forms(&self) -> Vec<HashMap<String, String>> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|body| decode_form(body))
+            .collect()
+    }
+}
+
+impl Intercept for CapturedRequests {
+    fn name(&self) -> &'static str {
+        "CapturedRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(bytes) = context.request().body().bytes() {
+            self.0
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(bytes).into_owned());
+        }
+        Ok(())
+    }
+}
+
+fn decode_form(body: &str) -> HashMap<String, String> {
+    body.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (percent_decode(name), percent_decode(value)))
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The local stack of one test.
+pub struct Stack {
+    pub shards: u16,
+    pub moto: String,
+    pub sim: RunningSim,
+    pub table: String,
+    pub store: Arc<DynamoStore>,
+    pub chat: Arc<ConnectChat>,
+    pub sns: aws_sdk_sns::Client,
+    pub captured: CapturedRequests,
+    pub http: reqwest::Client,
+}
+
+impl Stack {
+    /// moto (shared) + a fresh table + a fresh in-process connect-sim.
+    pub async fn start() -> Self {
+        Self::with_sim(SimConfig {
+            concurrent_chat_limit: None,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    pub async fn with_sim(sim_config: SimConfig) -> Self {
+        Self::build(sim_config, SHARDS).await
+    }
+
+    /// The same with `shards` shards: fewer shards mean fewer index queries per second,
+    /// which matters when several relays share one (serialised) moto.
+    pub async fn with_shards(shards: u16) -> Self {
+        Self::build(
+            SimConfig {
+                concurrent_chat_limit: None,
+                ..SimConfig::default()
+            },
+            shards,
+        )
+        .await
+    }
+
+    async fn build(sim_config: SimConfig, shards: u16) -> Self {
+        let moto = moto();
+        let sim = connect_sim::spawn(sim_config)
+            .await
+            .expect("connect-sim starts");
+        let aws = sdk_config(&moto);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let table = unique("relay");
+        bridge_aws::dynamo::create_table(&dynamodb, &table)
+            .await
+            .expect("table created");
+        let store = Arc::new(DynamoStore::new(
+            dynamodb,
+            table.clone(),
+            DynamoSettings {
+                shard_count: NonZeroU16::new(listed_leases(shards)).unwrap(),
+                ..DynamoSettings::default()
+            },
+        ));
+        let captured = CapturedRequests::default();
+        let sns = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&aws)
+                .interceptor(captured.clone())
+                .build(),
+        );
+        let connect_config = sdk_config(&sim.base_url());
+        let chat = Arc::new(ConnectChat::new(
+            aws_sdk_connect::Client::new(&connect_config),
+            aws_sdk_connectparticipant::Client::new(&connect_config),
+        ));
+        Self {
+            shards,
+            moto,
+            sim,
+            table,
+            store,
+            chat,
+            sns,
+            captured,
+            http: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
+        }
+    }
+
+    /// The environment the relay runs with: core and relay variables, and the standard
+    /// AWS variables pointing at the emulators. `extra` overrides.
+    pub fn relay_env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("BRIDGE_CONNECT_INSTANCE_ID", INSTANCE.to_owned()),
+            ("BRIDGE_SUPPORT_LINES", format!("{SUPPORT}={FLOW}")),
+            ("BRIDGE_TABLE_NAME", self.table.clone()),
+            ("BRIDGE_SHARD_COUNT", self.shards.to_string()),
+            ("BRIDGE_RELAY_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+            ("BRIDGE_RELAY_CALL_TIMEOUT_MS", "5000".to_owned()),
+            ("BRIDGE_RELAY_DRAIN_MS", "5000".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.moto.clone()),
+            ("AWS_ENDPOINT_URL_SNS", self.moto.clone()),
+            ("AWS_ENDPOINT_URL_CONNECT", self.sim.base_url()),
+            ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", self.sim.base_url()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        for (name, value) in extra {
+            env.retain(|(existing, _)| existing != name);
+            env.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        env
+    }
+
+    /// The relay configuration from [`Self::relay_env`].
+    pub fn config(&self, extra: &[(&str, &str)]) -> Config {
+        let env: HashMap<String, String> = self.relay_env(extra).into_iter().collect();
+        Config::from_lookup(|name| env.get(name).cloned()).expect("valid relay config")
+    }
+
+    /// The relay's ports over this stack (SNS through the capturing client).
+    pub fn ports(&self) -> Ports {
+        Ports {
+            sessions: self.store.clone(),
+            leases: self.store.clone(),
+            chat: self.chat.clone(),
+            sms: Arc::new(SnsSender::new(self.sns.clone(), SmsType::Transactional)),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Starts a chat for `customer` and stores the active session, as the inbound Lambda
+    /// does for a first text.
+    pub async fn start_session(&self, customer: &PhoneNumber, first_text: &str) -> Session {
+        let key = SessionKey::new(customer.clone(), support());
+        let shard = key.shard(NonZeroU16::new(self.shards).unwrap());
+        let now = Utc::now();
+        let row = self
+            .store
+            .put(&Session::first(key.clone(), shard, now), None)
+            .await
+            .expect("starting row");
+        let started = self
+            .chat
+            .start_chat(&StartChat {
+                instance_id: InstanceId::new(INSTANCE).unwrap(),
+                contact_flow_id: ContactFlowId::new(FLOW).unwrap(),
+                client_token: key.start_token(row.generation),
+                display_name: "SMS customer".to_owned(),
+                attributes: Default::default(),
+                initial_message: Some(first_text.to_owned()),
+                continue_from: None,
+                duration_minutes: None,
+            })
+            .await
+            .expect("StartChatContact");
+        let connected = self
+            .chat
+            .create_connection(
+                &started.participant_token,
+                ConnectionKind::Credentials,
+                true,
+            )
+            .await
+            .expect("CreateParticipantConnection");
+        let chat = Chat {
+            contact_id: started.contact_id,
+            participant_id: started.participant_id,
+            participant_token: started.participant_token,
+            connection: connected.connection.expect("connection token"),
+        };
+        self.store
+            .put(&row.activated(chat, now), Some(row.version))
+            .await
+            .expect("active row")
+    }
+
+    /// The session as stored now.
+    pub async fn session(&self, customer: &PhoneNumber) -> Session {
+        self.store
+            .get(&SessionKey::new(customer.clone(), support()))
+            .await
+            .unwrap()
+            .expect("session exists")
+    }
+
+    /// The customer texts into the chat (what the inbound Lambda sends).
+    pub async fn customer_says(&self, session: &Session, text: &str) {
+        let chat = session.chat.as_ref().unwrap();
+        self.chat
+            .send_message(&chat.connection.token, text, &unique("client"))
+            .await
+            .expect("SendMessage");
+    }
+
+    async fn sim_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.sim.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    pub async fn agent_joins(&self, contact: &ContactId, name: &str) {
+        self.sim_post(
+            &format!("/sim/contacts/{contact}/agent/join"),
+            json!({ "DisplayName": name }),
+        )
+        .await;
+    }
+
+    pub async fn agent_says(&self, contact: &ContactId, content: &str) {
+        self.agent_says_as(contact, content, "text/plain").await;
+    }
+
+    pub async fn agent_says_as(&self, contact: &ContactId, content: &str, content_type: &str) {
+        self.sim_post(
+            &format!("/sim/contacts/{contact}/agent/messages"),
+            json!({ "Content": content, "ContentType": content_type }),
+        )
+        .await;
+    }
+
+    pub async fn agent_ends(&self, contact: &ContactId) {
+        self.sim_post(&format!("/sim/contacts/{contact}/end"), json!({}))
+            .await;
+    }
+
+    pub async fn drop_sockets(&self) -> u64 {
+        let dropped = self.sim_post("/sim/sockets/drop", json!({})).await;
+        dropped["Dropped"].as_u64().unwrap_or(0)
+    }
+
+    pub async fn sim_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/sim/stats", self.sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Every SMS moto accepted for `to`, in publish order.
+    pub async fn sms_to(&self, to: &PhoneNumber) -> Vec<String> {
+        sms_to(&self.http, &self.moto, to).await
+    }
+
+    /// Waits until at least `count` SMS reached `to`, and returns them all.
+    pub async fn wait_sms(&self, to: &PhoneNumber, count: usize) -> Vec<String> {
+        poll_every(SMS_POLL, &format!("{count} SMS to {to}"), WAIT, || async {
+            let sent = self.sms_to(to).await;
+            (sent.len() >= count).then_some(sent)
+        })
+        .await
+    }
+}
+
+/// Every SMS moto accepted for `to`, in publish order (`/moto-api/data.json`).
+pub async fn sms_to(http: &reqwest::Client, moto: &str, to: &PhoneNumber) -> Vec<String> {
+    let data: Value = http
+        .get(format!("{moto}/moto-api/data.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries: Vec<Value> = match &data["sns"]["SMS"] {
+        Value::Array(list) => list.clone(),
+        Value::Object(map) => map.values().cloned().collect(),
+        _ => Vec::new(),
+    };
+    entries
+        .iter()
+        .filter(|sms| sms["phone_number"].as_str() == Some(to.as_e164()))
+        .filter_map(|sms| sms["message"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// One value from a Prometheus text exposition (`name` may include labels).
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+}
+
+/// GETs `path` on an admin listener.
+pub async fn admin_get(http: &reqwest::Client, admin: SocketAddr, path: &str) -> (u16, String) {
+    match http.get(format!("http://{admin}{path}")).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// The relay in this process.
+pub struct InProcessRelay {
+    pub admin: SocketAddr,
+    root: CancellationToken,
+    task: JoinHandle<Result<(), bridge_relay::error::RelayError>>,
+}
+
+impl InProcessRelay {
+    pub async fn start(stack: &Stack, extra: &[(&str, &str)]) -> Self {
+        let config = stack.config(extra);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = listener.local_addr().unwrap();
+        let root = CancellationToken::new();
+        let task = tokio::spawn(bridge_relay::run(
+            config,
+            stack.ports(),
+            listener,
+            root.clone(),
+        ));
+        Self { admin, root, task }
+    }
+
+    pub async fn metrics(&self, http: &reqwest::Client) -> String {
+        admin_get(http, self.admin, "/metrics").await.1
+    }
+
+    /// Waits until metric `name` reaches exactly `value`.
+    pub async fn wait_metric(&self, http: &reqwest::Client, name: &str, value: f64) {
+        let admin = self.admin;
+        eventually(&format!("{name} == {value}"), WAIT, || async move {
+            let text = admin_get(http, admin, "/metrics").await.1;
+            (metric(&text, name) == Some(value)).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn stop(self) {
+        self.root.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// The real `bridge-relay` binary.
+pub struct RelayProcess {
+    pub admin: SocketAddr,
+    child: Child,
+    pub lines: Arc<Mutex<VecDeque<String>>>,
+    reader: JoinHandle<()>,
+}
+
+impl RelayProcess {
+    pub async fn spawn(stack: &Stack, extra: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bridge-relay"));
+        command
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .env(
+                "RUST_LOG",
+                std::env::var("RELAY_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (name, value) in stack.relay_env(extra) {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("bridge-relay starts");
+        let stdout = child.stdout.take().unwrap();
+        let lines: Arc<Mutex<VecDeque<String>>> = Arc::default();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let pid = child.id().unwrap_or_default();
+        let reader = tokio::spawn({
+            let lines = Arc::clone(&lines);
+            async move {
+                let mut addr_tx = Some(addr_tx);
+                let mut reader = BufReader::new(stdout).lines();
+                let echo = std::env::var_os("RELAY_TEST_ECHO_LOGS").is_some();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    if echo {
+                        eprintln!("relay {pid}: {line}");
+                    }
+                    if let Some(addr) = serde_json::from_str::<Value>(&line)
+                        .ok()
+                        .and_then(|log| log["fields"]["admin_addr"].as_str().map(str::to_owned))
+                        && let Some(tx) = addr_tx.take()
+                    {
+                        let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                    }
+                    let mut lines = lines.lock().unwrap();
+                    if lines.len() >= 2_000 {
+                        lines.pop_front();
+                    }
+                    lines.push_back(line);
+                }
+            }
+        });
+        let admin = tokio::time::timeout(WAIT, addr_rx)
+            .await
+            .expect("relay printed its admin address in time")
+            .expect("relay printed its admin address");
+        Self {
+            admin,
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self, http: &reqwest::Client) {
+        let admin = self.admin;
+        eventually("relay ready", WAIT, || async move {
+            (admin_get(http, admin, "/readyz").await.0 == 200).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn metrics(&self, http: &reqwest::Client) -> String {
+        admin_get(http, self.admin, "/metrics").await.1
+    }
+
+    pub async fn metric(&self, http: &reqwest::Client, name: &str) -> Option<f64> {
+        metric(&self.metrics(http).await, name)
+    }
+
+    /// SIGKILL: no chance to release leases or write cursors.
+    pub async fn kill9(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        self.reader.abort();
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("relay exits after SIGTERM")
+            .unwrap();
+        let _ = self.reader.await;
+        exit
+    }
+
+    /// Log lines printed so far (JSON).
+    pub fn logs(&self) -> Vec<String> {
+        self.lines.lock().unwrap().iter().cloned().collect()
+    }
+}
+
+/// Removes consecutive repeats (the at-most-one duplicate a crash may cause) and reports
+/// how many were removed.
+pub fn collapse_repeats(sent: &[String]) -> (Vec<String>, usize) {
+    let mut out: Vec<String> = Vec::new();
+    let mut repeats = 0;
+    for sms in sent {
+        if out.last() == Some(sms) {
+            repeats += 1;
+        } else {
+            out.push(sms.clone());
+        }
+    }
+    (out, repeats)
+}

@@ -1,0 +1,207 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The real `bridge-relay` binary against moto and connect-sim, where processes matter: a
+//! crash (SIGKILL) and restart, and two instances sharing the shards with a graceful
+//! hand-over (SIGTERM).
+//!
+//! Run with `scripts/with-emulators.sh cargo test -p bridge-relay`.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use bridge_core::PhoneNumber;
+use bridge_core::ids::ContactId;
+use common::{
+    RelayProcess, SHARDS, SMS_POLL, Stack, WAIT, collapse_repeats, customer, eventually, poll_every,
+};
+use serde_json::Value;
+
+/// These tests run real processes against one moto, which serialises requests: one test at
+/// a time keeps the shard queries of several relays from starving each other's renewals.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Short leases so a crashed instance's shards come back quickly.
+const FAST_LEASES: [(&str, &str); 3] = [
+    ("BRIDGE_RELAY_LEASE_TTL_MS", "6000"),
+    ("BRIDGE_RELAY_LEASE_RENEW_MS", "2000"),
+    ("BRIDGE_JOINED_NOTICE", "false"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_twenty_replies_then_restart_delivers_all_in_order_at_most_one_duplicate() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN the relay binary holding a customer's socket
+    let stack = Stack::start().await;
+    let relay = RelayProcess::spawn(&stack, &FAST_LEASES).await;
+    relay.wait_ready(&stack.http).await;
+    let phone = customer();
+    let session = stack.start_session(&phone, "hi").await;
+    let contact = session.contact_id().unwrap().clone();
+    eventually("socket open", WAIT, || async {
+        (relay.metric(&stack.http, "relay_sockets_open").await == Some(1.0)).then_some(())
+    })
+    .await;
+
+    // WHEN the agent sends 20 replies (paced like a fast typist) and the relay is killed
+    // with SIGKILL after the first few reached the phone
+    let expected: Vec<String> = (1..=20).map(|n| format!("reply {n:02} of 20")).collect();
+    let agent = tokio::spawn({
+        let stack_url = stack.sim.base_url();
+        let http = stack.http.clone();
+        let contact = contact.clone();
+        let replies = expected.clone();
+        async move {
+            for reply in replies {
+                let response = http
+                    .post(format!("{stack_url}/sim/contacts/{contact}/agent/messages"))
+                    .json(&serde_json::json!({ "Content": reply, "ContentType": "text/plain" }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    stack.wait_sms(&phone, 4).await;
+    relay.kill9().await;
+    let before_restart = stack.sms_to(&phone).await.len();
+    agent.await.unwrap();
+    assert!(
+        before_restart < 20,
+        "the crash happened mid-burst ({before_restart} delivered)"
+    );
+
+    // THEN a new process takes over after the dead one's leases lapse, and delivers the rest
+    let restarted = RelayProcess::spawn(&stack, &FAST_LEASES).await;
+    let sent = poll_every(SMS_POLL, "all 20 replies", WAIT, || async {
+        let sent = stack.sms_to(&phone).await;
+        let (distinct, _) = collapse_repeats(&sent);
+        (distinct.len() >= 20).then_some(sent)
+    })
+    .await;
+    let (distinct, repeats) = collapse_repeats(&sent);
+    eprintln!(
+        "kill -9 after {before_restart} of 20 delivered; duplicates after restart: {repeats}"
+    );
+    assert_eq!(distinct, expected, "in order, none lost");
+    assert!(
+        repeats <= 1,
+        "at most one duplicate, got {repeats}: {sent:?}"
+    );
+
+    // AND the stream goes on normally afterwards
+    stack.agent_says(&contact, "after the restart").await;
+    let after = stack.wait_sms(&phone, sent.len() + 1).await;
+    assert_eq!(after.last().map(String::as_str), Some("after the restart"));
+    assert_eq!(after.len(), sent.len() + 1);
+    assert!(restarted.terminate().await.success());
+}
+
+/// The contact ids each process logged "relaying session" for.
+fn relayed_contacts(logs: &[String]) -> HashSet<String> {
+    logs.iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|log| log["fields"]["message"] == "relaying session")
+        .filter_map(|log| log["span"]["contact_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until the two relays hold 32 shards each (they may overlap for a moment at
+/// start-up, when both race for free shards, until the one over its share sheds).
+async fn wait_fair_split(stack: &Stack, a: &RelayProcess, b: &RelayProcess) {
+    let half = f64::from(SHARDS / 2);
+    eventually("64 shards split 32/32 between two relays", WAIT, || async {
+        let owned_a = a.metric(&stack.http, "relay_shards_owned").await?;
+        let owned_b = b.metric(&stack.http, "relay_shards_owned").await?;
+        (owned_a == half && owned_b == half).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_split_the_shards_and_sigterm_hands_over_within_one_lease_expiry() {
+    const SESSIONS: usize = 16;
+    // The production lease timings (15 s TTL, renewed every 5 s).
+    let lease_ttl = Duration::from_secs(15);
+    let env = [("BRIDGE_JOINED_NOTICE", "false")];
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN two relay processes that split the 64 shards
+    let stack = Stack::start().await;
+    let a = RelayProcess::spawn(&stack, &env).await;
+    let b = RelayProcess::spawn(&stack, &env).await;
+    a.wait_ready(&stack.http).await;
+    b.wait_ready(&stack.http).await;
+    wait_fair_split(&stack, &a, &b).await;
+
+    // AND active sessions across the keyspace
+    let mut sessions: BTreeMap<String, (PhoneNumber, ContactId)> = BTreeMap::new();
+    for n in 0..SESSIONS {
+        let phone = customer();
+        let session = stack
+            .start_session(&phone, &format!("hello from {n}"))
+            .await;
+        let contact = session.contact_id().unwrap().clone();
+        sessions.insert(contact.to_string(), (phone, contact));
+    }
+    eventually("every session relayed", WAIT, || async {
+        let a = a.metric(&stack.http, "relay_sockets_open").await?;
+        let b = b.metric(&stack.http, "relay_sockets_open").await?;
+        (a + b == SESSIONS as f64).then_some(())
+    })
+    .await;
+
+    // THEN each session is relayed by exactly one of them
+    let by_a = relayed_contacts(&a.logs());
+    let by_b = relayed_contacts(&b.logs());
+    assert!(by_a.is_disjoint(&by_b), "a session relayed twice");
+    let all: HashSet<String> = sessions.keys().cloned().collect();
+    assert_eq!(&by_a | &by_b, all);
+    assert!(
+        !by_a.is_empty() && !by_b.is_empty(),
+        "both relays hold sessions"
+    );
+    for (contact, (phone, id)) in &sessions {
+        stack.agent_says(id, &format!("first for {contact}")).await;
+        assert_eq!(
+            stack.wait_sms(phone, 1).await,
+            [format!("first for {contact}")]
+        );
+    }
+
+    // WHEN a receives SIGTERM while the agents keep writing
+    let started = Instant::now();
+    let terminating = tokio::spawn(a.terminate());
+    for (contact, (_, id)) in &sessions {
+        stack.agent_says(id, &format!("second for {contact}")).await;
+    }
+    assert!(terminating.await.unwrap().success(), "a exits cleanly");
+
+    // THEN b owns every shard and session within one lease expiry of the signal
+    eventually("b took over", WAIT, || async {
+        let owned = b.metric(&stack.http, "relay_shards_owned").await?;
+        let sockets = b.metric(&stack.http, "relay_sockets_open").await?;
+        (owned == f64::from(SHARDS) && sockets == SESSIONS as f64).then_some(())
+    })
+    .await;
+    let took = started.elapsed();
+    eprintln!("hand-over after SIGTERM took {took:?} (lease TTL {lease_ttl:?})");
+    assert!(
+        took < lease_ttl,
+        "hand-over took {took:?}, more than one lease expiry"
+    );
+
+    // AND nothing was lost or repeated
+    for (contact, (phone, _)) in &sessions {
+        let sent = stack.wait_sms(phone, 2).await;
+        assert_eq!(
+            sent,
+            [
+                format!("first for {contact}"),
+                format!("second for {contact}")
+            ]
+        );
+    }
+    assert!(b.terminate().await.success());
+}

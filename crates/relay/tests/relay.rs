@@ -1,0 +1,279 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The relay in-process against moto (DynamoDB, SNS) and connect-sim, through the real
+//! adapters: what reaches the customer's phone, and what never does.
+//!
+//! Run with `scripts/with-emulators.sh cargo test -p bridge-relay`.
+
+mod common;
+
+use std::collections::HashMap;
+
+use bridge_core::session::Status;
+use bridge_relay::forward::sms_parts;
+use common::{InProcessRelay, SUPPORT, Stack, WAIT, customer, eventually, metric};
+
+const ORIGINATION: &str = "AWS.MM.SMS.OriginationNumber";
+/// A few shards: these tests run in parallel, each with its own relay, against one moto.
+const SHARDS: u16 = 8;
+
+/// The value of SNS message attribute `name` in a captured Publish form.
+fn attribute<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    (1..=10).find_map(|n| {
+        let key = format!("MessageAttributes.entry.{n}.Name");
+        (form.get(&key).map(String::as_str) == Some(name))
+            .then(|| form.get(&format!("MessageAttributes.entry.{n}.Value.StringValue")))
+            .flatten()
+            .map(String::as_str)
+    })
+}
+
+/// A reply of exactly 500 characters, words separated by spaces.
+fn five_hundred_characters() -> String {
+    let mut text = String::new();
+    let mut n = 0;
+    while text.chars().count() < 500 {
+        n += 1;
+        text.push_str(&format!(
+            "Step {n}: check the cable and restart the router. "
+        ));
+    }
+    text.chars()
+        .take(500)
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
+        + "x"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_reply_is_one_rendered_sms_from_the_support_number_and_long_replies_are_ordered_parts()
+ {
+    // GIVEN a relay and a customer whose chat is active
+    let stack = Stack::with_shards(SHARDS).await;
+    let relay = InProcessRelay::start(&stack, &[("BRIDGE_JOINED_NOTICE", "false")]).await;
+    let phone = customer();
+    let session = stack
+        .start_session(&phone, "hello, where is my order?")
+        .await;
+    let contact = session.contact_id().unwrap().clone();
+    relay
+        .wait_metric(&stack.http, "relay_sockets_open", 1.0)
+        .await;
+
+    // WHEN the agent answers in markdown
+    stack
+        .agent_says_as(
+            &contact,
+            "**Your order** has _shipped_: [track it](https://example.com/t/1)",
+            "text/markdown",
+        )
+        .await;
+    // THEN the customer gets it as plain text
+    let first = "Your order has shipped: track it (https://example.com/t/1)";
+    assert_eq!(stack.wait_sms(&phone, 1).await, [first]);
+
+    // WHEN the agent sends a 500-character reply
+    let long = five_hundred_characters();
+    assert_eq!(long.chars().count(), 500);
+    stack.agent_says(&contact, &long).await;
+    // THEN it arrives as numbered parts, in order, after the first reply and nothing else
+    let parts = sms_parts(&long, true);
+    assert!(parts.len() >= 4, "{parts:?}");
+    let sent = stack.wait_sms(&phone, 1 + parts.len()).await;
+    assert_eq!(sent[0], first);
+    assert_eq!(sent[1..], parts[..]);
+    for (index, part) in sent[1..].iter().enumerate() {
+        assert!(part.starts_with(&format!("({}/{}) ", index + 1, parts.len())));
+    }
+
+    // AND every Publish came from the support number (attribute on the captured request)
+    let publishes: Vec<_> = stack
+        .captured
+        .forms()
+        .into_iter()
+        .filter(|form| form.get("Action").map(String::as_str) == Some("Publish"))
+        .collect();
+    assert_eq!(publishes.len(), sent.len());
+    for form in &publishes {
+        assert_eq!(
+            form.get("PhoneNumber").map(String::as_str),
+            Some(phone.as_e164())
+        );
+        assert_eq!(attribute(form, ORIGINATION), Some(SUPPORT));
+    }
+
+    // AND the cursor names the last reply of this chat
+    let stored = stack.session(&phone).await;
+    let cursor = stored.relay_cursor.expect("cursor written");
+    assert_eq!(cursor.contact_id, contact);
+    relay
+        .wait_metric(
+            &stack.http,
+            "relay_messages_relayed_total{kind=\"message\"}",
+            2.0,
+        )
+        .await;
+    let text = relay.metrics(&stack.http).await;
+    assert_eq!(
+        metric(&text, "relay_sms_parts_sent_total"),
+        Some(sent.len() as f64)
+    );
+    assert_eq!(metric(&text, "relay_agent_to_sms_seconds_count"), Some(2.0));
+    assert_eq!(
+        stack.sms_to(&phone).await.len(),
+        sent.len(),
+        "no duplicate arrived late"
+    );
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_texts_are_never_echoed_back_as_sms() {
+    // GIVEN a relay with the joined notice on, and a chat opened by the customer's text
+    let stack = Stack::with_shards(SHARDS).await;
+    let relay = InProcessRelay::start(&stack, &[]).await;
+    let phone = customer();
+    let session = stack
+        .start_session(&phone, "first text from the phone")
+        .await;
+    let contact = session.contact_id().unwrap().clone();
+    relay
+        .wait_metric(&stack.http, "relay_sockets_open", 1.0)
+        .await;
+
+    // WHEN the agent joins, the customer texts twice, and the agent answers
+    stack.agent_joins(&contact, "Ana").await;
+    stack
+        .customer_says(&session, "second text from the phone")
+        .await;
+    stack
+        .customer_says(&session, "third text from the phone")
+        .await;
+    stack.agent_says(&contact, "Thanks, checking now.").await;
+
+    // THEN only the notice and the agent's reply reach the phone
+    let sent = stack.wait_sms(&phone, 2).await;
+    assert_eq!(
+        sent,
+        ["You are now chatting with Ana.", "Thanks, checking now."]
+    );
+    let text = relay.metrics(&stack.http).await;
+    assert_eq!(
+        metric(
+            &text,
+            "relay_messages_relayed_total{kind=\"joined_notice\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "relay_messages_relayed_total{kind=\"message\"}"),
+        Some(1.0)
+    );
+    assert!(sent.iter().all(|sms| !sms.contains("from the phone")));
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_sockets_during_five_replies_lose_and_duplicate_nothing() {
+    // GIVEN a relay holding the customer's socket
+    let stack = Stack::with_shards(SHARDS).await;
+    let relay = InProcessRelay::start(&stack, &[("BRIDGE_JOINED_NOTICE", "false")]).await;
+    let phone = customer();
+    let session = stack.start_session(&phone, "hi").await;
+    let contact = session.contact_id().unwrap().clone();
+    relay
+        .wait_metric(&stack.http, "relay_sockets_open", 1.0)
+        .await;
+    let opened_before = stack.sim_stats().await["SocketsOpenedTotal"]
+        .as_u64()
+        .unwrap();
+
+    // WHEN the agent sends five replies and every socket is dropped after the second
+    let expected: Vec<String> = (1..=5).map(|n| format!("reply {n} of 5")).collect();
+    for (index, reply) in expected.iter().enumerate() {
+        stack.agent_says(&contact, reply).await;
+        if index == 1 {
+            assert!(
+                stack.drop_sockets().await >= 1,
+                "the relay's socket was dropped"
+            );
+        }
+    }
+
+    // THEN all five arrive once, in order, and the relay reconnected
+    assert_eq!(stack.wait_sms(&phone, 5).await, expected);
+    eventually("a second socket", WAIT, || async {
+        let opened = stack.sim_stats().await["SocketsOpenedTotal"]
+            .as_u64()
+            .unwrap();
+        (opened > opened_before).then_some(())
+    })
+    .await;
+    relay
+        .wait_metric(&stack.http, "relay_sockets_open", 1.0)
+        .await;
+    let text = relay.metrics(&stack.http).await;
+    let reconnects: f64 = text
+        .lines()
+        .filter(|line| line.starts_with("relay_reconnects_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(reconnects >= 1.0, "{text}");
+
+    // AND a later reply still comes through, once (nothing was queued twice)
+    stack.agent_says(&contact, "reply after the drop").await;
+    let sent = stack.wait_sms(&phone, 6).await;
+    assert_eq!(sent[5], "reply after the drop");
+    assert_eq!(sent.len(), 6);
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_end_sends_the_closing_text_ends_the_session_and_leaks_nothing() {
+    // GIVEN a relay configured with a closing text
+    let stack = Stack::with_shards(SHARDS).await;
+    let closing = "This chat has ended. Text us again any time.";
+    let relay = InProcessRelay::start(
+        &stack,
+        &[
+            ("BRIDGE_JOINED_NOTICE", "false"),
+            ("BRIDGE_CLOSING_TEXT", closing),
+        ],
+    )
+    .await;
+    let phone = customer();
+    let session = stack.start_session(&phone, "hi").await;
+    let contact = session.contact_id().unwrap().clone();
+    relay
+        .wait_metric(&stack.http, "relay_sockets_open", 1.0)
+        .await;
+    relay.wait_metric(&stack.http, "relay_sessions", 1.0).await;
+
+    // WHEN the agent says goodbye and ends the chat
+    stack.agent_says(&contact, "Goodbye!").await;
+    stack.agent_ends(&contact).await;
+
+    // THEN the customer gets the reply, then the closing text
+    assert_eq!(stack.wait_sms(&phone, 2).await, ["Goodbye!", closing]);
+    // AND the session is ended in the table
+    eventually("session ended", WAIT, || async {
+        (stack.session(&phone).await.status == Status::Ended).then_some(())
+    })
+    .await;
+    // AND the socket is closed and the worker gone, on both sides
+    relay
+        .wait_metric(&stack.http, "relay_sockets_open", 0.0)
+        .await;
+    relay.wait_metric(&stack.http, "relay_sessions", 0.0).await;
+    eventually("sim holds no socket", WAIT, || async {
+        (stack.sim_stats().await["SocketsOpen"].as_u64() == Some(0)).then_some(())
+    })
+    .await;
+    let text = relay.metrics(&stack.http).await;
+    assert_eq!(
+        metric(&text, "relay_messages_relayed_total{kind=\"closing\"}"),
+        Some(1.0)
+    );
+    assert_eq!(stack.sms_to(&phone).await.len(), 2);
+    relay.stop().await;
+}

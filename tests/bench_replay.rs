@@ -1,0 +1,82 @@
+//! Replay benchmark: 10,000 inbound events through the whole local stack — `bridge replay
+//! --target local` (the inbound handler in-process) against moto and connect-sim — with
+//! the time split reported by `--timings` (handler vs waiting on the services).
+//!
+//! Ignored by default (minutes): `make bench-replay`, or
+//! `scripts/with-emulators.sh cargo test -p bridge-e2e --test bench_replay -- --ignored --nocapture`.
+//! `BENCH_EVENTS`, `BENCH_CUSTOMERS` and `BENCH_CONCURRENCY` change the shape.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::fmt::Write as _;
+
+use harness::{Stack, connect_sim, unique};
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+#[ignore = "benchmark: minutes of load; run with make bench-replay"]
+fn replay_ten_thousand_events_through_the_local_stack() {
+    let events = setting("BENCH_EVENTS", 10_000);
+    let customers = setting("BENCH_CUSTOMERS", 500).max(1);
+    let concurrency = setting("BENCH_CONCURRENCY", 32).to_string();
+    // GIVEN connect-sim without its concurrent-chat quota, a fresh table, and a recording
+    // of `events` texts from `customers` customers, interleaved
+    let (_sim, sim) = connect_sim(&["--concurrent-chat-limit", "0"]);
+    let stack = Stack::new(&sim);
+    stack.init_table();
+    let run = unique("bench");
+    let numbers: Vec<String> = (0..customers)
+        .map(|i| format!("+15559{:06}", (i * 7919 + 13) % 1_000_000))
+        .collect();
+    let mut jsonl = String::new();
+    for i in 0..events {
+        let from = &numbers[i % customers];
+        let line = serde_json::json!({
+            "originationNumber": from,
+            "destinationNumber": if i % 3 == 0 { "+18005550199" } else { "+18005550100" },
+            "messageKeyword": "KEYWORD_123456789012",
+            "messageBody": format!("{run} text {i} from {from}: where is my order?"),
+            "previousPublishedMessageId": "",
+            "inboundMessageId": format!("{run}-{i}"),
+        });
+        writeln!(jsonl, "{line}").unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.jsonl");
+    let summary = dir.path().join("summary.json");
+    std::fs::write(&file, jsonl).unwrap();
+
+    // WHEN it is replayed as fast as the stack goes
+    let (ok, stdout, stderr) = stack.run_bridge(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "max",
+        "--concurrency",
+        &concurrency,
+        "--timings",
+        "--progress",
+        "never",
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ]);
+    // THEN every event was delivered, and the report says where the time went
+    assert!(ok, "{stdout}{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        summary["tally"]["delivered"], events,
+        "{}",
+        summary["tally"]
+    );
+    assert_eq!(summary["tally"]["failures"], 0);
+    assert!(stdout.contains("timings:"), "{stdout}");
+    println!("BENCH RESULT\n{stdout}");
+}

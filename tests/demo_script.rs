@@ -1,0 +1,129 @@
+//! `bridge demo --script`, as `make demo` runs it in CI: the real `bridge` starts the real
+//! `connect-sim` and `bridge-relay`, plays the scripted conversation, prints it, and stops
+//! every process it started.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::process::Command;
+
+use harness::{bin, moto, pid_alive, unique, unique_number};
+
+/// The PIDs the demo printed for the processes it started.
+fn started_pids(stdout: &str) -> Vec<u32> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            line.split_once("(pid ")?
+                .1
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+        })
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_scripted_conversation_plays_through_every_step() {
+    // GIVEN the shared moto, a fresh table and customer
+    let run_dir = tempfile::tempdir().unwrap();
+    let customer = unique_number();
+    let table = unique("demo");
+    // WHEN the demo plays its script
+    let output = Command::new(bin("bridge"))
+        .env("BRIDGE_MOTO_ENDPOINT", moto())
+        .env_remove("BRIDGE_SUPPORT_LINES")
+        .args(["--table", &table, "demo", "--script"])
+        .args([
+            "--sim-port",
+            "0",
+            "--phone-port",
+            "0",
+            "--relay-admin-port",
+            "0",
+        ])
+        .args(["--customer", &customer, "--step-timeout", "30"])
+        .arg("--run-dir")
+        .arg(run_dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}");
+
+    // THEN it exits 0 having seen every step
+    assert!(output.status.success(), "demo failed");
+    for expected in [
+        "agent console  http://127.0.0.1:",
+        "phone page     http://127.0.0.1:",
+        "(already running; left alone)",
+        &format!("customer {customer} → +18005550100: Hi! My order A-1001"),
+        "bridge: delivered: started chat",
+        "agent Alex joins chat",
+        &format!("SMS +18005550100 → {customer}: You are now chatting with Alex"),
+        &format!("SMS +18005550100 → {customer}: Sorry about that! Let me check order A-1001."),
+        "ends chat",
+        &format!("SMS +18005550100 → {customer}: This chat has ended."),
+        "ended, new chat",
+        &format!("SMS +18005550100 → {customer}: Hello again!"),
+        "scripted conversation: all 17 steps arrived",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?}");
+    }
+    // AND every process it started is gone, and so is its PID file
+    let pids = started_pids(&stdout);
+    assert_eq!(pids.len(), 2, "connect-sim and bridge-relay pids: {pids:?}");
+    for pid in pids {
+        assert!(!pid_alive(pid), "pid {pid} still running after the demo");
+    }
+    assert!(stderr.contains("stopped bridge-relay"), "{stderr}");
+    assert!(stderr.contains("stopped connect-sim"), "{stderr}");
+    assert!(!run_dir.path().join("demo/pids").exists());
+}
+
+#[test]
+fn ci_true_plays_the_script_too() {
+    // GIVEN CI=true and no --script
+    let run_dir = tempfile::tempdir().unwrap();
+    let output = Command::new(bin("bridge"))
+        .env("CI", "true")
+        .env("BRIDGE_MOTO_ENDPOINT", moto())
+        .env_remove("BRIDGE_SUPPORT_LINES")
+        .args(["--table", &unique("demo-ci"), "demo"])
+        .args([
+            "--sim-port",
+            "0",
+            "--phone-port",
+            "0",
+            "--relay-admin-port",
+            "0",
+        ])
+        .args(["--customer", &unique_number(), "--step-timeout", "30"])
+        .arg("--run-dir")
+        .arg(run_dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    // THEN the demo plays the script and exits 0 rather than waiting for Ctrl-C
+    assert!(output.status.success());
+    assert!(stdout.contains("scripted conversation: all 17 steps arrived"));
+    assert!(!stdout.contains("Ctrl-C stops"));
+}
+
+#[test]
+fn a_missing_relay_binary_fails_before_starting_anything() {
+    // GIVEN a bin dir without the relay
+    let empty = tempfile::tempdir().unwrap();
+    let output = Command::new(bin("bridge"))
+        .env("BRIDGE_MOTO_ENDPOINT", moto())
+        .args(["demo", "--script", "--bin-dir"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    // THEN the demo says what to build, and exits non-zero
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("not found in"), "{stderr}");
+    assert!(stderr.contains("cargo build"), "{stderr}");
+}

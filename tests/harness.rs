@@ -1,0 +1,404 @@
+//! Shared by the whole-stack tests (`mod harness;` in each): the real binaries as
+//! subprocesses, moto's outbox, connect-sim's control API, headless Chromium.
+//!
+//! The binaries are found in the cargo target dir (`CARGO_TARGET_DIR`, else
+//! `<workspace>/target`), `debug` profile: build them first with
+//! `cargo build --workspace --bins` (the Makefile's test target does). moto comes from
+//! `scripts/with-emulators.sh` (`BRIDGE_TEST_MOTO_ENDPOINT`); every test uses its own
+//! table, phone numbers and connect-sim, so tests can share one moto.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process};
+use serde_json::Value;
+
+/// How long a subprocess may take to say it is ready.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often conditions are polled.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// The cargo target dir's debug profile.
+pub fn bin_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug")
+}
+
+/// A binary of the workspace; fails with how to build it when missing.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} not found: build the binaries first (`cargo build --workspace --bins`, as \
+         `make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// The shared moto server; fails with how to start it when unset.
+pub fn moto() -> String {
+    std::env::var("BRIDGE_TEST_MOTO_ENDPOINT").expect(
+        "BRIDGE_TEST_MOTO_ENDPOINT is not set: run the tests under scripts/with-emulators.sh \
+         (make test does)",
+    )
+}
+
+/// A name unique to this test run.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A customer number unique to this test run (+1 555 01xx xxxx, never ending in 99, which
+/// moto treats as opted out).
+pub fn unique_number() -> String {
+    loop {
+        let digits = uuid::Uuid::new_v4().as_u128() % 1_000_000;
+        let number = format!("+155501{digits:06}");
+        if !number.ends_with("99") {
+            return number;
+        }
+    }
+}
+
+/// A child process stopped with SIGTERM (then SIGKILL after 10 s) when dropped.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        if let Some(pid) = i32::try_from(self.child.id()).ok().and_then(Pid::from_raw) {
+            let _ = kill_process(pid, Signal::TERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Whether a process with this PID exists (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Starts `command` with stdout piped; reads its stdout lines until `found` gives a value
+/// (the rest is drained in a thread, so the child never blocks on a full pipe).
+pub fn spawn_until<T: Send + 'static>(
+    name: &str,
+    mut command: Command,
+    mut found: impl FnMut(&str) -> Option<T> + Send + 'static,
+) -> (Proc, T) {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+    let mut proc = Proc {
+        name: name.to_owned(),
+        child,
+    };
+    let stdout = proc.child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let echo = name.to_owned();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            println!("[{echo}] {line}");
+            if !sent {
+                if let Some(value) = found(&line) {
+                    let _ = tx.send(value);
+                    sent = true;
+                }
+            }
+        }
+    });
+    let value = rx
+        .recv_timeout(START_TIMEOUT)
+        .unwrap_or_else(|_| panic!("{name} did not get ready within {START_TIMEOUT:?}"));
+    (proc, value)
+}
+
+/// A connect-sim on a free port, with `extra` flags.
+pub fn connect_sim(extra: &[&str]) -> (Proc, String) {
+    let mut command = Command::new(bin("connect-sim"));
+    command.args(["--port", "0"]).args(extra);
+    command.env("RUST_LOG", "warn");
+    spawn_until("connect-sim", command, |line| {
+        line.strip_prefix("connect-sim listening on ")
+            .map(|url| url.trim().to_owned())
+    })
+}
+
+/// The environment `bridge` and `bridge-relay` need for this stack.
+pub struct Stack {
+    pub moto: String,
+    pub sim: String,
+    pub table: String,
+}
+
+impl Stack {
+    pub fn new(sim: &str) -> Self {
+        Self {
+            moto: moto(),
+            sim: sim.to_owned(),
+            table: unique("e2e"),
+        }
+    }
+
+    /// A `bridge` command for this stack (local mode, explicit endpoints and table).
+    pub fn bridge(&self) -> Command {
+        let mut command = Command::new(bin("bridge"));
+        command
+            .env("BRIDGE_MOTO_ENDPOINT", &self.moto)
+            .env("BRIDGE_CONNECT_ENDPOINT", &self.sim)
+            .env("BRIDGE_TABLE_NAME", &self.table)
+            .env_remove("BRIDGE_AWS")
+            .env_remove("BRIDGE_SHARD_COUNT")
+            .env_remove("BRIDGE_SUPPORT_LINES")
+            .env_remove("BRIDGE_CONNECT_INSTANCE_ID");
+        command
+    }
+
+    /// Runs `bridge ARGS` to completion; returns (success, stdout, stderr).
+    pub fn run_bridge(&self, args: &[&str]) -> (bool, String, String) {
+        let output = self.bridge().args(args).output().expect("running bridge");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        println!("$ bridge {}\n{stdout}{stderr}", args.join(" "));
+        (output.status.success(), stdout, stderr)
+    }
+
+    /// Creates the table.
+    pub fn init_table(&self) {
+        let (ok, _, stderr) = self.run_bridge(&["init-table"]);
+        assert!(ok, "bridge init-table failed: {stderr}");
+    }
+
+    /// A relay for this stack, ready (its /readyz answered 200); returns its admin URL.
+    pub fn relay(&self) -> (Proc, String) {
+        let mut command = Command::new(bin("bridge-relay"));
+        command
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.moto)
+            .env("AWS_ENDPOINT_URL_SNS", &self.moto)
+            .env("AWS_ENDPOINT_URL_CONNECT", &self.sim)
+            .env("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", &self.sim)
+            .env("BRIDGE_TABLE_NAME", &self.table)
+            .env("BRIDGE_CONNECT_INSTANCE_ID", "local-instance")
+            .env(
+                "BRIDGE_SUPPORT_LINES",
+                "+18005550100=local-flow-support,+18005550199=local-flow-billing",
+            )
+            // As `bridge` in local mode: 4 shards, so the relay does not flood moto.
+            .env("BRIDGE_SHARD_COUNT", "4")
+            .env("BRIDGE_RELAY_ADMIN_ADDR", "127.0.0.1:0")
+            .env("BRIDGE_RELAY_LOG_FORMAT", "json")
+            .env("BRIDGE_RELAY_DISCOVERY_MS", "250")
+            .env("RUST_LOG", "info");
+        let (proc, admin) = spawn_until("bridge-relay", command, |line| {
+            let value: Value = serde_json::from_str(line).ok()?;
+            let addr = value.get("fields")?.get("admin_addr")?.as_str()?;
+            Some(format!("http://{addr}"))
+        });
+        let http = http();
+        let ready = format!("{admin}/readyz");
+        wait_until("the relay to be ready", Duration::from_secs(60), || {
+            http.get(&ready)
+                .send()
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        });
+        (proc, admin)
+    }
+}
+
+/// A blocking HTTP client with a timeout.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Polls `probe` until it gives a value; panics after `timeout`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Every SMS moto sent, as `(phone_number, message)`.
+pub fn outbox(moto: &str) -> Vec<(String, String)> {
+    let dump: Value = http()
+        .get(format!("{moto}/moto-api/data.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    dump["sns"]["SMS"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|sms| {
+                    (
+                        sms["phone_number"].as_str().unwrap_or_default().to_owned(),
+                        sms["message"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// connect-sim's chats.
+pub fn contacts(sim: &str) -> Vec<Value> {
+    http()
+        .get(format!("{sim}/sim/contacts"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// The customer number a chat was started for.
+pub fn customer_of(contact: &Value) -> Option<&str> {
+    contact["Attributes"]["customerNumber"].as_str()
+}
+
+/// The customer's messages in a chat, in order.
+pub fn customer_messages(sim: &str, contact_id: &str) -> Vec<String> {
+    let transcript: Value = http()
+        .get(format!("{sim}/sim/contacts/{contact_id}/transcript"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    transcript["Transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["Type"] == "MESSAGE" && item["ParticipantRole"] == "CUSTOMER")
+        .filter_map(|item| item["Content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The agent writes `text` in a chat (joining first when needed).
+pub fn agent_says(sim: &str, contact_id: &str, text: &str) {
+    let response = http()
+        .post(format!("{sim}/sim/contacts/{contact_id}/agent/messages"))
+        .json(&serde_json::json!({ "Content": text, "ContentType": "text/plain" }))
+        .send()
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "agent message: {}",
+        response.text().unwrap_or_default()
+    );
+}
+
+/// Headless Chromium: `CHROMIUM`, else `/usr/bin/chromium`; fails with how to install it.
+pub fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.is_file(),
+        "{} not found: the web page tests need headless Chromium (`apt-get install chromium`, \
+         or set CHROMIUM to its path)",
+        path.display()
+    );
+    path
+}
+
+/// Loads `url` in headless Chromium for 5 s of virtual time; saves a screenshot as
+/// `target/<name>.png` and returns the DOM.
+pub fn browse(url: &str, name: &str) -> String {
+    let chromium = chromium();
+    let profile = tempfile::tempdir().unwrap();
+    let common = |command: &mut Command| {
+        command.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--window-size=1200,900",
+        ]);
+        command.arg(format!("--user-data-dir={}", profile.path().display()));
+    };
+    let mut dump = Command::new(&chromium);
+    common(&mut dump);
+    dump.arg("--dump-dom").arg(url);
+    let output = dump.output().expect("running chromium");
+    assert!(
+        output.status.success(),
+        "chromium --dump-dom failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dom = output.stdout;
+    let screenshot = bin_dir().join("..").join(format!("{name}.png"));
+    let mut shot = Command::new(&chromium);
+    common(&mut shot);
+    shot.arg(format!("--screenshot={}", screenshot.display()))
+        .arg(url);
+    let output = shot.output().expect("running chromium");
+    assert!(
+        output.status.success() && screenshot.is_file(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("screenshot: {}", screenshot.display());
+    String::from_utf8_lossy(&dom).into_owned()
+}
