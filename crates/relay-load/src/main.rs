@@ -4,8 +4,8 @@
 //! subprocess:
 //! 1. seed N active chats as the inbound Lambda would (the real `ConnectChat` adapter);
 //! 2. start the relay in a child process (`relay-load relay-child`, running
-//!    `bridge_relay::run`, the binary's code path) with the sessions in its in-memory store
-//!    and a timing `SmsSender`; wait until it holds N subscribed sockets;
+//!    `bridge_relay::run`, the binary's code path) with the sessions in a sharded in-memory
+//!    store and a timing `SmsSender`; wait until it holds N subscribed sockets;
 //! 3. measure the relay process idle: RSS, and CPU over several heartbeat periods;
 //! 4. have agents send messages through the sim at a fixed rate: the relay's own
 //!    `relay_agent_to_sms_seconds` (socket frame → SNS call) and end to end (agent POST →
@@ -16,8 +16,9 @@
 //! Why not the binary against moto: moto serialises requests, and 10,000 sessions mean
 //! about 64 index queries a second plus cursor writes; the figures would measure moto. The
 //! relay process differs from production only in its two adapters: an in-memory store for
-//! DynamoDB (its rows count in the relay's RSS: reported separately as "store") and a
-//! timing sender for SNS. Everything else is production: the SDK participant client,
+//! DynamoDB (its rows count in the relay's RSS; the "before start" column is the process
+//! with the rows loaded and the runtime up, before the relay runs) and a timing sender for
+//! SNS. Everything else is production: the SDK participant client,
 //! tokio-tungstenite sockets, leases, discovery, workers, metrics, JSON logs at INFO.
 //!
 //! Needs `ulimit -n` above N plus a margin in every process (the Makefile target raises it).
@@ -27,6 +28,7 @@ mod node;
 mod probe;
 mod seed;
 mod sim;
+mod store;
 mod timing;
 
 use std::collections::HashMap;

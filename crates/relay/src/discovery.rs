@@ -183,32 +183,34 @@ impl Discovery {
         let now = Instant::now();
         self.cooldown.retain(|_, until| *until > now);
 
-        let sessions = &self.sessions;
+        // Each shard's sessions are handled as its query answers, so a round holds a few
+        // shards' rows at a time, not every session of the instance.
+        let sessions = Arc::clone(&self.sessions);
         let timeout = self.settings.call_timeout;
-        let results: Vec<(u16, Result<Vec<Session>, StoreError>)> = stream::iter(valid)
-            .map(|shard| async move {
-                let result = tokio::time::timeout(timeout, sessions.active_in_shard(shard))
-                    .await
-                    .unwrap_or_else(|elapsed| Err(StoreError::Transient(Box::new(elapsed))));
-                (shard, result)
+        let mut queries = stream::iter(valid)
+            .map(|shard| {
+                let sessions = Arc::clone(&sessions);
+                async move {
+                    let result = tokio::time::timeout(timeout, sessions.active_in_shard(shard))
+                        .await
+                        .unwrap_or_else(|elapsed| Err(StoreError::Transient(Box::new(elapsed))));
+                    (shard, result)
+                }
             })
-            .buffer_unordered(CONCURRENT_QUERIES)
-            .collect()
-            .await;
-
+            .buffer_unordered(CONCURRENT_QUERIES);
         self.round += 1;
-        let mut answered: HashSet<u16> = HashSet::with_capacity(results.len());
-        for (shard, result) in &results {
+        let mut answered: HashSet<u16> = HashSet::new();
+        while let Some((shard, result)) = queries.next().await {
             match result {
                 Ok(found) => {
-                    answered.insert(*shard);
-                    for session in found {
-                        self.start(*shard, session);
+                    answered.insert(shard);
+                    for session in &found {
+                        self.start(shard, session);
                     }
                 }
                 Err(error) => {
                     self.shared.metrics.error("discovery");
-                    warn!(shard, error = %chain(error), "listing a shard's sessions failed");
+                    warn!(shard, error = %chain(&error), "listing a shard's sessions failed");
                 }
             }
         }
