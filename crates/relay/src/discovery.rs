@@ -207,6 +207,10 @@ impl Discovery {
                     for session in &found {
                         self.start(shard, session);
                     }
+                    drop(found);
+                    // A round over 10,000 sessions is milliseconds of work: let the sessions
+                    // (an agent's message waiting to be relayed) run between shards.
+                    tokio::task::yield_now().await;
                 }
                 Err(error) => {
                     self.shared.metrics.error("discovery");
