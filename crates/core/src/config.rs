@@ -8,7 +8,6 @@
 //! tests use [`Config::from_lookup`]. A variable that is unset or blank counts as unset:
 //! required ones are reported missing, optional ones take their default.
 
-use std::error::Error as _;
 use std::fmt;
 use std::num::{NonZeroU16, ParseIntError};
 use std::time::Duration;
@@ -301,20 +300,33 @@ impl fmt::Display for ConfigError {
     /// One line: `invalid configuration (2 problems): A is missing; B is invalid: …`, each
     /// problem with its causes, since a single `source()` cannot carry them all.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.problems.len();
-        let plural = if count == 1 { "" } else { "s" };
-        write!(f, "invalid configuration ({count} problem{plural})")?;
-        for (i, problem) in self.problems.iter().enumerate() {
-            f.write_str(if i == 0 { ": " } else { "; " })?;
-            write!(f, "{problem}")?;
-            let mut cause = problem.source();
-            while let Some(error) = cause {
-                write!(f, ": {error}")?;
-                cause = error.source();
-            }
-        }
-        Ok(())
+        write_problems(f, &self.problems)
     }
+}
+
+/// Writes `invalid configuration (N problems): A; B: cause; …`, every problem with its
+/// whole cause chain. Shared by every binary's configuration error, so operators read one
+/// format whichever process refused to start.
+///
+/// # Errors
+/// Only the formatter's own.
+pub fn write_problems<E: std::error::Error>(
+    f: &mut fmt::Formatter<'_>,
+    problems: &[E],
+) -> fmt::Result {
+    let count = problems.len();
+    let plural = if count == 1 { "" } else { "s" };
+    write!(f, "invalid configuration ({count} problem{plural})")?;
+    for (i, problem) in problems.iter().enumerate() {
+        f.write_str(if i == 0 { ": " } else { "; " })?;
+        write!(f, "{problem}")?;
+        let mut cause = problem.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+    }
+    Ok(())
 }
 
 /// One missing or invalid variable.

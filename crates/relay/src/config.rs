@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use std::error::Error as _;
 use std::fmt;
 use std::num::ParseIntError;
 
@@ -81,19 +80,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.problems.len();
-        let plural = if count == 1 { "" } else { "s" };
-        write!(f, "invalid configuration ({count} problem{plural})")?;
-        for (i, problem) in self.problems.iter().enumerate() {
-            f.write_str(if i == 0 { ": " } else { "; " })?;
-            write!(f, "{problem}")?;
-            let mut cause = problem.source();
-            while let Some(error) = cause {
-                write!(f, ": {error}")?;
-                cause = error.source();
-            }
-        }
-        Ok(())
+        bridge_core::config::write_problems(f, &self.problems)
     }
 }
 
