@@ -86,8 +86,8 @@ deploy: ## sam build + sam deploy with infra/samconfig.toml (README: Deploy)
 	scripts/deploy.sh
 
 .PHONY: bench
-bench: ## Criterion benchmarks (segmentation, rendering)
-	$(CARGO) bench -p bridge-core
+bench: ## Criterion benchmarks (segmentation, rendering, the inbound handler on in-memory ports)
+	$(CARGO) bench -p bridge-core -p bridge-inbound
 
 .PHONY: bench-sim
 bench-sim: ## connect-sim load: 10,000 participant sockets, fan-out (release build)
@@ -97,8 +97,13 @@ bench-sim: ## connect-sim load: 10,000 participant sockets, fan-out (release bui
 .PHONY: bench-relay
 bench-relay: ## Relay load: 1k/5k/10k sessions beside a bare Node ws client (writes target/relay-load.md)
 	cd tests/load && npm ci --no-audit --no-fund
-	$(CARGO) build --release -p bridge-relay-load -p connect-sim
+	$(CARGO) build --release -p bridge-bench -p connect-sim
 	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); $(TARGET_DIR)/release/relay-load --sessions 1000,5000,10000 --out $(TARGET_DIR)/relay-load.md
+
+.PHONY: bench-inbound
+bench-inbound: venv tools ## Inbound Lambda: AWS calls per path, CPU per event, start-up beside a hello-world Lambda (writes target/inbound-bench.md)
+	$(CARGO) build --release -p bridge-bench -p bridge-inbound -p connect-sim
+	scripts/with-emulators.sh $(TARGET_DIR)/release/inbound-bench --out $(TARGET_DIR)/inbound-bench.md
 
 .PHONY: bench-replay
 bench-replay: venv tools ## Replay 10,000 SMS events through the local stack: events/s, handler vs emulator time

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
 /// Timeouts and retries applied to every client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +116,24 @@ impl Clients {
             participant: aws_sdk_connectparticipant::Client::new(&shared),
         }
     }
+}
+
+/// The configuration for local emulators (moto, DynamoDB Local, connect-sim): static
+/// credentials, `us-east-1`, and `endpoint` for every service. Tests and benchmarks point
+/// [`Clients::new`] at it; nothing in the environment changes it.
+pub fn emulator_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "bridge-emulators",
+        )))
+        .endpoint_url(endpoint)
+        .build()
 }
 
 #[cfg(test)]

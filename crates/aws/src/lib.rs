@@ -26,7 +26,7 @@ pub mod error;
 mod participant;
 pub mod sns;
 
-pub use clients::{ClientSettings, Clients};
+pub use clients::{ClientSettings, Clients, emulator_config};
 pub use connect::ConnectChat;
 pub use dynamo::{DynamoSettings, DynamoStore};
 pub use sns::{SmsType, SnsSender};

@@ -29,7 +29,7 @@ struct Harness {
 impl Harness {
     async fn new(settings: &ClientSettings) -> Self {
         let sim = connect_sim::spawn(SimConfig::default()).await.unwrap();
-        let clients = Clients::new(&common::sdk_config(&sim.base_url()), settings);
+        let clients = Clients::new(&bridge_aws::emulator_config(&sim.base_url()), settings);
         Self {
             chat: ConnectChat::new(clients.connect, clients.participant),
             sim,

@@ -35,7 +35,7 @@ struct Harness {
 
 impl Harness {
     async fn new(variable: &str) -> Self {
-        let shared = common::sdk_config(&common::endpoint(variable));
+        let shared = bridge_aws::emulator_config(&common::endpoint(variable));
         let raw = Clients::new(&shared, &common::settings()).dynamodb;
         let table = common::unique("bridge-test");
         create_table(&raw, &table).await.unwrap();
@@ -880,7 +880,7 @@ targets!(
 
 #[tokio::test]
 async fn unreachable_dynamodb_is_transient() {
-    let shared = common::sdk_config(&common::dead_endpoint());
+    let shared = bridge_aws::emulator_config(&common::dead_endpoint());
     let client = Clients::new(&shared, &ClientSettings::default().with_max_attempts(1)).dynamodb;
     let store = DynamoStore::new(client, "any", DynamoSettings::default());
     let error = store.get(&key(1)).await.unwrap_err();

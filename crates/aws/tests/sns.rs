@@ -64,7 +64,7 @@ impl Recorder {
 /// A sender over moto with a recorder on its client.
 fn sender(endpoint: &str, settings: &ClientSettings) -> (SnsSender, Recorder) {
     let recorder = Recorder::default();
-    let shared = settings.apply(&common::sdk_config(endpoint));
+    let shared = settings.apply(&bridge_aws::emulator_config(endpoint));
     let config = aws_sdk_sns::config::Builder::from(&shared)
         .interceptor(recorder.clone())
         .build();
@@ -198,7 +198,7 @@ async fn publish_to_an_opted_out_number_is_accepted_as_sns_does() {
     let (sender, _) = sender(&endpoint, &common::settings());
     let digits = uuid::Uuid::new_v4().as_u128() % 100_000;
     let opted_out = PhoneNumber::parse(&format!("+1555{digits:05}99")).unwrap();
-    let raw = aws_sdk_sns::Client::new(&common::sdk_config(&endpoint));
+    let raw = aws_sdk_sns::Client::new(&bridge_aws::emulator_config(&endpoint));
     let check = raw
         .check_if_phone_number_is_opted_out()
         .phone_number(opted_out.as_e164())

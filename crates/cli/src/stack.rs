@@ -4,13 +4,10 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sns::SnsEvent;
-use bridge_aws::{
-    ClientSettings, Clients, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender,
-};
+use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
 use bridge_core::inbound::{payload_json, wrap_in_sns_event};
-use bridge_core::ports::SystemClock;
 use bridge_inbound::{Handler, Ports};
 
 use crate::config::StackArgs;
@@ -43,29 +40,14 @@ impl Stack {
     /// Builds the adapters and the handler over existing clients.
     pub fn from_parts(config: Config, clients: Clients) -> Self {
         let totals = Arc::new(Totals::default());
-        let clock = Arc::new(SystemClock);
-        let store = Arc::new(
-            DynamoStore::new(
-                clients.dynamodb.clone(),
-                config.table_name.as_str(),
-                DynamoSettings {
-                    shard_count: config.shard_count,
-                    ..DynamoSettings::default()
-                },
-            )
-            .with_clock(clock.clone()),
-        );
-        let chat = Arc::new(ConnectChat::new(
-            clients.connect.clone(),
-            clients.participant.clone(),
-        ));
-        let sms = Arc::new(SnsSender::new(clients.sns.clone(), SmsType::Transactional));
+        // The Lambda's own wiring, each port timed.
+        let aws = Ports::aws(&clients, &config);
         let ports = Ports {
-            sessions: Arc::new(Metered::new(store.clone(), totals.clone())),
-            dedupe: Arc::new(Metered::new(store, totals.clone())),
-            chat: Arc::new(Metered::new(chat, totals.clone())),
-            sms: Arc::new(Metered::new(sms, totals.clone())),
-            clock,
+            sessions: Arc::new(Metered::new(aws.sessions, totals.clone())),
+            dedupe: Arc::new(Metered::new(aws.dedupe, totals.clone())),
+            chat: Arc::new(Metered::new(aws.chat, totals.clone())),
+            sms: Arc::new(Metered::new(aws.sms, totals.clone())),
+            clock: aws.clock,
         };
         Self {
             handler: Arc::new(Handler::new(ports, config)),

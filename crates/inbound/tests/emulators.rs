@@ -12,16 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_lambda_events::event::sns::SnsEvent;
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
-use bridge_aws::{
-    ClientSettings, Clients, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender,
-};
+use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
 use bridge_core::inbound::wrap_in_sns_event;
-use bridge_core::ports::{SessionStore, SystemClock};
+use bridge_core::ports::SessionStore;
 use bridge_core::session::{Policy, Session, SessionKey, Status};
 use bridge_inbound::{Handler, HandlerError, Outcome, Ports, RejectReason, attribute};
 use chrono::{TimeDelta, Utc};
@@ -45,22 +41,6 @@ fn moto() -> String {
              `scripts/with-emulators.sh cargo test -p bridge-inbound` (or `make test`)"
         ),
     }
-}
-
-/// Static test credentials, us-east-1, `endpoint` for every service.
-fn sdk_config(endpoint: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "bridge-inbound-tests",
-        )))
-        .endpoint_url(endpoint)
-        .build()
 }
 
 /// The bridge's client settings with roomier timeouts: the emulators share two cores with
@@ -99,7 +79,7 @@ struct Options {
 struct Stack {
     sim: RunningSim,
     http: reqwest::Client,
-    store: Arc<DynamoStore>,
+    store: Arc<dyn SessionStore>,
     handler: Arc<Handler>,
     moto: String,
 }
@@ -115,8 +95,8 @@ impl Stack {
             .await
             .unwrap();
         let settings = client_settings();
-        let aws = Clients::new(&sdk_config(&moto), &settings);
-        let connect = Clients::new(&sdk_config(&sim.base_url()), &settings);
+        let aws = Clients::new(&bridge_aws::emulator_config(&moto), &settings);
+        let connect = Clients::new(&bridge_aws::emulator_config(&sim.base_url()), &settings);
         let table = unique("inbound");
         bridge_aws::dynamo::create_table(&aws.dynamodb, &table)
             .await
@@ -132,21 +112,14 @@ impl Stack {
             ),
         ]);
         let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-        let store = Arc::new(DynamoStore::new(
-            aws.dynamodb.clone(),
-            &table,
-            DynamoSettings {
-                shard_count: config.shard_count,
-                ..DynamoSettings::default()
-            },
-        ));
-        let ports = Ports {
-            sessions: store.clone(),
-            dedupe: store.clone(),
-            chat: Arc::new(ConnectChat::new(connect.connect, connect.participant)),
-            sms: Arc::new(SnsSender::new(aws.sns, SmsType::Transactional)),
-            clock: Arc::new(SystemClock),
+        // DynamoDB and SNS in moto, Connect in the sim.
+        let clients = Clients {
+            connect: connect.connect,
+            participant: connect.participant,
+            ..aws
         };
+        let ports = Ports::aws(&clients, &config);
+        let store = ports.sessions.clone();
         let mut handler = Handler::new(ports, config);
         if let Some(policy) = options.policy {
             handler = handler.with_policy(policy);

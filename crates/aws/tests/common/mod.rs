@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use bridge_aws::ClientSettings;
 
 /// The emulator endpoint in `variable`; fails the test with directions when unset.
@@ -21,22 +19,6 @@ pub fn endpoint(variable: &str) -> String {
              `make test`, or `scripts/with-emulators.sh cargo test -p bridge-aws`"
         ),
     }
-}
-
-/// Static test credentials, us-east-1, and `endpoint` for every service.
-pub fn sdk_config(endpoint: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "bridge-aws-tests",
-        )))
-        .endpoint_url(endpoint)
-        .build()
 }
 
 /// Client settings for tests: the production retry policy with generous timeouts, so a

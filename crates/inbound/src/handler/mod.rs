@@ -45,15 +45,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
+use bridge_aws::{Clients, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender};
 use bridge_core::config::{Config, SupportLine};
 use bridge_core::ids::{ContactId, InboundMessageId};
 use bridge_core::inbound::{InboundRecord, parse_sns_event};
 use bridge_core::keyword::{self, Keyword};
-use bridge_core::ports::{ChatApi, Clock, DedupeStore, SessionStore, SmsSender, StoreError};
+use bridge_core::ports::{
+    ChatApi, Clock, DedupeStore, SessionStore, SmsSender, StoreError, SystemClock,
+};
 use bridge_core::segment::{CONNECT_MESSAGE_MAX_CHARS, split_for_connect};
 use bridge_core::session::{self, Decision, Input, Policy, Session, SessionKey, StartPlan};
 use chrono::TimeDelta;
-use lambda_runtime::LambdaEvent;
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use rand::Rng;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, debug, error, field, info, info_span, warn};
@@ -86,6 +89,37 @@ pub struct Ports {
     pub sms: Arc<dyn SmsSender>,
     /// The time.
     pub clock: Arc<dyn Clock>,
+}
+
+impl Ports {
+    /// The production wiring: the `bridge-aws` adapters over `clients` (DynamoDB for the
+    /// sessions and dedupe markers in the configured table, Amazon Connect and its
+    /// participant service for chats, SNS for keyword replies as transactional SMS) and
+    /// the system clock.
+    pub fn aws(clients: &Clients, config: &Config) -> Self {
+        let clock = Arc::new(SystemClock);
+        let store = Arc::new(
+            DynamoStore::new(
+                clients.dynamodb.clone(),
+                config.table_name.as_str(),
+                DynamoSettings {
+                    shard_count: config.shard_count,
+                    ..DynamoSettings::default()
+                },
+            )
+            .with_clock(clock.clone()),
+        );
+        Self {
+            sessions: store.clone(),
+            dedupe: store,
+            chat: Arc::new(ConnectChat::new(
+                clients.connect.clone(),
+                clients.participant.clone(),
+            )),
+            sms: Arc::new(SnsSender::new(clients.sns.clone(), SmsType::Transactional)),
+            clock,
+        }
+    }
 }
 
 /// The inbound SMS handler. Cheap to share: build it once per process and call it for
@@ -191,12 +225,14 @@ impl Handler {
     /// must stay well under the function's timeout).
     ///
     /// # Errors
-    /// As [`Self::handle_event`].
-    pub async fn handle_lambda(
-        &self,
-        event: LambdaEvent<SnsEvent>,
-    ) -> Result<Summary, HandlerError> {
-        self.handle_event(event.payload).await
+    /// As [`Self::handle_event`], already as the [`Diagnostic`] the runtime reports: the
+    /// runtime logs the error it is handed with `{:?}`, and a [`HandlerError`]'s `Debug`
+    /// carries the SDK's error (a raw response included). The handler has logged the
+    /// failure itself; the runtime's line stays the short, curated diagnostic.
+    pub async fn handle_lambda(&self, event: LambdaEvent<SnsEvent>) -> Result<Summary, Diagnostic> {
+        self.handle_event(event.payload)
+            .await
+            .map_err(Diagnostic::from)
     }
 
     /// Handles every record of an SNS event, in order.

@@ -15,8 +15,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_config::SdkConfig;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -77,19 +76,7 @@ pub fn support() -> PhoneNumber {
 
 /// Static test credentials, us-east-1, `endpoint` for every service, the bridge's timeouts.
 pub fn sdk_config(endpoint: &str) -> SdkConfig {
-    let config = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "bridge-relay-tests",
-        )))
-        .endpoint_url(endpoint)
-        .build();
-    ClientSettings::default().apply(&config)
+    ClientSettings::default().apply(&bridge_aws::emulator_config(endpoint))
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, failing after `within`.

@@ -25,9 +25,7 @@
 
 mod child;
 mod node;
-mod probe;
 mod seed;
-mod sim;
 mod store;
 mod timing;
 
@@ -40,8 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_connect::config::{Credentials, SharedCredentialsProvider};
+use aws_config::SdkConfig;
 use bridge_aws::{ClientSettings, ConnectChat};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
@@ -52,8 +49,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer as _, fmt};
 
-use crate::probe::{CpuWindow, histogram_quantile, metric, percentile};
-use crate::sim::Sim;
+use bridge_bench::probe::{self, CpuWindow, histogram_quantile, metric, percentile};
+use bridge_bench::sim::Sim;
 
 /// Relay load benchmark with a Node.js yardstick.
 #[derive(Debug, Parser)]
@@ -255,19 +252,7 @@ fn init_logging(level: LevelFilter) {
 
 /// Static test credentials, us-east-1, `endpoint` for every service, the bridge's timeouts.
 pub(crate) fn sdk_config(endpoint: &str) -> SdkConfig {
-    let config = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "relay-load",
-        )))
-        .endpoint_url(endpoint)
-        .build();
-    ClientSettings::default().apply(&config)
+    ClientSettings::default().apply(&bridge_aws::emulator_config(endpoint))
 }
 
 async fn scrape(http: &reqwest::Client, admin: SocketAddr) -> anyhow::Result<String> {

@@ -1,0 +1,211 @@
+//! The inbound handler with the real adapters and counted AWS clients, against moto
+//! (DynamoDB, SNS) and a connect-sim, for `inbound-bench` and the tests that hold the call
+//! budgets.
+//!
+//! [`Stack`] is what `bridge-inbound`'s `main` wires (the `bridge-aws` adapters over the
+//! SDK clients, the bridge's client settings) with a [`CallLog`] on every client, plus
+//! the connect-sim control API the scenarios use to play the agent. [`paths`] drives one
+//! inbound SMS down each path the handler has and records the AWS calls it made.
+
+pub mod paths;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use aws_lambda_events::event::sns::SnsEvent;
+use bridge_aws::{ClientSettings, Clients};
+use bridge_core::PhoneNumber;
+use bridge_core::config::Config;
+use bridge_core::inbound::wrap_in_sns_event;
+use bridge_core::ports::SessionStore;
+use bridge_core::session::{Session, SessionKey};
+use bridge_inbound::{Handler, HandlerError, Outcome, Ports};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::calls::{self, CallLog};
+
+/// The support number every scenario texts.
+pub const SUPPORT: &str = "+18005550100";
+/// A number that is not a support line.
+pub const UNKNOWN_SUPPORT: &str = "+18005550142";
+const INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
+const FLOW: &str = "22222222-3333-4444-5555-666666666666";
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:inbound-sms";
+
+/// A name unique to this run.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", rand::random::<u64>())
+}
+
+/// A fresh customer number (+1 555 then 7 digits, never ending in 99: moto treats those
+/// numbers as opted out).
+pub fn customer() -> String {
+    loop {
+        let digits = rand::random::<u64>() % 10_000_000;
+        if digits % 100 != 99 {
+            return format!("+1555{digits:07}");
+        }
+    }
+}
+
+/// The inbound handler over the real adapters, against moto and a connect-sim.
+pub struct Stack {
+    /// moto's endpoint.
+    pub moto: String,
+    /// connect-sim's base URL.
+    pub sim: String,
+    /// This stack's own table.
+    pub table: String,
+    /// The handler, as the Lambda builds it.
+    pub handler: Arc<Handler>,
+    /// Every AWS call the handler's clients made.
+    pub log: CallLog,
+    store: Arc<dyn SessionStore>,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    /// Creates a fresh table in moto and builds the handler over counted clients.
+    ///
+    /// # Errors
+    /// When the table cannot be created or the configuration is refused.
+    pub async fn new(moto: &str, sim: &str) -> anyhow::Result<Self> {
+        let settings = ClientSettings::default();
+        let log = CallLog::new();
+        let aws = calls::clients(&bridge_aws::emulator_config(moto), &settings, &log);
+        let connect = calls::clients(&bridge_aws::emulator_config(sim), &settings, &log);
+        let table = unique("inbound-bench");
+        bridge_aws::dynamo::create_table(&aws.dynamodb, &table)
+            .await
+            .with_context(|| format!("creating table {table} in moto at {moto}"))?;
+        let vars = Self::config_vars(&table);
+        let config = Config::from_lookup(|name| vars.get(name).cloned())
+            .context("the bench's configuration")?;
+        // DynamoDB and SNS in moto, Connect in the sim.
+        let clients = Clients {
+            connect: connect.connect,
+            participant: connect.participant,
+            ..aws
+        };
+        let ports = Ports::aws(&clients, &config);
+        let store = ports.sessions.clone();
+        log.take(); // the table's creation is not the handler's
+        Ok(Self {
+            moto: moto.to_owned(),
+            sim: sim.trim_end_matches('/').to_owned(),
+            table,
+            handler: Arc::new(Handler::new(ports, config)),
+            log,
+            store,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    fn config_vars(table: &str) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("BRIDGE_CONNECT_INSTANCE_ID", INSTANCE.to_owned()),
+            ("BRIDGE_SUPPORT_LINES", format!("{SUPPORT}={FLOW}")),
+            ("BRIDGE_TABLE_NAME", table.to_owned()),
+            (
+                "BRIDGE_HELP_TEXT",
+                "Text us your question. STOP to opt out.".to_owned(),
+            ),
+        ])
+    }
+
+    /// The environment the `bridge-inbound` binary needs to run against this stack's
+    /// table, moto and connect-sim (the Lambda platform's own variables excluded).
+    pub fn lambda_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = Self::config_vars(&self.table)
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        for (name, value) in [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &self.moto),
+            ("AWS_ENDPOINT_URL_SNS", &self.moto),
+            ("AWS_ENDPOINT_URL_CONNECT", &self.sim),
+            ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", &self.sim),
+        ] {
+            env.push((name.to_owned(), value.to_owned()));
+        }
+        env
+    }
+
+    /// An SNS event carrying one text from `from` to `to`, with inbound message id `id`.
+    pub fn event_to(&self, id: &str, from: &str, to: &str, body: &str) -> SnsEvent {
+        let payload = json!({
+            "originationNumber": from,
+            "destinationNumber": to,
+            "messageKeyword": "KEYWORD_123456789012",
+            "messageBody": body,
+            "inboundMessageId": id,
+            "previousPublishedMessageId": null,
+        });
+        wrap_in_sns_event(
+            &payload.to_string(),
+            &format!("sns-{id}"),
+            TOPIC,
+            Utc::now(),
+        )
+    }
+
+    /// An SNS event carrying one text from `from` to the support number.
+    pub fn event(&self, id: &str, from: &str, body: &str) -> SnsEvent {
+        self.event_to(id, from, SUPPORT, body)
+    }
+
+    /// Handles `event`, which carries one record, and returns that record's outcome.
+    ///
+    /// # Errors
+    /// The handler's error (retriable or not).
+    pub async fn handle(&self, event: SnsEvent) -> Result<Outcome, HandlerError> {
+        let summary = self.handler.handle_event(event).await?;
+        Ok(summary
+            .records
+            .into_iter()
+            .next()
+            .map_or(Outcome::Duplicate, |record| record.outcome))
+    }
+
+    /// Handles a new text (fresh inbound message id) from `from`.
+    ///
+    /// # Errors
+    /// The handler's error (retriable or not).
+    pub async fn text(&self, from: &str, body: &str) -> Result<Outcome, HandlerError> {
+        self.handle(self.event(&unique("sms"), from, body)).await
+    }
+
+    /// The session of `from` with the support number.
+    ///
+    /// # Errors
+    /// When `from` is not E.164 or the store fails.
+    pub async fn session(&self, from: &str) -> anyhow::Result<Option<Session>> {
+        let key = SessionKey::new(PhoneNumber::parse(from)?, PhoneNumber::parse(SUPPORT)?);
+        Ok(self.store.get(&key).await?)
+    }
+
+    /// POSTs `body` to connect-sim's control API at `path` (`/sim/...`).
+    ///
+    /// # Errors
+    /// When the sim cannot be reached or refuses.
+    pub async fn sim_post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.sim))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        anyhow::ensure!(status.is_success(), "POST {path}: {status}");
+        response
+            .json()
+            .await
+            .with_context(|| format!("POST {path}"))
+    }
+}
