@@ -17,7 +17,9 @@ use bridge_aws::dynamo::{DynamoSettings, DynamoStore, SCHEMA, create_table};
 use bridge_aws::error::TableError;
 use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
-use bridge_core::ids::{ConnectionToken, ContactId, ItemId, ParticipantId, ParticipantToken};
+use bridge_core::ids::{
+    ConnectionToken, ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken,
+};
 use bridge_core::ports::{
     Clock, Connection, DedupeStore, LeaseStore, OwnerId, SessionStore, StoreError,
 };
@@ -122,11 +124,10 @@ async fn active(h: &Harness, key: &SessionKey, shard: u16, contact_id: &str) -> 
         .put(&Session::first(key.clone(), shard, h.now()), None)
         .await
         .unwrap();
+    let mut activated = created.activated(chat(contact_id, h.now()), h.now());
+    activated.initial_sms = Some(InboundMessageId::new(format!("sms-{contact_id}")).unwrap());
     h.store
-        .put(
-            &created.activated(chat(contact_id, h.now()), h.now()),
-            Some(created.version),
-        )
+        .put(&activated, Some(created.version))
         .await
         .unwrap()
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
@@ -46,6 +46,7 @@ struct Bucket {
 pub struct Quotas {
     enabled: AtomicBool,
     buckets: Mutex<HashMap<Operation, Bucket>>,
+    throttled: AtomicU64,
 }
 
 impl Quotas {
@@ -55,6 +56,7 @@ impl Quotas {
         Self {
             enabled: AtomicBool::new(enabled),
             buckets: Mutex::new(HashMap::new()),
+            throttled: AtomicU64::new(0),
         }
     }
 
@@ -62,6 +64,12 @@ impl Quotas {
     pub fn set_enabled(&self, enabled: bool) {
         self.enabled.store(enabled, Ordering::Release);
         self.lock().clear();
+    }
+
+    /// Calls refused for their quota so far (`ThrottledTotal` in `/sim/stats`).
+    #[must_use]
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
     }
 
     /// Whether quotas are on.
@@ -91,6 +99,7 @@ impl Quotas {
             state.tokens -= 1.0;
             return Ok(());
         }
+        self.throttled.fetch_add(1, Ordering::Relaxed);
         let message = format!("Rate exceeded for {}", operation.name());
         Err(if operation.is_admin() {
             ApiError::too_many_requests(message)
@@ -126,9 +135,11 @@ mod tests {
             .expect_err("shared bucket empty");
         assert_eq!(err.error_type(), "ThrottlingException");
         assert_eq!(err.status().as_u16(), 429);
+        assert_eq!(quotas.throttled(), 1);
         quotas
             .check(Operation::SendMessage, start + Duration::from_millis(150))
             .expect("refilled one token");
+        assert_eq!(quotas.throttled(), 1);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::num::NonZeroU16;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{ContactId, ItemId, ParticipantId, ParticipantToken};
+use crate::ids::{ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken};
 use crate::keyword::Keyword;
 use crate::phone::PhoneNumber;
 use crate::ports::Connection;
@@ -157,6 +157,12 @@ pub struct Session {
     /// different writers ever mistaking each other's identical-looking rows for their own.
     /// `None`: the writer cannot be recognised, so such a retry reports a conflict.
     pub writer: Option<String>,
+    /// The inbound text whose (first part) is the current chat's InitialMessage, when that
+    /// is certain: the chat was started by a first start of its generation, not a
+    /// takeover. A delivery of that same text (SNS twice at once, or a retry after the
+    /// dedupe marker failed) reads it here and does not send the text a second time,
+    /// whether or not the marker was written yet.
+    pub initial_sms: Option<InboundMessageId>,
 }
 
 impl Session {
@@ -175,6 +181,7 @@ impl Session {
             started_at: now,
             updated_at: now,
             writer: None,
+            initial_sms: None,
         }
     }
 
@@ -193,6 +200,7 @@ impl Session {
             previous_contact_id: previous,
             started_at: now,
             updated_at: now,
+            initial_sms: None,
             ..self.clone()
         }
     }
@@ -364,9 +372,11 @@ pub fn decide(
         (Status::Starting, _) if now - session.started_at >= policy.takeover_after => {
             // Same generation, same ClientToken: if the dead starter's StartChatContact
             // went through, Connect returns that same chat instead of a second one.
+            // Which text the chat will open with is not certain after a takeover.
             let row = Session {
                 started_at: now,
                 updated_at: now,
+                initial_sms: None,
                 ..session.clone()
             };
             Decision::Start(Box::new(StartPlan {

@@ -454,6 +454,48 @@ async fn dedupe_marker_write_failure_is_retried_without_duplicating_the_text() {
 }
 
 #[tokio::test]
+async fn a_first_text_whose_marker_write_failed_is_not_sent_again_on_retry() {
+    // GIVEN a first text that started the chat (its text is the InitialMessage), but whose
+    // dedupe marker write failed, so the invocation failed after Connect had the text
+    let world = World::new();
+    let customer = "+15550101026";
+    let id = world.id();
+    world.store.fail_next_mark.store(true, Ordering::SeqCst);
+    let error = world.deliver(&id, customer, "first").await.unwrap_err();
+    assert_eq!(error.error_type(), "Retriable.StoreUnavailable");
+
+    // WHEN Lambda retries it (or SNS delivers it again) while the chat is active
+    let retried = world.deliver(&id, customer, "first").await.unwrap();
+
+    // THEN it is recognised as the chat's InitialMessage: the text is there once
+    assert_eq!(retried, Outcome::Duplicate);
+    assert_eq!(world.only_contact().customer_texts(), ["first"]);
+    assert_eq!(world.chat.calls(ChatOp::SendMessage), 0);
+}
+
+#[tokio::test]
+async fn a_long_first_text_retried_after_its_marker_failed_sends_only_the_missing_parts() {
+    // GIVEN a 2,500-character first text whose start and parts all went in, but whose
+    // final marker write failed
+    let world = World::new();
+    let customer = "+15550101027";
+    let body = "word ".repeat(500);
+    let id = world.id();
+    world.store.fail_next_mark.store(true, Ordering::SeqCst);
+    let first = world.deliver(&id, customer, &body).await;
+    // (the long-text path writes an `#initial` marker first: that is the write that
+    // fails, before parts 2 and 3 are sent)
+    assert!(first.is_err(), "{first:?}");
+
+    // WHEN it is retried
+    let retried = world.deliver(&id, customer, &body).await.unwrap();
+
+    // THEN part 1 is not sent again and the other parts arrive once, in order
+    assert!(matches!(retried, Outcome::Delivered { .. }), "{retried:?}");
+    assert_eq!(world.only_contact().customer_texts().concat(), body);
+}
+
+#[tokio::test]
 async fn text_connect_rejects_as_invalid_is_dropped_and_acknowledged() {
     let world = World::new();
     let customer = "+15550101023";

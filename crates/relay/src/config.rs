@@ -15,6 +15,8 @@ use std::num::ParseIntError;
 use bridge_core::config::{Config as CoreConfig, ConfigProblem};
 use bridge_core::ports::OwnerId;
 
+use crate::rate::Rate;
+
 /// This instance's lease owner id. Default `<hostname>-<pid>-<random>`.
 pub const OWNER_ID: &str = "BRIDGE_RELAY_OWNER_ID";
 /// Address of the admin listener (`/healthz`, `/readyz`, `/metrics`). Default `0.0.0.0:9090`.
@@ -44,6 +46,12 @@ pub const MAX_SESSIONS: &str = "BRIDGE_RELAY_MAX_SESSIONS";
 /// Most sessions connecting (CreateParticipantConnection + WebSocket handshake) at once.
 /// Default 64.
 pub const CONNECT_CONCURRENCY: &str = "BRIDGE_RELAY_CONNECT_CONCURRENCY";
+/// Connection set-ups (CreateParticipantConnection) per second, this instance; 0 for no
+/// limit. Default 2: Connect allows 6 a second per instance, shared with the other relays
+/// and with the inbound Lambda (see [`crate::rate`]).
+pub const CONNECT_RATE: &str = "BRIDGE_RELAY_CONNECT_RATE";
+/// Connection set-ups that may go back to back after a quiet spell. Default 4.
+pub const CONNECT_BURST: &str = "BRIDGE_RELAY_CONNECT_BURST";
 /// How long shutdown waits for sessions to finish the message in hand, ms. Default 10000.
 pub const DRAIN_MS: &str = "BRIDGE_RELAY_DRAIN_MS";
 /// Replace a socket (new connection, catch-up) after this long, s. Default 3540 (as chatjs).
@@ -52,7 +60,7 @@ pub const SOCKET_LIFETIME_SECS: &str = "BRIDGE_RELAY_SOCKET_LIFETIME_SECS";
 pub const LOG_FORMAT: &str = "BRIDGE_RELAY_LOG_FORMAT";
 
 /// Every relay-specific variable, for documentation and `--help`.
-pub const ALL_VARS: [&str; 16] = [
+pub const ALL_VARS: [&str; 18] = [
     OWNER_ID,
     ADMIN_ADDR,
     LEASE_TTL_MS,
@@ -66,6 +74,8 @@ pub const ALL_VARS: [&str; 16] = [
     SMS_ATTEMPTS,
     MAX_SESSIONS,
     CONNECT_CONCURRENCY,
+    CONNECT_RATE,
+    CONNECT_BURST,
     DRAIN_MS,
     SOCKET_LIFETIME_SECS,
     LOG_FORMAT,
@@ -217,6 +227,9 @@ pub struct Config {
     pub max_sessions: NonZeroUsize,
     /// Concurrent connection set-ups ([`CONNECT_CONCURRENCY`]).
     pub connect_concurrency: NonZeroUsize,
+    /// Connection set-ups per second and burst ([`CONNECT_RATE`], [`CONNECT_BURST`]);
+    /// `None` for no limit.
+    pub connect_rate: Option<Rate>,
     /// Shutdown drain deadline ([`DRAIN_MS`]).
     pub drain: Duration,
     /// Planned socket replacement ([`SOCKET_LIFETIME_SECS`]).
@@ -310,6 +323,8 @@ impl Config {
         let sms_attempts = vars.number(SMS_ATTEMPTS, 1, 20, 5);
         let max_sessions = vars.number(MAX_SESSIONS, 1, 1_000_000, 20_000);
         let connect_concurrency = vars.number(CONNECT_CONCURRENCY, 1, 4_096, 64);
+        let connect_rate = vars.number(CONNECT_RATE, 0, 1_000, 2);
+        let connect_burst = vars.number(CONNECT_BURST, 1, 1_000, 4);
         let drain = vars.millis(DRAIN_MS, 0, 300_000, 10_000);
         let socket_lifetime =
             Duration::from_secs(vars.number(SOCKET_LIFETIME_SECS, 60, 86_400, 3_540));
@@ -345,6 +360,16 @@ impl Config {
                 .unwrap_or(NonZeroU32::MIN),
             max_sessions: nonzero(max_sessions),
             connect_concurrency: nonzero(connect_concurrency),
+            connect_rate: u32::try_from(connect_rate)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .map(|per_second| Rate {
+                    per_second,
+                    burst: u32::try_from(connect_burst)
+                        .ok()
+                        .and_then(NonZeroU32::new)
+                        .unwrap_or(NonZeroU32::MIN),
+                }),
             drain,
             socket_lifetime,
             log_format,

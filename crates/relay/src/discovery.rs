@@ -539,6 +539,7 @@ mod tests {
                 metrics: metrics.clone(),
                 dialer: Dialer::default(),
                 connect_permits: tokio::sync::Semaphore::new(64),
+                connect_rate: None,
                 epoch: Instant::now(),
             });
             let (owned, owned_rx) = watch::channel(Owned::default());

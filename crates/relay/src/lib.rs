@@ -16,6 +16,7 @@
 //! - [`forward`]: what an item means for the phone (pure).
 //! - [`progress`]: the cursor and the catch-up/stream dedupe (pure).
 //! - [`backoff`]: capped exponential backoff with full jitter (pure).
+//! - [`rate`]: this instance's share of Connect's CreateParticipantConnection quota.
 //! - [`metrics`], [`admin`]: Prometheus metrics and the `/healthz` `/readyz` `/metrics` listener.
 //! - [`shutdown`]: SIGINT/SIGTERM → the root cancellation token.
 //! - [`error`]: the relay's errors.
@@ -31,6 +32,7 @@ pub mod leases;
 pub mod metrics;
 pub mod probe;
 pub mod progress;
+pub mod rate;
 pub mod service;
 pub mod shutdown;
 pub mod worker;

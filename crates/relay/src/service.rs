@@ -25,6 +25,7 @@ use crate::error::RelayError;
 use crate::forward::Rules;
 use crate::leases::{Busy, LeaseManager, LeaseManagerParts, Owned};
 use crate::metrics::Metrics;
+use crate::rate::RateLimit;
 use crate::worker::{self, Shared};
 use crate::ws::Dialer;
 
@@ -86,6 +87,7 @@ pub async fn run(
         metrics: metrics.clone(),
         dialer: Dialer::default(),
         connect_permits: Semaphore::new(config.connect_concurrency.get()),
+        connect_rate: config.connect_rate.map(RateLimit::new),
         epoch: tokio::time::Instant::now(),
     });
 

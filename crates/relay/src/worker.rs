@@ -39,6 +39,7 @@ use crate::forward::{self, Action, Rules, Sent, Skip};
 use crate::frame::{self, FrameError, ServerFrame};
 use crate::metrics::{Metrics, OpenSocket};
 use crate::progress::{Progress, Source};
+use crate::rate::RateLimit;
 use crate::ws::{self, Dialer, Socket};
 
 /// Most GetTranscript pages one catch-up reads; a guard against a service that keeps
@@ -89,6 +90,9 @@ pub struct Shared {
     pub dialer: Dialer,
     /// Bounds concurrent connection set-ups, so a mass reconnect does not stampede Connect.
     pub connect_permits: Semaphore,
+    /// This instance's share of Connect's CreateParticipantConnection rate (`None`: no
+    /// limit).
+    pub connect_rate: Option<RateLimit>,
     /// The instant heartbeat slots are counted from (see [`first_heartbeat`]).
     pub epoch: Instant,
 }
@@ -244,6 +248,9 @@ impl Worker {
         let settings = &self.shared.settings;
         // The semaphore is never closed, so acquiring only waits.
         let _permit = self.shared.connect_permits.acquire().await;
+        if let Some(rate) = &self.shared.connect_rate {
+            rate.acquire().await;
+        }
         let connected = tokio::time::timeout(
             settings.call_timeout,
             self.shared.chat.create_connection(

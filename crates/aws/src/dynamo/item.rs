@@ -159,6 +159,10 @@ pub(super) fn session_writes(
         Some(writer) => set.push((attr::WRITER, s(writer.as_str()))),
         None => remove.push(attr::WRITER),
     }
+    match &session.initial_sms {
+        Some(id) => set.push((attr::INITIAL_SMS, s(id.as_str()))),
+        None => remove.push(attr::INITIAL_SMS),
+    }
     (set, remove)
 }
 
@@ -302,6 +306,7 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         started_at: reader.time(attr::STARTED_AT)?,
         updated_at: reader.time(attr::UPDATED_AT)?,
         writer: reader.opt_s(attr::WRITER)?.map(str::to_owned),
+        initial_sms: reader.opt_parsed(attr::INITIAL_SMS, InboundMessageId::new)?,
     })
 }
 
@@ -356,6 +361,7 @@ mod tests {
         };
         let mut session = Session::first(key(), 9, now).activated(chat, now);
         session.previous_contact_id = Some(ContactId::new("c-0").unwrap());
+        session.initial_sms = Some(InboundMessageId::new("sms-1").unwrap());
         session.version = 4;
         assert_eq!(session_from_item(&item_of(&session)).unwrap(), session);
     }

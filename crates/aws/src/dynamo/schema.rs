@@ -81,6 +81,9 @@ pub mod attr {
     pub const UPDATED_AT: &str = "updated_at";
     /// Session: the id of the write that produced the row (see `Session::writer`).
     pub const WRITER: &str = "writer";
+    /// Session: the inbound text that is the chat's InitialMessage (see
+    /// `Session::initial_sms`).
+    pub const INITIAL_SMS: &str = "initial_sms";
     /// Dedupe: when the message reached Connect (string, RFC 3339).
     pub const PROCESSED_AT: &str = "processed_at";
     /// Lease: the holder (string).

@@ -306,6 +306,7 @@ struct Stats {
     chat_frames_queued_total: u64,
     frames_sent_total: u64,
     heartbeats_total: u64,
+    throttled_total: u64,
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Json<Stats> {
@@ -324,5 +325,6 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Stats> {
         chat_frames_queued_total: load(&m.chat_frames_queued_total),
         frames_sent_total: load(&m.frames_sent_total),
         heartbeats_total: load(&m.heartbeats_total),
+        throttled_total: shared.quotas.throttled(),
     })
 }

@@ -55,9 +55,17 @@ impl Handler {
         session: Session,
         refresh_first: bool,
     ) -> Result<Next, HandlerError> {
+        // This very text opened the chat (another delivery of it started the chat, or an
+        // earlier attempt did and then failed before its dedupe marker): part 1 is there.
+        let opened_the_chat = session.initial_sms.as_ref() == Some(&sms.id);
+        if opened_the_chat && sms.chunks.len() == 1 {
+            info!("text is already the chat's initial message (a concurrent or earlier delivery)");
+            return Ok(Next::Done(Outcome::Duplicate));
+        }
         // A long text whose part 1 already went in as a chat's InitialMessage (an earlier
         // attempt started the chat, then failed on a later part) resumes at part 2.
         let from = match sms.initial_marker() {
+            _ if opened_the_chat => 1,
             Some(marker) if sms.chunks.len() > 1 => usize::from(self.is_processed(&marker).await?),
             _ => 0,
         };

@@ -95,7 +95,10 @@ impl Handler {
             participant_token: started.participant_token.clone(),
             connection,
         };
-        let activated = starting.activated(chat.clone(), self.clock.now());
+        let mut activated = starting.activated(chat.clone(), self.clock.now());
+        // A first start's chat opens with this text; after a takeover that is not certain
+        // (Connect may have answered the dead starter's request).
+        activated.initial_sms = (!plan.takeover).then(|| sms.id.clone());
         let (session, won) = match self.put_session(&activated, Some(starting.version)).await? {
             Some(active) => (Some(active), true),
             // Someone moved the row: a takeover of our (slow) start, which got this same chat

@@ -394,6 +394,7 @@ impl Harness {
             metrics: Metrics::unregistered(),
             dialer: Dialer::default(),
             connect_permits: Semaphore::new(4),
+            connect_rate: None,
             epoch: tokio::time::Instant::now(),
         });
         Self {

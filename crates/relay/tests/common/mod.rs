@@ -373,7 +373,7 @@ impl Stack {
             .expect("SendMessage");
     }
 
-    async fn sim_post(&self, path: &str, body: Value) -> Value {
+    pub async fn sim_post(&self, path: &str, body: Value) -> Value {
         let response = self
             .http
             .post(format!("{}{path}", self.sim.base_url()))
