@@ -161,8 +161,7 @@ pub fn connect_sim(extra: &[&str]) -> (Proc, String) {
     command.args(["--port", "0"]).args(extra);
     command.env("RUST_LOG", "warn");
     spawn_until("connect-sim", command, |line| {
-        line.strip_prefix("connect-sim listening on ")
-            .map(|url| url.trim().to_owned())
+        connect_sim::listening_url(line).map(str::to_owned)
     })
 }
 

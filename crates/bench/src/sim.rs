@@ -46,8 +46,7 @@ impl Sim {
             .await
             .context("connect-sim did not print its address in 30 s")??
             .context("connect-sim exited before printing its address")?;
-        let url = first
-            .strip_prefix("connect-sim listening on ")
+        let url = connect_sim::listening_url(&first)
             .with_context(|| format!("unexpected first line from connect-sim: {first:?}"))?
             .to_owned();
         Ok(Self { url, child })

@@ -36,3 +36,13 @@ pub mod ws;
 pub use config::SimConfig;
 pub use error::{ApiError, ServeError};
 pub use server::{RunningSim, serve, spawn};
+
+/// What the `connect-sim` binary's first stdout line starts with; its base URL follows
+/// (`connect-sim listening on http://127.0.0.1:PORT`). Programs that start the binary
+/// read the address from it.
+pub const LISTENING_ON: &str = "connect-sim listening on ";
+
+/// The base URL in the binary's first stdout line, or `None` if `line` is not that line.
+pub fn listening_url(line: &str) -> Option<&str> {
+    line.strip_prefix(LISTENING_ON).map(str::trim)
+}

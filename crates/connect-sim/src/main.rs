@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "connect-sim listening on http://{addr}").context("writing stdout")?;
+    writeln!(stdout, "{}http://{addr}", connect_sim::LISTENING_ON).context("writing stdout")?;
     stdout.flush().context("flushing stdout")?;
     drop(stdout);
     connect_sim::serve(listener, config, shutdown_signal())

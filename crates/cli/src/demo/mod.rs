@@ -140,10 +140,7 @@ async fn run_stack(
             "connect-sim",
             stdout,
             Instant::now() + START_DEADLINE,
-            |line| {
-                line.strip_prefix("connect-sim listening on ")
-                    .map(|url| url.trim().to_owned())
-            },
+            |line| connect_sim::listening_url(line).map(str::to_owned),
         )
         .await?;
 

@@ -1,7 +1,6 @@
 //! The relay under test, in its own process so its RSS and CPU are its own: reads the
-//! seeded session records on stdin into a sharded in-memory store (the stand-in for
-//! DynamoDB),
-//! then runs `bridge_relay::run` — the binary's code path — until SIGTERM.
+//! seeded session records on stdin into core's in-memory store (the stand-in for
+//! DynamoDB), then runs `bridge_relay::run` — the binary's code path — until SIGTERM.
 //!
 //! Protocol on stdout: `loaded <n>` once the store holds the sessions, `admin <addr>` once
 //! the relay runs, then one `sms <unix-nanos> <body>` line per SMS.
@@ -13,13 +12,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use bridge_aws::ConnectChat;
 use bridge_core::ports::{SessionStore, SystemClock};
+use bridge_core::testing::MemoryStore;
 use bridge_relay::{Config, Ports, shutdown};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::seed::{self, Record};
-use crate::store::ShardedStore;
 use crate::timing::TimingSms;
 
 /// Runs the relay process.
@@ -29,7 +28,7 @@ pub async fn run(
     sessions: usize,
     discovery_ms: u64,
 ) -> anyhow::Result<()> {
-    let store = Arc::new(ShardedStore::new(shards));
+    let store = Arc::new(MemoryStore::new());
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut loaded = 0usize;
     while let Some(line) = lines.next_line().await.context("reading records")? {

@@ -4,7 +4,7 @@
 //! subprocess:
 //! 1. seed N active chats as the inbound Lambda would (the real `ConnectChat` adapter);
 //! 2. start the relay in a child process (`relay-load relay-child`, running
-//!    `bridge_relay::run`, the binary's code path) with the sessions in a sharded in-memory
+//!    `bridge_relay::run`, the binary's code path) with the sessions in core's in-memory
 //!    store and a timing `SmsSender`; wait until it holds N subscribed sockets;
 //! 3. measure the relay process idle: RSS, and CPU over several heartbeat periods;
 //! 4. have agents send messages through the sim at a fixed rate: the relay's own
@@ -26,7 +26,6 @@
 mod child;
 mod node;
 mod seed;
-mod store;
 mod timing;
 
 use std::collections::HashMap;

@@ -42,8 +42,8 @@ impl SimProcess {
             let Some(line) = lines.next_line().await.context("reading sim stdout")? else {
                 bail!("connect-sim exited before printing its address");
             };
-            if let Some(url) = line.strip_prefix("connect-sim listening on ") {
-                break url.trim().to_owned();
+            if let Some(url) = connect_sim::listening_url(&line) {
+                break url.to_owned();
             }
         };
         eprintln!("started connect-sim (pid {:?}) at {base_url}", child.id());
