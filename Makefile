@@ -14,6 +14,18 @@ CARGO ?= cargo
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 export VENV RUN_DIR TOOLS_DIR MOTO_PORT DYNAMODB_LOCAL_PORT
 
+# The prerequisite check run before test and demo build anything (scripts/prereqs.sh).
+PREREQS := PYTHON='$(PYTHON)' CARGO='$(CARGO)' scripts/prereqs.sh
+# The headless browser for the web page tests: $CHROMIUM when set, else the one
+# scripts/prereqs.sh finds. Exported only when found, so the make that `test` starts after
+# its check picks up a browser the check has just installed.
+ifeq ($(origin CHROMIUM),undefined)
+CHROMIUM := $(shell scripts/prereqs.sh browser 2>/dev/null)
+endif
+ifneq ($(CHROMIUM),)
+export CHROMIUM
+endif
+
 VENV_STAMP := $(VENV)/.installed
 # The official Amazon Connect chat client (pinned in tests/chatjs/package-lock.json).
 CHATJS_STAMP := tests/chatjs/node_modules/.installed
@@ -26,6 +38,10 @@ $(VENV_STAMP): requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+.PHONY: prereqs
+prereqs: ## Check (and, as root on Debian/Ubuntu, install) what make test / make demo need
+	$(PREREQS) test
 
 .PHONY: venv
 venv: $(VENV_STAMP) ## Create the Python venv with the pinned emulators and linters
@@ -57,9 +73,18 @@ lint-infra: venv ## cfn-lint the SAM template, hadolint the relay Dockerfile
 	$(VENV)/bin/hadolint infra/relay.Dockerfile
 
 .PHONY: test
-test: lint lint-infra venv tools $(CHATJS_STAMP) ## Lint, then every test with the emulators started (and stopped) around them
-	# The whole-stack tests run the real binaries as subprocesses: build them first.
-	$(CARGO) build --workspace --bins
+test: ## Check prerequisites, lint, then every test with the emulators started (and stopped) around them
+	$(PREREQS) test
+	$(MAKE) --no-print-directory test-steps
+
+# What `test` runs once its check has passed. A make of its own, so the check comes first
+# even under -j, and CHROMIUM is resolved again after the check may have installed it.
+.PHONY: test-steps
+test-steps: lint lint-infra venv tools $(CHATJS_STAMP)
+	# The whole-stack tests run the real binaries as subprocesses: build them first, with
+	# the tests' feature set (--all-targets), so `cargo test` reuses every compiled crate
+	# instead of building the AWS SDK a second time with dev-dependency features.
+	$(CARGO) build --workspace --all-targets
 	scripts/with-emulators.sh $(CARGO) test --workspace --all-targets
 	$(MAKE) --no-print-directory test-chatjs
 
@@ -69,7 +94,9 @@ test-chatjs: $(CHATJS_STAMP) ## Drive connect-sim with the official chatjs clien
 	node tests/chatjs/run.mjs --sim-bin $(TARGET_DIR)/debug/connect-sim
 
 .PHONY: demo
-demo: venv ## Run the whole bridge locally (CI=true: play the scripted conversation and exit)
+demo: ## Run the whole bridge locally (CI=true: play the scripted conversation and exit)
+	$(PREREQS) demo
+	$(MAKE) --no-print-directory venv
 	$(CARGO) build --bins -p bridge-cli -p bridge-relay -p connect-sim
 	$(TARGET_DIR)/debug/bridge --moto-endpoint http://127.0.0.1:$(MOTO_PORT) demo
 
@@ -109,6 +136,10 @@ bench-inbound: venv tools ## Inbound Lambda: AWS calls per path, CPU per event, 
 bench-replay: venv tools ## Replay 10,000 SMS events through the local stack: events/s, handler vs emulator time
 	$(CARGO) build --bins -p bridge-cli -p connect-sim
 	scripts/with-emulators.sh $(CARGO) test -p bridge-e2e --test bench_replay -- --ignored --nocapture
+
+.PHONY: outdated
+outdated: ## List workspace dependencies behind their latest release
+	scripts/outdated.sh
 
 .PHONY: emulators-up
 emulators-up: venv tools ## Start moto ($(MOTO_PORT)) and DynamoDB Local ($(DYNAMODB_LOCAL_PORT)) in the background

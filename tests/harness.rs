@@ -343,18 +343,51 @@ pub fn agent_says(sim: &str, contact_id: &str, text: &str) {
     );
 }
 
-/// Headless Chromium: `CHROMIUM`, else `/usr/bin/chromium`; fails with how to install it.
+/// Browser names tried on `PATH`, in `scripts/prereqs.sh`'s order.
+const BROWSERS: [&str; 4] = [
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+
+/// Headless Chromium: `$CHROMIUM`, else `$CHROME` (a path or a command), else the first of
+/// [`BROWSERS`] on `PATH` (`make test` sets `$CHROMIUM` to the one `scripts/prereqs.sh`
+/// finds); fails pointing at that script, which says how to install one.
 pub fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.is_file(),
-        "{} not found: the web page tests need headless Chromium (`apt-get install chromium`, \
-         or set CHROMIUM to its path)",
-        path.display()
-    );
-    path
+    for var in ["CHROMIUM", "CHROME"] {
+        if let Some(value) = std::env::var_os(var).filter(|value| !value.is_empty()) {
+            let command = PathBuf::from(value);
+            return executable(&command).unwrap_or_else(|| {
+                panic!(
+                    "${var} is {}, which is not an executable: point it at a Chromium or \
+                     Chrome binary, or run `scripts/prereqs.sh test`",
+                    command.display()
+                )
+            });
+        }
+    }
+    BROWSERS
+        .iter()
+        .find_map(|name| executable(Path::new(name)))
+        .unwrap_or_else(|| {
+            panic!(
+                "the web page tests need headless Chromium or Chrome ($CHROMIUM and $CHROME \
+                 unset, none of {} on PATH): run `scripts/prereqs.sh test`, which says how to \
+                 install it",
+                BROWSERS.join(", ")
+            )
+        })
+}
+
+/// `command` itself when it is a path (has a `/`), else its first match on `PATH`.
+fn executable(command: &Path) -> Option<PathBuf> {
+    if command.components().count() > 1 {
+        return command.is_file().then(|| command.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(command))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Loads `url` in headless Chromium for 5 s of virtual time; saves a screenshot as

@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The agent console rendered by headless Chromium against a running emulator with one chat.
 //!
-//! Chromium comes from `$CHROMIUM` or `/usr/bin/chromium` (Debian package `chromium`); when
-//! it is missing the test fails and says how to install it.
+//! The browser is `$CHROMIUM`, else `$CHROME`, else the first of [`BROWSERS`] on `PATH`
+//! (`make test` sets `$CHROMIUM` to the one `scripts/prereqs.sh` finds); when there is none
+//! the test fails and points at that script, which says how to install one.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,17 +13,47 @@ use serde_json::{Value, json};
 
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Browser names tried on `PATH`, in `scripts/prereqs.sh`'s order.
+const BROWSERS: [&str; 4] = [
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+
 fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.exists(),
-        "headless Chromium not found at {}: install it with `apt-get install chromium` \
-         or point $CHROMIUM at a Chromium binary",
-        path.display()
-    );
-    path
+    for var in ["CHROMIUM", "CHROME"] {
+        if let Some(value) = std::env::var_os(var).filter(|value| !value.is_empty()) {
+            let command = PathBuf::from(value);
+            return executable(&command).unwrap_or_else(|| {
+                panic!(
+                    "${var} is {}, which is not an executable: point it at a Chromium or \
+                     Chrome binary, or run `scripts/prereqs.sh test`",
+                    command.display()
+                )
+            });
+        }
+    }
+    BROWSERS
+        .iter()
+        .find_map(|name| executable(Path::new(name)))
+        .unwrap_or_else(|| {
+            panic!(
+                "headless Chromium not found ($CHROMIUM and $CHROME unset, none of {} on \
+                 PATH): run `scripts/prereqs.sh test`, which says how to install it",
+                BROWSERS.join(", ")
+            )
+        })
+}
+
+/// `command` itself when it is a path (has a `/`), else its first match on `PATH`.
+fn executable(command: &Path) -> Option<PathBuf> {
+    if command.components().count() > 1 {
+        return command.is_file().then(|| command.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(command))
+        .find(|candidate| candidate.is_file())
 }
 
 async fn run_chromium(binary: &Path, profile: &Path, extra: &[String], url: &str) -> String {
