@@ -141,11 +141,9 @@ pub fn spawn_until<T: Send + 'static>(
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             println!("[{echo}] {line}");
-            if !sent {
-                if let Some(value) = found(&line) {
-                    let _ = tx.send(value);
-                    sent = true;
-                }
+            if !sent && let Some(value) = found(&line) {
+                let _ = tx.send(value);
+                sent = true;
             }
         }
     });

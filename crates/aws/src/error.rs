@@ -227,6 +227,14 @@ pub struct UnprocessedKeys {
     pub rounds: u32,
 }
 
+/// DynamoDB cancelled a transaction for reasons other than the session's condition.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction cancelled (reasons: {})", codes.join(", "))]
+pub struct TransactionCancelled {
+    /// `CancellationReason.Code` of each item, in order (`None` for items that were fine).
+    pub codes: Vec<String>,
+}
+
 /// Why creating the table failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {

@@ -159,6 +159,7 @@ fn request(client_token: &str, text: Option<&str>) -> StartChat {
         initial_message: text.map(str::to_owned),
         continue_from: None,
         duration_minutes: Some(60),
+        connection: None,
     }
 }
 

@@ -21,7 +21,7 @@ use bridge_core::ids::{
     ConnectionToken, ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken,
 };
 use bridge_core::ports::{
-    Clock, Connection, DedupeStore, LeaseStore, OwnerId, SessionStore, StoreError,
+    Clock, Connection, DedupeStore, LeaseStore, Marker, OwnerId, SessionStore, StoreError,
 };
 use bridge_core::session::{Chat, Session, SessionKey, Status};
 use bridge_core::testing::ManualClock;
@@ -606,6 +606,59 @@ mod suite {
         );
     }
 
+    pub async fn put_marked_writes_the_session_and_the_marker_together_or_neither(h: Harness) {
+        // GIVEN a starting session (v1)
+        let key = key(7002);
+        let id = InboundMessageId::new("msg-marked").unwrap();
+        let created = h
+            .store
+            .put(&Session::first(key.clone(), 3, h.now()), None)
+            .await
+            .unwrap();
+        let mut activated = created.activated(chat("c-marked", h.now()), h.now());
+        activated.writer = Some("writer-marked".to_owned());
+        let marker = Marker {
+            id: id.clone(),
+            contact_id: Some(contact("c-marked")),
+            at: h.now(),
+        };
+
+        // WHEN a write with a stale version loses
+        assert_conflict(h.store.put_marked(&activated, Some(7), &marker).await);
+        // THEN neither the session nor the marker changed
+        assert_eq!(h.store.get(&key).await.unwrap(), Some(created.clone()));
+        assert!(!h.store.is_processed(&id).await.unwrap());
+
+        // WHEN the write holds the right version
+        let written = h
+            .store
+            .put_marked(&activated, Some(created.version), &marker)
+            .await
+            .unwrap();
+        // THEN both are stored, and the returned session is the stored one
+        assert_eq!(written.version, created.version + 1);
+        assert_eq!(h.store.get(&key).await.unwrap(), Some(written.clone()));
+        assert!(h.store.is_processed(&id).await.unwrap());
+        assert_eq!(
+            h.store.get_with_marker(&key, &id).await.unwrap(),
+            (Some(written.clone()), Some(true))
+        );
+        // AND the session is listed for the relay, as after a put
+        assert_eq!(
+            h.store.active_in_shard(3).await.unwrap(),
+            vec![written.clone()]
+        );
+
+        // WHEN the same write is sent again (an SDK retry after the first attempt applied)
+        let repeated = h
+            .store
+            .put_marked(&activated, Some(created.version), &marker)
+            .await
+            .unwrap();
+        // THEN it is recognised as already applied, not a conflict
+        assert_eq!(repeated, written);
+    }
+
     pub async fn expired_dedupe_marker_is_absent(h: Harness) {
         let id = InboundMessageId::new("msg-old").unwrap();
         h.store.mark_processed(&id, None, h.now()).await.unwrap();
@@ -869,6 +922,7 @@ targets!(
     active_in_shard_lists_live_sessions_only,
     dedupe_marker_is_idempotent,
     session_and_marker_are_read_in_one_request,
+    put_marked_writes_the_session_and_the_marker_together_or_neither,
     expired_dedupe_marker_is_absent,
     expired_session_is_absent_and_can_be_created_again,
     leases_acquire_renew_and_release,

@@ -7,8 +7,8 @@
 //! `make test`): moto comes from `BRIDGE_TEST_MOTO_ENDPOINT`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bridge_bench::inbound::Stack;
-use bridge_bench::inbound::paths::{self, PathCalls, RESUME};
+use bridge_bench::inbound::paths::{self, FIRST_TEXT, PathCalls, RACE, RESUME};
+use bridge_bench::inbound::{Stack, Wiring};
 use connect_sim::SimConfig;
 
 fn moto() -> String {
@@ -69,14 +69,17 @@ async fn every_path_keeps_its_aws_call_budget() {
         3,
         "{table}"
     );
-    // AND a first text starts exactly one chat
-    let first = row(&rows, "first text (starts a chat)").names();
+    // AND a first text is four calls: one batched read, the `starting` claim,
+    // StartChatContact (which returns the customer's connection), and one transaction that
+    // activates the session and writes the dedupe marker
     assert_eq!(
-        first
-            .iter()
-            .filter(|name| *name == "Connect.StartChatContact")
-            .count(),
-        1,
+        row(&rows, FIRST_TEXT).names(),
+        [
+            "DynamoDB.BatchGetItem",
+            "DynamoDB.UpdateItem",
+            "Connect.StartChatContact",
+            "DynamoDB.TransactWriteItems"
+        ],
         "{table}"
     );
     // AND a 500 retried inside the SDK is one call of two requests, not a second call
@@ -96,4 +99,43 @@ async fn every_path_keeps_its_aws_call_budget() {
     // AND 20 racing first texts cost a bounded number of calls each
     let race = row(&rows, "20 first texts from one number at once (all)");
     assert!(race.operations() <= 20 * 8, "{table}");
+}
+
+#[tokio::test]
+async fn the_bridge_command_makes_exactly_the_lambdas_calls() {
+    // GIVEN the handler wired as the Lambda wires it, and as `bridge sms` / `bridge replay`
+    // / the demo's phone page wire it (timing wrappers around every port), each over
+    // counted clients and its own connect-sim
+    let lambda_sim = connect_sim::spawn(SimConfig::default()).await.unwrap();
+    let cli_sim = connect_sim::spawn(SimConfig::default()).await.unwrap();
+    let lambda = Stack::with_wiring(&moto(), &lambda_sim.base_url(), Wiring::Lambda)
+        .await
+        .unwrap();
+    let cli = Stack::with_wiring(&moto(), &cli_sim.base_url(), Wiring::Cli)
+        .await
+        .unwrap();
+
+    // WHEN one SMS goes down each path through both
+    let lambda_rows = paths::run_all(&lambda).await.unwrap();
+    let cli_rows = paths::run_all(&cli).await.unwrap();
+
+    // THEN every path makes the same calls in the same order (the race's interleaving is
+    // the scheduler's, so only its total is compared)
+    for (from_lambda, from_cli) in lambda_rows.iter().zip(&cli_rows) {
+        assert_eq!(from_lambda.path, from_cli.path);
+        if from_lambda.path == RACE {
+            continue;
+        }
+        assert_eq!(
+            from_cli.names(),
+            from_lambda.names(),
+            "{}\nlambda:\n{}\ncli:\n{}",
+            from_lambda.path,
+            paths::markdown(&lambda_rows),
+            paths::markdown(&cli_rows)
+        );
+    }
+    assert_eq!(cli_rows.len(), lambda_rows.len());
+    assert_eq!(row(&cli_rows, FIRST_TEXT).operations(), 4);
+    assert_eq!(row(&cli_rows, RESUME).operations(), 3);
 }

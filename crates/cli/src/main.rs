@@ -14,15 +14,15 @@
 //!   subcommand; [`sim`] drives connect-sim's control API for the demo.
 
 mod check;
-mod config;
 mod demo;
 mod init_table;
-mod meter;
 mod outbox;
 mod replay;
 mod sim;
 mod sms;
-mod stack;
+
+// The library half (src/lib.rs), under the names the subcommands use.
+use bridge_cli::{config, meter, stack};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -19,7 +19,7 @@ use bridge_core::ids::{
     SmsMessageId,
 };
 use bridge_core::ports::{
-    ChatApi, ChatError, Connected, ConnectionKind, DedupeStore, SentMessage, SessionStore,
+    ChatApi, ChatError, Connected, ConnectionKind, DedupeStore, Marker, SentMessage, SessionStore,
     SmsError, SmsSender, StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
 };
 use bridge_core::session::{Session, SessionKey};
@@ -116,10 +116,10 @@ impl EventClock {
     fn leave(&self) {
         if let Ok(mut state) = self.state.lock() {
             state.in_flight = state.in_flight.saturating_sub(1);
-            if state.in_flight == 0 {
-                if let Some(since) = state.since.take() {
-                    state.busy += since.elapsed();
-                }
+            if state.in_flight == 0
+                && let Some(since) = state.since.take()
+            {
+                state.busy += since.elapsed();
             }
         }
     }
@@ -181,6 +181,33 @@ impl<P: SessionStore + ?Sized> SessionStore for Metered<P> {
             &self.totals,
             Service::DynamoDb,
             self.inner.put(session, expected),
+        )
+        .await
+    }
+
+    async fn get_with_marker(
+        &self,
+        key: &SessionKey,
+        id: &InboundMessageId,
+    ) -> Result<(Option<Session>, Option<bool>), StoreError> {
+        timed(
+            &self.totals,
+            Service::DynamoDb,
+            self.inner.get_with_marker(key, id),
+        )
+        .await
+    }
+
+    async fn put_marked(
+        &self,
+        session: &Session,
+        expected: Option<u64>,
+        marker: &Marker,
+    ) -> Result<Session, StoreError> {
+        timed(
+            &self.totals,
+            Service::DynamoDb,
+            self.inner.put_marked(session, expected, marker),
         )
         .await
     }

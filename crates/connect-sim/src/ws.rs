@@ -120,11 +120,10 @@ async fn run(shared: Arc<Shared>, mut socket: WebSocket, handle: SocketHandle) {
                 idle_deadline = Instant::now() + idle;
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(reply) = answer(&shared, id, text.as_str()) {
-                            if !send(&shared, &mut socket, Message::Text(reply)).await {
+                        if let Some(reply) = answer(&shared, id, text.as_str())
+                            && !send(&shared, &mut socket, Message::Text(reply)).await {
                                 break End::Gone;
                             }
-                        }
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break End::Gone,
                     Some(Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_))) => {}

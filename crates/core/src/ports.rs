@@ -123,14 +123,39 @@ pub trait SessionStore: Send + Sync {
     ///
     /// The inbound resume path has a budget of three AWS calls (read, SendMessage, marker):
     /// a store that reads both items in one request keeps it there.
+    ///
+    /// No default body on purpose: a wrapper that forgot to forward this would silently split
+    /// the read in two (the CLI's timing wrapper once did).
     async fn get_with_marker(
         &self,
         key: &SessionKey,
         id: &InboundMessageId,
-    ) -> Result<(Option<Session>, Option<bool>), StoreError> {
-        let _ = id;
-        Ok((self.get(key).await?, None))
-    }
+    ) -> Result<(Option<Session>, Option<bool>), StoreError>;
+
+    /// [`Self::put`] and, in the same atomic write, `marker` ([`DedupeStore::mark_processed`]):
+    /// both apply or neither does. The inbound first-text path activates its chat and marks
+    /// its text processed in one call, keeping a first text at four AWS calls.
+    ///
+    /// The returned session carries the relay cursor of `session` as passed in (an atomic
+    /// write of two items does not read the row back); everything else is as stored.
+    /// Repeating a write that already applied returns the session, as `put` does.
+    async fn put_marked(
+        &self,
+        session: &Session,
+        expected: Option<u64>,
+        marker: &Marker,
+    ) -> Result<Session, StoreError>;
+}
+
+/// A dedupe marker to write: "inbound message `id` reached chat `contact_id`".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marker {
+    /// The inbound message (or `<id>#initial` for "part 1 went in as the InitialMessage").
+    pub id: InboundMessageId,
+    /// The chat it reached, when there is one.
+    pub contact_id: Option<ContactId>,
+    /// When it was marked.
+    pub at: DateTime<Utc>,
 }
 
 /// Inbound dedupe markers: "this SMS already reached Connect".
@@ -251,6 +276,9 @@ pub struct StartChat {
     pub continue_from: Option<ContactId>,
     /// ChatDurationInMinutes; `None` for the service default.
     pub duration_minutes: Option<u32>,
+    /// `ConnectionTypes`: return the customer's connection in StartChatContact's own
+    /// response, so no CreateParticipantConnection is needed (`None`: ask for nothing).
+    pub connection: Option<ConnectionKind>,
 }
 
 /// What StartChatContact returned.
@@ -264,6 +292,10 @@ pub struct StartedChat {
     pub participant_token: ParticipantToken,
     /// For persistent chats: the contact actually continued from.
     pub continued_from: Option<ContactId>,
+    /// The customer's connection, when [`StartChat::connection`] asked for it and Connect
+    /// returned it. A replayed start (same ClientToken) of a chat that has ended may come
+    /// back without it: callers fall back to CreateParticipantConnection.
+    pub connected: Connected,
 }
 
 /// Which connection kinds CreateParticipantConnection should return.

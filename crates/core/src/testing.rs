@@ -21,7 +21,7 @@ use crate::ids::{
 use crate::phone::PhoneNumber;
 use crate::ports::{
     ChatApi, ChatError, Clock, Connected, Connection, ConnectionKind, DedupeStore, ItemKind, Lease,
-    LeaseStore, OwnerId, Role, SentMessage, SessionStore, SmsError, SmsSender, StartChat,
+    LeaseStore, Marker, OwnerId, Role, SentMessage, SessionStore, SmsError, SmsSender, StartChat,
     StartedChat, StoreError, TranscriptItem, TranscriptPage, TranscriptStart, WebsocketUrl,
 };
 use crate::segment::CONNECT_MESSAGE_MAX_CHARS;
@@ -80,6 +80,30 @@ impl Sessions {
     }
 }
 
+/// The conditional session write of [`SessionStore::put`].
+fn put_row(
+    sessions: &mut Sessions,
+    session: &Session,
+    expected: Option<u64>,
+) -> Result<Session, StoreError> {
+    let stored = sessions.rows.get(&session.key);
+    let mut next = session.clone();
+    next.version = expected.map_or(1, |v| v + 1);
+    // The relay owns the cursor: keep what is stored.
+    next.relay_cursor = stored.and_then(|s| s.relay_cursor.clone());
+    if stored.map(|s| s.version) != expected {
+        // A repeat of the write that made the stored row is not a conflict.
+        return match stored {
+            Some(stored) if session.writer.is_some() && *stored == next => Ok(next),
+            _ => Err(StoreError::Conflict {
+                what: "session put",
+            }),
+        };
+    }
+    sessions.insert(next.clone());
+    Ok(next)
+}
+
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn get(&self, key: &SessionKey) -> Result<Option<Session>, StoreError> {
@@ -87,23 +111,32 @@ impl SessionStore for MemoryStore {
     }
 
     async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError> {
+        put_row(&mut self.sessions.lock().unwrap(), session, expected)
+    }
+
+    async fn get_with_marker(
+        &self,
+        key: &SessionKey,
+        id: &InboundMessageId,
+    ) -> Result<(Option<Session>, Option<bool>), StoreError> {
+        let session = self.sessions.lock().unwrap().rows.get(key).cloned();
+        let processed = self.processed.lock().unwrap().contains_key(id);
+        Ok((session, Some(processed)))
+    }
+
+    async fn put_marked(
+        &self,
+        session: &Session,
+        expected: Option<u64>,
+        marker: &Marker,
+    ) -> Result<Session, StoreError> {
+        // Both locks for the whole write, sessions first (the order everywhere), so no
+        // reader sees the row without its marker.
         let mut sessions = self.sessions.lock().unwrap();
-        let stored = sessions.rows.get(&session.key);
-        let mut next = session.clone();
-        next.version = expected.map_or(1, |v| v + 1);
-        // The relay owns the cursor: keep what is stored.
-        next.relay_cursor = stored.and_then(|s| s.relay_cursor.clone());
-        if stored.map(|s| s.version) != expected {
-            // A repeat of the write that made the stored row is not a conflict.
-            return match stored {
-                Some(stored) if session.writer.is_some() && *stored == next => Ok(next),
-                _ => Err(StoreError::Conflict {
-                    what: "session put",
-                }),
-            };
-        }
-        sessions.insert(next.clone());
-        Ok(next)
+        let mut processed = self.processed.lock().unwrap();
+        let stored = put_row(&mut sessions, session, expected)?;
+        processed.insert(marker.id.clone(), marker.contact_id.clone());
+        Ok(stored)
     }
 
     async fn end_chat(
@@ -439,6 +472,8 @@ struct ChatState {
     failures: HashMap<ChatOp, VecDeque<Injected>>,
     calls: HashMap<ChatOp, usize>,
     next_id: u64,
+    /// How many of the next new chats the contact flow ends at once.
+    end_at_once: usize,
 }
 
 impl ChatState {
@@ -461,6 +496,35 @@ impl ChatState {
             }
             _ => Err(ChatError::ChatEnded),
         }
+    }
+
+    /// A connection of `kind` for the customer of contact `index`, as CreateParticipantConnection
+    /// (or StartChatContact's `ConnectionTypes`) issues it.
+    fn issue(
+        &mut self,
+        index: usize,
+        kind: ConnectionKind,
+        now: DateTime<Utc>,
+        ttl: TimeDelta,
+    ) -> Connected {
+        let mut connected = Connected::default();
+        if matches!(kind, ConnectionKind::Credentials | ConnectionKind::Both) {
+            let issued = ConnectionToken::new(self.next_id("ctoken")).unwrap();
+            let expires_at = now + ttl;
+            self.connections
+                .insert(issued.expose().to_owned(), (index, expires_at));
+            connected.connection = Some(Connection {
+                token: issued,
+                expires_at,
+            });
+        }
+        if matches!(kind, ConnectionKind::Websocket | ConnectionKind::Both) {
+            connected.websocket = Some(WebsocketUrl {
+                url: format!("ws://127.0.0.1:1/ws/{}", self.next_id("socket")),
+                connect_by: now + TimeDelta::seconds(100),
+            });
+        }
+        connected
     }
 
     fn push_message(&mut self, index: usize, role: Role, content: &str) -> ItemId {
@@ -515,6 +579,12 @@ impl FakeChat {
     /// The next call of `op` fails with `failure` and has no effect.
     pub fn fail_next(&self, op: ChatOp, failure: Failure) {
         self.inject(op, failure, false);
+    }
+
+    /// The next new chat is ended by its contact flow as soon as StartChatContact has
+    /// answered (an out-of-hours flow that disconnects at once).
+    pub fn end_next_chat_at_once(&self) {
+        self.state.lock().unwrap().end_at_once += 1;
     }
 
     /// The next call of `op` takes effect, then fails with `failure`, as when the response
@@ -626,9 +696,21 @@ fn check_content(content: &str) -> Result<(), ChatError> {
 #[async_trait]
 impl ChatApi for FakeChat {
     async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError> {
-        self.call(ChatOp::StartChat, |state, _now| {
+        let ttl = self.connection_ttl;
+        self.call(ChatOp::StartChat, |state, now| {
             if let Some(started) = state.starts.get(&request.client_token) {
-                return Ok(started.clone());
+                // A replay repeats the original answer; Connect may leave the connection
+                // out once the chat has ended (the API reference says so of the websocket;
+                // the fake drops both, the harder case for callers).
+                let ended = state
+                    .contacts
+                    .iter()
+                    .any(|contact| contact.contact_id == started.contact_id && contact.ended);
+                let mut replayed = started.clone();
+                if ended {
+                    replayed.connected = Connected::default();
+                }
+                return Ok(replayed);
             }
             if let Some(message) = &request.initial_message {
                 check_content(message)?;
@@ -667,15 +749,27 @@ impl ChatApi for FakeChat {
             state
                 .participants
                 .insert(participant_token.expose().to_owned(), index);
+            let connected = match request.connection {
+                Some(kind) => {
+                    state.contacts[index].customer_connected = true;
+                    state.issue(index, kind, now, ttl)
+                }
+                None => Connected::default(),
+            };
             let started = StartedChat {
                 contact_id,
                 participant_id,
                 participant_token,
                 continued_from,
+                connected,
             };
             state
                 .starts
                 .insert(request.client_token.clone(), started.clone());
+            if state.end_at_once > 0 {
+                state.end_at_once -= 1;
+                state.contacts[index].ended = true;
+            }
             Ok(started)
         })
     }
@@ -711,25 +805,7 @@ impl ChatApi for FakeChat {
             if connect_participant {
                 state.contacts[index].customer_connected = true;
             }
-            let mut connected = Connected::default();
-            if matches!(kind, ConnectionKind::Credentials | ConnectionKind::Both) {
-                let issued = ConnectionToken::new(state.next_id("ctoken")).unwrap();
-                let expires_at = now + ttl;
-                state
-                    .connections
-                    .insert(issued.expose().to_owned(), (index, expires_at));
-                connected.connection = Some(Connection {
-                    token: issued,
-                    expires_at,
-                });
-            }
-            if matches!(kind, ConnectionKind::Websocket | ConnectionKind::Both) {
-                connected.websocket = Some(WebsocketUrl {
-                    url: format!("ws://127.0.0.1:1/ws/{}", state.next_id("socket")),
-                    connect_by: now + TimeDelta::seconds(100),
-                });
-            }
-            Ok(connected)
+            Ok(state.issue(index, kind, now, ttl))
         })
     }
 
@@ -980,6 +1056,7 @@ mod tests {
             initial_message: Some(text.to_owned()),
             continue_from: None,
             duration_minutes: None,
+            connection: None,
         }
     }
 

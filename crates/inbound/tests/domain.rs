@@ -75,14 +75,14 @@ async fn second_text_lands_in_the_same_chat_with_three_store_calls() {
     assert_eq!(first_contact, second_contact);
     assert!(!started);
     assert_eq!(world.only_contact().customer_texts(), ["first", "second"]);
-    // The resume path: dedupe read + session read (issued together), SendMessage, marker.
-    assert_eq!(world.store.reads(), 2);
+    // The resume path: one read of the session and the dedupe marker, SendMessage, marker.
+    assert_eq!(world.store.reads(), 1);
     assert_eq!(world.store.writes(), 1);
     assert_eq!(world.chat.calls(ChatOp::SendMessage), 1);
     assert_eq!(
         world.chat.calls(ChatOp::CreateConnection),
-        1,
-        "no refresh needed"
+        0,
+        "the first text's connection came with the chat; no refresh needed"
     );
 }
 
@@ -251,9 +251,10 @@ async fn chat_ended_by_the_agent_next_text_starts_a_new_chat_with_it() {
         world.chat.contact(&old).unwrap().customer_texts(),
         ["first chat"]
     );
-    // 403, refresh (403 again), then the start: two connection attempts on the old chat.
+    // 403, then one refresh (403 again) on the old chat; each chat's own connection came
+    // with StartChatContact.
     assert_eq!(world.chat.calls(ChatOp::SendMessage), 1);
-    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 3);
+    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 1);
 }
 
 #[tokio::test]
@@ -316,7 +317,7 @@ async fn connection_about_to_expire_is_refreshed_before_sending() {
     let (same, _) = delivered(&world.text(customer, "a day later").await.unwrap());
 
     assert_eq!(same, contact_id);
-    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 2, "one refresh");
+    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 1, "one refresh");
     assert_eq!(
         world.chat.calls(ChatOp::SendMessage),
         1,
@@ -350,7 +351,7 @@ async fn expired_connection_403_is_refreshed_once_and_the_text_delivered() {
         2,
         "403, then delivered"
     );
-    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 2);
+    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 1, "one refresh");
     assert_eq!(
         world.only_contact().customer_texts(),
         ["first", "after expiry"]
@@ -371,22 +372,85 @@ async fn one_403_is_cured_by_a_refresh() {
 }
 
 #[tokio::test]
-async fn chat_that_ends_before_the_customer_connects_is_recorded_ended() {
+async fn a_chat_its_flow_ends_at_once_takes_the_next_text_to_a_new_chat() {
+    // GIVEN a contact flow that disconnects the chat as soon as it starts
     let world = World::new();
     let customer = "+15550101012";
+    world.chat.end_next_chat_at_once();
+
+    // WHEN the first text starts it, and the customer texts again
+    let (first, started) = delivered(&world.text(customer, "out of hours?").await.unwrap());
+    let (second, _) = delivered(&world.text(customer, "hello again").await.unwrap());
+
+    // THEN the first text is that chat's InitialMessage, and the next text opens the
+    // next generation's chat
+    assert!(started);
+    assert_eq!(
+        world.chat.contact(&first).unwrap().customer_texts(),
+        ["out of hours?"]
+    );
+    assert_ne!(first, second, "the next text starts the next generation");
+    assert_eq!(
+        world.chat.contact(&second).unwrap().customer_texts(),
+        ["hello again"]
+    );
+    assert_eq!(world.session(customer).await.unwrap().generation, 2);
+}
+
+#[tokio::test]
+async fn a_long_first_text_whose_chat_ends_at_once_reaches_the_next_chat_whole() {
+    // GIVEN a 2,500-character first text (three parts) and a flow that ends its chat at once
+    let world = World::new();
+    let customer = "+15550101013";
+    let body = long_body(2_500);
+    world.chat.end_next_chat_at_once();
+
+    // WHEN it is handled
+    let (contact, started) = delivered(&world.text(customer, &body).await.unwrap());
+
+    // THEN only part 1 reached the ended chat, and the next chat has the whole text, in
+    // order: nothing was acknowledged unsent
+    assert!(started);
+    let chats = world.chat.contacts();
+    assert_eq!(chats.len(), 2, "{chats:#?}");
+    assert_eq!(chats[0].customer_texts().len(), 1);
+    assert_eq!(chats[1].contact_id, contact);
+    assert_eq!(chats[1].customer_texts().concat(), body);
+}
+
+#[tokio::test]
+async fn a_retried_start_whose_chat_ended_meanwhile_takes_the_text_to_a_new_chat() {
+    // GIVEN a first text whose StartChatContact went through but whose answer was lost, and
+    // whose chat the agent ended before Lambda's retry
+    let world = World::new();
+    let customer = "+15550101014";
+    let id = world.id();
     world
         .chat
-        .fail_next(ChatOp::CreateConnection, Failure::Denied);
+        .fail_next_after_effect(ChatOp::StartChat, Failure::Transient);
+    let error = world
+        .deliver(&id, customer, "still there?")
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "Retriable.ChatUnavailable");
+    let lost = world.only_contact().contact_id;
+    world.chat.end_contact(&lost);
 
-    let (first, started) = delivered(&world.text(customer, "out of hours?").await.unwrap());
+    // WHEN the retry replays the start (Connect answers without a connection for an ended
+    // chat, so the handler asks CreateParticipantConnection, which answers 403)
+    let (contact, started) =
+        delivered(&world.deliver(&id, customer, "still there?").await.unwrap());
 
+    // THEN the text opens the next chat
     assert!(started);
+    assert_ne!(contact, lost);
+    assert_eq!(
+        world.chat.contact(&contact).unwrap().customer_texts(),
+        ["still there?"]
+    );
+    assert_eq!(world.chat.calls(ChatOp::CreateConnection), 1);
     let session = world.session(customer).await.unwrap();
-    assert_eq!(session.status, Status::Ended);
-    assert_eq!(session.previous_contact_id, Some(first.clone()));
-    let (second, _) = delivered(&world.text(customer, "hello again").await.unwrap());
-    assert_ne!(first, second, "the next text starts the next generation");
-    assert_eq!(world.session(customer).await.unwrap().generation, 2);
+    assert_eq!((session.status, session.generation), (Status::Active, 2));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -456,7 +520,8 @@ async fn dedupe_marker_write_failure_is_retried_without_duplicating_the_text() {
 #[tokio::test]
 async fn a_first_text_whose_marker_write_failed_is_not_sent_again_on_retry() {
     // GIVEN a first text that started the chat (its text is the InitialMessage), but whose
-    // dedupe marker write failed, so the invocation failed after Connect had the text
+    // activation and dedupe marker write failed, so the invocation failed after Connect
+    // had the text
     let world = World::new();
     let customer = "+15550101026";
     let id = world.id();
@@ -464,13 +529,24 @@ async fn a_first_text_whose_marker_write_failed_is_not_sent_again_on_retry() {
     let error = world.deliver(&id, customer, "first").await.unwrap_err();
     assert_eq!(error.error_type(), "Retriable.StoreUnavailable");
 
-    // WHEN Lambda retries it (or SNS delivers it again) while the chat is active
+    // WHEN Lambda retries it (or SNS delivers it again), and then once more
     let retried = world.deliver(&id, customer, "first").await.unwrap();
+    let again = world.deliver(&id, customer, "first").await.unwrap();
 
-    // THEN it is recognised as the chat's InitialMessage: the text is there once
-    assert_eq!(retried, Outcome::Duplicate);
+    // THEN the retry takes the start over, finds the text in the chat and does not send it
+    // again; the text is there once
+    assert!(
+        matches!(retried, Outcome::Delivered { started: true, .. }),
+        "{retried:?}"
+    );
+    assert_eq!(again, Outcome::Duplicate);
     assert_eq!(world.only_contact().customer_texts(), ["first"]);
     assert_eq!(world.chat.calls(ChatOp::SendMessage), 0);
+    assert_eq!(
+        world.chat.calls(ChatOp::StartChat),
+        2,
+        "the start replayed once"
+    );
 }
 
 #[tokio::test]
@@ -576,6 +652,7 @@ async fn crash_after_start_chat(world: &World, customer: &str, text: &str) {
             initial_message: Some(text.to_owned()),
             continue_from: None,
             duration_minutes: None,
+            connection: None,
         })
         .await
         .unwrap();

@@ -3,11 +3,16 @@
 use aws_sdk_connect::Client;
 use aws_sdk_connect::operation::start_chat_contact::StartChatContactOutput;
 use aws_sdk_connect::operation::start_chat_contact::builders::StartChatContactFluentBuilder;
-use aws_sdk_connect::types::{ChatMessage, ParticipantDetails, PersistentChat, RehydrationType};
-use bridge_core::ids::{ContactId, InvalidId, ParticipantId, ParticipantToken};
-use bridge_core::ports::{ChatError, StartChat, StartedChat};
+use aws_sdk_connect::types::{
+    ChatMessage, ConnectionCredentials, ConnectionType, ParticipantDetails, PersistentChat,
+    RehydrationType, Websocket,
+};
+use bridge_core::ids::{ConnectionToken, ContactId, InvalidId, ParticipantId, ParticipantToken};
+use bridge_core::ports::{
+    ChatError, Connected, Connection, ConnectionKind, StartChat, StartedChat, WebsocketUrl,
+};
 
-use super::{TEXT_MARKDOWN, TEXT_PLAIN};
+use super::{TEXT_MARKDOWN, TEXT_PLAIN, parse_time};
 use crate::error::{RequestError, ResponseError};
 
 const START_CHAT: &str = "StartChatContact";
@@ -53,6 +58,14 @@ pub(super) fn start_chat_request(
             .source_contact_id(contact.as_str())
             .build()
     });
+    let connection_types = request.connection.map(|kind| match kind {
+        ConnectionKind::Credentials => vec![ConnectionType::ConnectionCredentials],
+        ConnectionKind::Websocket => vec![ConnectionType::Websocket],
+        ConnectionKind::Both => vec![
+            ConnectionType::Websocket,
+            ConnectionType::ConnectionCredentials,
+        ],
+    });
     let duration = request
         .duration_minutes
         .map(|minutes| i32::try_from(minutes).unwrap_or(i32::MAX));
@@ -67,7 +80,8 @@ pub(super) fn start_chat_request(
         .set_chat_duration_in_minutes(duration)
         .supported_messaging_content_types(TEXT_PLAIN)
         .supported_messaging_content_types(TEXT_MARKDOWN)
-        .set_persistent_chat(persistent_chat))
+        .set_persistent_chat(persistent_chat)
+        .set_connection_types(connection_types))
 }
 
 fn required<T>(
@@ -104,5 +118,34 @@ pub(super) fn started_chat(output: StartChatContactOutput) -> Result<StartedChat
             .continued_from_contact_id
             .map(|id| required(Some(id), "ContinuedFromContactId", ContactId::new))
             .transpose()?,
+        connected: Connected {
+            connection: output.connection_credentials.map(connection).transpose()?,
+            websocket: output.websocket.map(websocket).transpose()?,
+        },
+    })
+}
+
+/// `ConnectionCredentials` of the response. Present but incomplete is an error: Connect
+/// either returns what `ConnectionTypes` asked for or fails the call.
+fn connection(credentials: ConnectionCredentials) -> Result<Connection, ChatError> {
+    let token = required(
+        credentials.connection_token,
+        "ConnectionToken",
+        ConnectionToken::new,
+    )?;
+    let expiry = required(credentials.expiry, "Expiry", Ok)?;
+    Ok(Connection {
+        token,
+        expires_at: parse_time(START_CHAT, "Expiry", &expiry)?,
+    })
+}
+
+/// `Websocket` of the response.
+fn websocket(websocket: Websocket) -> Result<WebsocketUrl, ChatError> {
+    let url = required(websocket.url, "Url", Ok)?;
+    let expiry = required(websocket.connection_expiry, "ConnectionExpiry", Ok)?;
+    Ok(WebsocketUrl {
+        url,
+        connect_by: parse_time(START_CHAT, "ConnectionExpiry", &expiry)?,
     })
 }

@@ -33,16 +33,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bridge_core::ids::{ContactId, InboundMessageId, ItemId};
 use bridge_core::ports::{
-    Clock, DedupeStore, Lease, LeaseStore, OwnerId, SessionStore, StoreError, SystemClock,
+    BoxError, Clock, DedupeStore, Lease, LeaseStore, Marker, OwnerId, SessionStore, StoreError,
+    SystemClock,
 };
 use bridge_core::session::{Session, SessionKey, Status};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -53,7 +56,7 @@ use self::item::{Item, Reader, epoch_seconds, n, s, time};
 use self::schema::{ACTIVE_BY_SHARD, ACTIVE_SHARD, PK, TTL, attr};
 pub use self::schema::{SCHEMA, TableDefinition, TableSchema, table_definition};
 pub use self::table::create_table;
-use crate::error::{Class, RequestError, UnprocessedKeys, classify};
+use crate::error::{Class, RequestError, TransactionCancelled, UnprocessedKeys, classify};
 
 /// BatchGetItem reads at most this many keys per call.
 const BATCH_GET_LIMIT: usize = 100;
@@ -171,6 +174,53 @@ impl DynamoStore {
         }
     }
 
+    /// The conditional update that writes `session` over version `expected`.
+    fn session_write(&self, session: &Session, expected: Option<u64>) -> SessionWrite {
+        let version = expected.map_or(1, |version| version.saturating_add(1));
+        let (set, remove) =
+            item::session_writes(session, version, self.session_ttl(session.updated_at));
+        let mut expr = Expr::default();
+        for (name, value) in set {
+            expr.set(name, value);
+        }
+        for name in remove {
+            expr.remove(name);
+        }
+        let condition = match expected {
+            // Absent, or present but expired (as good as deleted).
+            None => {
+                let pk = expr.name(PK);
+                let ttl = expr.name(TTL);
+                let now = expr.value("now", n(epoch_seconds(self.clock.now())));
+                format!("attribute_not_exists({pk}) OR {ttl} <= {now}")
+            }
+            Some(expected) => {
+                let version = expr.name(attr::VERSION);
+                let expected = expr.value("expected", n(expected));
+                format!("{version} = {expected}")
+            }
+        };
+        SessionWrite {
+            expr,
+            condition,
+            version,
+        }
+    }
+
+    /// The dedupe marker item.
+    fn marker_item(&self, marker: &Marker) -> Item {
+        let mut item = item::dedupe_key(&marker.id);
+        item.insert(attr::PROCESSED_AT.to_owned(), time(marker.at));
+        item.insert(
+            TTL.to_owned(),
+            n(epoch_seconds(marker.at + self.settings.dedupe_ttl)),
+        );
+        if let Some(contact_id) = &marker.contact_id {
+            item.insert(attr::CONTACT_ID.to_owned(), s(contact_id.as_str()));
+        }
+        item
+    }
+
     fn session_ttl(&self, updated_at: DateTime<Utc>) -> i64 {
         epoch_seconds(updated_at + self.settings.session_ttl)
     }
@@ -222,6 +272,83 @@ impl DynamoStore {
             rounds: BATCH_GET_ROUNDS,
         })))
     }
+}
+
+/// A session write: the update, its condition, and the version it gives the row.
+struct SessionWrite {
+    expr: Expr,
+    condition: String,
+    version: u64,
+}
+
+/// Whether `current` is exactly the row this write of `intended` at `version` produced,
+/// writer id included (the cursor is not the writer's to compare). Without a writer id two
+/// writers could look identical, so nothing counts as one's own.
+fn is_own_write(intended: &Session, version: u64, current: &Session) -> bool {
+    intended.writer.is_some()
+        && *current
+            == Session {
+                version,
+                relay_cursor: current.relay_cursor.clone(),
+                ..intended.clone()
+            }
+}
+
+fn log_lost_put(error: &StoreError, session: &Session, expected: Option<u64>) {
+    if matches!(error, StoreError::Conflict { .. }) {
+        debug!(customer = %session.key.customer, support = %session.key.support,
+                ?expected, "session put lost its condition");
+    }
+}
+
+fn build_error(
+    operation: &'static str,
+    source: aws_smithy_types::error::operation::BuildError,
+) -> StoreError {
+    StoreError::Other(Box::new(RequestError::Build {
+        operation,
+        source: source.into(),
+    }))
+}
+
+/// A cancelled transaction's reason codes (`CancellationReason.Code`, one per item).
+mod cancellation {
+    /// The item's condition failed.
+    pub(super) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+    /// Throttled, on the table or the account.
+    pub(super) const THROTTLED: &[&str] = &["ThrottlingError", "ProvisionedThroughputExceeded"];
+    /// Another transaction holds the item; retrying succeeds.
+    pub(super) const CONFLICT: &str = "TransactionConflict";
+}
+
+/// What a cancelled transaction whose first item is the session update means: the session
+/// condition lost ([`Outcome::Lost`], with the row as it is), or a port error by the
+/// other items' reasons.
+fn cancelled_outcome(error: TransactWriteItemsError) -> Result<Outcome, StoreError> {
+    let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
+        return Err(StoreError::Other(Box::new(error)));
+    };
+    let reasons = cancelled.cancellation_reasons.clone().unwrap_or_default();
+    let codes: Vec<String> = reasons
+        .iter()
+        .map(|reason| reason.code.clone().unwrap_or_default())
+        .collect();
+    if let Some(first) = reasons.into_iter().next()
+        && first.code.as_deref() == Some(cancellation::CONDITION_FAILED)
+    {
+        return Ok(Outcome::Lost(first.item.filter(|item| !item.is_empty())));
+    }
+    let cause: BoxError = Box::new(TransactionCancelled {
+        codes: codes.clone(),
+    });
+    let has = |code: &str| codes.iter().any(|c| c == code);
+    Err(if cancellation::THROTTLED.iter().any(|code| has(code)) {
+        StoreError::Throttled(cause)
+    } else if has(cancellation::CONFLICT) {
+        StoreError::Transient(cause)
+    } else {
+        StoreError::Other(cause)
+    })
 }
 
 /// What a conditional UpdateItem did.
@@ -325,55 +452,77 @@ impl SessionStore for DynamoStore {
     }
 
     async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError> {
-        let version = expected.map_or(1, |version| version.saturating_add(1));
-        let (set, remove) =
-            item::session_writes(session, version, self.session_ttl(session.updated_at));
-        let mut expr = Expr::default();
-        for (name, value) in set {
-            expr.set(name, value);
-        }
-        for name in remove {
-            expr.remove(name);
-        }
-        let condition = match expected {
-            // Absent, or present but expired (as good as deleted).
-            None => {
-                let pk = expr.name(PK);
-                let ttl = expr.name(TTL);
-                let now = expr.value("now", n(epoch_seconds(self.clock.now())));
-                format!("attribute_not_exists({pk}) OR {ttl} <= {now}")
-            }
-            Some(expected) => {
-                let version = expr.name(attr::VERSION);
-                let expected = expr.value("expected", n(expected));
-                format!("{version} = {expected}")
-            }
-        };
-        let intended = session.clone();
+        let write = self.session_write(session, expected);
+        let version = write.version;
         self.update(
             item::session_key(&session.key),
-            expr,
-            condition,
+            write.expr,
+            write.condition,
             "session put",
         )
         .await?
         .written_or("session put", item::session_from_item, |current| {
-            // Ours if it is exactly what we wrote, writer id included (the cursor is not
-            // ours to compare). Without a writer id two writers could look identical.
-            intended.writer.is_some()
-                && *current
-                    == Session {
-                        version,
-                        relay_cursor: current.relay_cursor.clone(),
-                        ..intended
-                    }
+            is_own_write(session, version, current)
         })
-        .inspect_err(|error| {
-            if matches!(error, StoreError::Conflict { .. }) {
-                debug!(customer = %session.key.customer, support = %session.key.support,
-                        ?expected, "session put lost its condition");
+        .inspect_err(|error| log_lost_put(error, session, expected))
+    }
+
+    async fn put_marked(
+        &self,
+        session: &Session,
+        expected: Option<u64>,
+        marker: &Marker,
+    ) -> Result<Session, StoreError> {
+        let write = self.session_write(session, expected);
+        let version = write.version;
+        let update = write.expr.update_expression();
+        let (names, values) = write.expr.into_maps();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::session_key(&session.key)))
+            .update_expression(update)
+            .condition_expression(write.condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|source| build_error("TransactWriteItems", source))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.marker_item(marker)))
+            .build()
+            .map_err(|source| build_error("TransactWriteItems", source))?;
+        // The SDK fills in ClientRequestToken and reuses it on its own retries, so DynamoDB
+        // answers a resent transaction that had applied with success, not a lost condition.
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        let outcome = match sent {
+            Ok(_) => {
+                return Ok(Session {
+                    version,
+                    ..session.clone()
+                });
             }
-        })
+            Err(SdkError::ServiceError(context))
+                if matches!(
+                    context.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
+                cancelled_outcome(context.into_err())?
+            }
+            Err(error) => return Err(store_error(error, "session put and mark")),
+        };
+        outcome
+            .written_or("session put and mark", item::session_from_item, |current| {
+                is_own_write(session, version, current)
+            })
+            .inspect_err(|error| log_lost_put(error, session, expected))
     }
 
     async fn end_chat(
@@ -492,15 +641,11 @@ impl DedupeStore for DynamoStore {
         contact_id: Option<&ContactId>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut marker = item::dedupe_key(id);
-        marker.insert(attr::PROCESSED_AT.to_owned(), time(now));
-        marker.insert(
-            TTL.to_owned(),
-            n(epoch_seconds(now + self.settings.dedupe_ttl)),
-        );
-        if let Some(contact_id) = contact_id {
-            marker.insert(attr::CONTACT_ID.to_owned(), s(contact_id.as_str()));
-        }
+        let marker = self.marker_item(&Marker {
+            id: id.clone(),
+            contact_id: contact_id.cloned(),
+            at: now,
+        });
         // Unconditional: marking twice just refreshes the marker.
         self.client
             .put_item()

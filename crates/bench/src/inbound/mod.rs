@@ -50,6 +50,16 @@ pub fn customer() -> String {
     }
 }
 
+/// Who wires the handler over the counted clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wiring {
+    /// `bridge-inbound`'s `main` ([`Ports::aws`]).
+    Lambda,
+    /// The `bridge` command (`bridge sms`, `bridge replay`, the demo's phone page): the
+    /// same adapters behind its timing wrappers, which must not change a single call.
+    Cli,
+}
+
 /// The inbound handler over the real adapters, against moto and a connect-sim.
 pub struct Stack {
     /// moto's endpoint.
@@ -72,6 +82,14 @@ impl Stack {
     /// # Errors
     /// When the table cannot be created or the configuration is refused.
     pub async fn new(moto: &str, sim: &str) -> anyhow::Result<Self> {
+        Self::with_wiring(moto, sim, Wiring::Lambda).await
+    }
+
+    /// As [`Self::new`], with the handler wired as `wiring` wires it.
+    ///
+    /// # Errors
+    /// When the table cannot be created or the configuration is refused.
+    pub async fn with_wiring(moto: &str, sim: &str, wiring: Wiring) -> anyhow::Result<Self> {
         let settings = ClientSettings::default();
         let log = CallLog::new();
         let aws = calls::clients(&bridge_aws::emulator_config(moto), &settings, &log);
@@ -89,14 +107,17 @@ impl Stack {
             participant: connect.participant,
             ..aws
         };
-        let ports = Ports::aws(&clients, &config);
-        let store = ports.sessions.clone();
+        let store = Ports::aws(&clients, &config).sessions;
+        let handler = match wiring {
+            Wiring::Lambda => Arc::new(Handler::new(Ports::aws(&clients, &config), config)),
+            Wiring::Cli => bridge_cli::stack::Stack::from_parts(config, clients).handler,
+        };
         log.take(); // the table's creation is not the handler's
         Ok(Self {
             moto: moto.to_owned(),
             sim: sim.trim_end_matches('/').to_owned(),
             table,
-            handler: Arc::new(Handler::new(ports, config)),
+            handler,
             log,
             store,
             http: reqwest::Client::new(),

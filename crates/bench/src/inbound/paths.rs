@@ -79,6 +79,10 @@ impl PathCalls {
 
 /// The name of the resume path's row (the one with the ≤ 3 budget).
 pub const RESUME: &str = "text to the open chat (resume)";
+/// The name of the first-text row (the one with the ≤ 4 budget).
+pub const FIRST_TEXT: &str = "first text (starts a chat)";
+/// The name of the racing first texts' row.
+pub const RACE: &str = "20 first texts from one number at once (all)";
 
 /// A body of `chars` characters: words in several scripts, and an emoji.
 pub fn long_body(chars: usize) -> String {
@@ -104,7 +108,7 @@ pub async fn run_all(stack: &Stack) -> anyhow::Result<Vec<PathCalls>> {
     // First text, resume, redelivery of the same record.
     let from = customer();
     rows.push(
-        measure(stack, "first text (starts a chat)", "delivered", async {
+        measure(stack, FIRST_TEXT, "delivered", async {
             stack.text(&from, "Hi, where is my order?").await
         })
         .await?,
@@ -277,7 +281,7 @@ pub async fn race(stack: &Stack, texts: usize) -> anyhow::Result<PathCalls> {
         chats.len()
     );
     Ok(PathCalls {
-        path: "20 first texts from one number at once (all)",
+        path: RACE,
         outcome: "delivered".to_owned(),
         texts,
         calls,

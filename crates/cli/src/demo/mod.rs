@@ -334,10 +334,10 @@ async fn wait_ready(
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_DEADLINE;
     loop {
-        if let Ok(response) = http.get(url).send().await {
-            if !need_ok || response.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(response) = http.get(url).send().await
+            && (!need_ok || response.status().is_success())
+        {
+            return Ok(());
         }
         if !supervisor.is_running(name) {
             bail!(

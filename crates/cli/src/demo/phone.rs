@@ -185,10 +185,10 @@ impl Phone {
                 let at = match seen.at.get(&sms.message_id) {
                     Some(at) => *at,
                     None => {
-                        if seen.order.len() >= MAX_SEEN_SMS {
-                            if let Some(oldest) = seen.order.pop_front() {
-                                seen.at.remove(&oldest);
-                            }
+                        if seen.order.len() >= MAX_SEEN_SMS
+                            && let Some(oldest) = seen.order.pop_front()
+                        {
+                            seen.at.remove(&oldest);
                         }
                         seen.order.push_back(sms.message_id.clone());
                         seen.at.insert(sms.message_id.clone(), now);

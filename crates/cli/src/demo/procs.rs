@@ -201,10 +201,10 @@ async fn stop(managed: &mut Managed) {
         return;
     }
     let pid = i32::try_from(managed.pid).ok().and_then(Pid::from_raw);
-    if let Some(pid) = pid {
-        if let Err(error) = kill_process(pid, Signal::TERM) {
-            tracing::warn!(%error, name = managed.name, "SIGTERM failed");
-        }
+    if let Some(pid) = pid
+        && let Err(error) = kill_process(pid, Signal::TERM)
+    {
+        tracing::warn!(%error, name = managed.name, "SIGTERM failed");
     }
     let deadline = Instant::now() + STOP_DEADLINE;
     match timeout_at(deadline, managed.child.wait()).await {

@@ -26,15 +26,14 @@ impl Handler {
         end: Option<ContactId>,
     ) -> Result<Next, HandlerError> {
         let now = self.clock.now();
-        if let Some(current) = &session {
-            if current.status == Status::Starting
-                && now - current.started_at < self.policy.takeover_after
-            {
-                // Let the start finish, then end that chat: otherwise it would stay open,
-                // unseen, with the customer gone.
-                debug!("a chat is being started; waiting for it before opting out");
-                return Ok(Next::Wait);
-            }
+        if let Some(current) = &session
+            && current.status == Status::Starting
+            && now - current.started_at < self.policy.takeover_after
+        {
+            // Let the start finish, then end that chat: otherwise it would stay open,
+            // unseen, with the customer gone.
+            debug!("a chat is being started; waiting for it before opting out");
+            return Ok(Next::Wait);
         }
         let session = match (session, &end) {
             (Some(current), Some(contact_id)) => {
@@ -70,10 +69,10 @@ impl Handler {
                 None,
             )),
         };
-        if let Some((row, expected)) = write {
-            if self.put_session(&row, expected).await?.is_none() {
-                return Ok(Next::Redecide);
-            }
+        if let Some((row, expected)) = write
+            && self.put_session(&row, expected).await?.is_none()
+        {
+            return Ok(Next::Redecide);
         }
         info!(
             ended = end.as_ref().map(tracing::field::display),

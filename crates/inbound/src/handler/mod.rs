@@ -51,7 +51,7 @@ use bridge_core::ids::{ContactId, InboundMessageId};
 use bridge_core::inbound::{InboundRecord, parse_sns_event};
 use bridge_core::keyword::{self, Keyword};
 use bridge_core::ports::{
-    ChatApi, Clock, DedupeStore, SessionStore, SmsSender, StoreError, SystemClock,
+    ChatApi, Clock, DedupeStore, Marker, SessionStore, SmsSender, StoreError, SystemClock,
 };
 use bridge_core::segment::{CONNECT_MESSAGE_MAX_CHARS, split_for_connect};
 use bridge_core::session::{self, Decision, Input, Policy, Session, SessionKey, StartPlan};
@@ -175,10 +175,21 @@ impl Sms {
     }
 }
 
+/// How the read-decide-act loop finished.
+enum Finished {
+    /// The dedupe marker is still to be written.
+    Unmarked(Outcome),
+    /// The dedupe marker was written with the last session write.
+    Marked(Outcome),
+}
+
 /// What the handler does after one step of the loop.
 enum Next {
     /// Finished with this outcome.
     Done(Outcome),
+    /// Finished with this outcome, and the text's dedupe marker is already written (with
+    /// the session write that activated its chat).
+    Marked(Outcome),
     /// Read the session again and decide again (a conditional write lost, or the chat moved).
     Redecide,
     /// Another invocation is starting the chat: wait a little, then decide again.
@@ -377,8 +388,11 @@ impl Handler {
             return Ok(Outcome::Duplicate);
         }
 
-        let outcome = self.run(&text, session).await?;
-        if outcome != Outcome::Duplicate {
+        let (outcome, marked) = match self.run(&text, session).await? {
+            Finished::Marked(outcome) => (outcome, true),
+            Finished::Unmarked(outcome) => (outcome, false),
+        };
+        if outcome != Outcome::Duplicate && !marked {
             let now = self.clock.now();
             self.dedupe
                 .mark_processed(&text.id, outcome.contact_id(), now)
@@ -389,7 +403,7 @@ impl Handler {
     }
 
     /// Steps 3–5: read, decide, act; again on a lost write; bounded.
-    async fn run(&self, sms: &Sms, prefetched: Option<Session>) -> Result<Outcome, HandlerError> {
+    async fn run(&self, sms: &Sms, prefetched: Option<Session>) -> Result<Finished, HandlerError> {
         let waiting_since = Instant::now();
         let deadline = waiting_since + self.config.wait_for_start;
         let mut polls = 0u32;
@@ -414,7 +428,8 @@ impl Handler {
                 }
             };
             match next {
-                Next::Done(outcome) => return Ok(outcome),
+                Next::Done(outcome) => return Ok(Finished::Unmarked(outcome)),
+                Next::Marked(outcome) => return Ok(Finished::Marked(outcome)),
                 Next::Redecide => {}
                 Next::Start(plan) => planned = Some(plan),
                 Next::Wait => {
@@ -497,6 +512,28 @@ impl Handler {
             .map_err(|e| HandlerError::store(Step::ReadSession, e))
     }
 
+    /// A conditional session write and `marker` in one atomic write; `Ok(None)` when the
+    /// session write lost to another writer (then the marker was not written either).
+    async fn put_session_marked(
+        &self,
+        session: &Session,
+        expected: Option<u64>,
+        marker: &Marker,
+    ) -> Result<Option<Session>, HandlerError> {
+        let session = Session {
+            writer: Some(new_writer_id()),
+            ..session.clone()
+        };
+        match self.sessions.put_marked(&session, expected, marker).await {
+            Ok(stored) => Ok(Some(stored)),
+            Err(StoreError::Conflict { what }) => {
+                debug!(what, "conditional session write lost; deciding again");
+                Ok(None)
+            }
+            Err(error) => Err(HandlerError::store(Step::WriteSession, error)),
+        }
+    }
+
     /// A conditional session write; `Ok(None)` when it lost to another writer.
     async fn put_session(
         &self,
@@ -506,7 +543,7 @@ impl Handler {
         // A fresh writer id per write: the SDK's retry of this very put can recognise its
         // own row, and no other invocation's identical-looking row passes for ours.
         let session = Session {
-            writer: Some(format!("{:016x}", rand::random::<u64>())),
+            writer: Some(new_writer_id()),
             ..session.clone()
         };
         match self.sessions.put(&session, expected).await {
@@ -529,6 +566,11 @@ fn input_for(keyword: Option<Keyword>, session: Option<&Session>) -> Input {
         Some(keyword) => Input::Keyword(keyword),
         None => Input::Text,
     }
+}
+
+/// A fresh writer id for one conditional session write ([`Session::writer`]).
+fn new_writer_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 fn decision_name(decision: &Decision) -> &'static str {

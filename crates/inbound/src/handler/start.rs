@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use bridge_core::ids::ConnectionToken;
 use bridge_core::ports::{
-    ChatError, ConnectionKind, ItemKind, Role, StartChat, StartedChat, TranscriptStart,
+    ChatError, ConnectionKind, ItemKind, Marker, Role, StartChat, StartedChat, TranscriptStart,
 };
 use bridge_core::session::{Chat, Session, StartPlan, Status};
 use tracing::{debug, info, warn};
@@ -72,22 +72,27 @@ impl Handler {
             .await
             .map_err(|e| HandlerError::chat(Step::StartChat, e))?;
         record_contact(&started.contact_id);
-        let connected = self
-            .chat
-            .create_connection(
-                &started.participant_token,
-                ConnectionKind::Credentials,
-                true,
-            )
-            .await;
-        let connection = match connected {
-            Ok(connected) => connected
-                .connection
-                .ok_or(HandlerError::MissingCredentials)?,
-            Err(ChatError::ChatEnded) => {
-                return self.ended_at_once(sms, plan, starting, &started).await;
-            }
-            Err(error) => return Err(HandlerError::chat(Step::Connect, error)),
+        let connection = match started.connected.connection.clone() {
+            Some(connection) => connection,
+            // StartChatContact answers with the customer's connection (ConnectionTypes), but
+            // a replayed start of a chat that has ended may come back without it: ask.
+            None => match self
+                .chat
+                .create_connection(
+                    &started.participant_token,
+                    ConnectionKind::Credentials,
+                    true,
+                )
+                .await
+            {
+                Ok(connected) => connected
+                    .connection
+                    .ok_or(HandlerError::MissingCredentials)?,
+                Err(ChatError::ChatEnded) => {
+                    return self.ended_at_once(sms, plan, starting, &started).await;
+                }
+                Err(error) => return Err(HandlerError::chat(Step::Connect, error)),
+            },
         };
         let chat = Chat {
             contact_id: started.contact_id.clone(),
@@ -95,11 +100,33 @@ impl Handler {
             participant_token: started.participant_token.clone(),
             connection,
         };
-        let mut activated = starting.activated(chat.clone(), self.clock.now());
+        let now = self.clock.now();
+        let mut activated = starting.activated(chat.clone(), now);
         // A first start's chat opens with this text; after a takeover that is not certain
         // (Connect may have answered the dead starter's request).
         activated.initial_sms = (!plan.takeover).then(|| sms.id.clone());
-        let (session, won) = match self.put_session(&activated, Some(starting.version)).await? {
+        // A first start activates the chat and marks what its InitialMessage carried in one
+        // write: the whole text when it has one part (then the text is done), part 1
+        // otherwise. Only if that write wins is the text certainly in the chat.
+        let marker = (!plan.takeover)
+            .then(|| match sms.chunks.len() {
+                1 => Some(sms.id.clone()),
+                _ => sms.initial_marker(),
+            })
+            .flatten()
+            .map(|id| Marker {
+                id,
+                contact_id: Some(chat.contact_id.clone()),
+                at: now,
+            });
+        let written = match &marker {
+            Some(marker) => {
+                self.put_session_marked(&activated, Some(starting.version), marker)
+                    .await?
+            }
+            None => self.put_session(&activated, Some(starting.version)).await?,
+        };
+        let (session, won) = match written {
             Some(active) => (Some(active), true),
             // Someone moved the row: a takeover of our (slow) start, which got this same chat
             // back from Connect and may have activated it already.
@@ -124,7 +151,14 @@ impl Handler {
             generation = starting.generation,
             initial_delivered, "chat started"
         );
-        if initial_delivered && sms.chunks.len() > 1 {
+        let marked = won && marker.is_some();
+        if marked && sms.chunks.len() == 1 {
+            return Ok(Next::Marked(Outcome::Delivered {
+                contact_id: chat.contact_id,
+                started: true,
+            }));
+        }
+        if initial_delivered && sms.chunks.len() > 1 && !marked {
             self.mark_initial_delivered(sms, &chat).await?;
         }
         match session {
@@ -182,6 +216,8 @@ impl Handler {
             initial_message: sms.chunks.first().cloned(),
             continue_from: plan.continue_from.clone(),
             duration_minutes: self.config.chat_duration_minutes.map(u32::from),
+            // The customer's connection comes with the chat: no CreateParticipantConnection.
+            connection: Some(ConnectionKind::Credentials),
         }
     }
 
@@ -209,10 +245,13 @@ impl Handler {
             return Ok(Next::Redecide);
         }
         if sms.chunks.len() > 1 {
+            // Only part 1 reached that chat: the whole text goes to the next one rather
+            // than parts 2.. being acknowledged unsent.
             warn!(
                 parts = sms.chunks.len(),
-                "only the first part reached the chat before it ended"
+                "only the first part reached the chat before it ended; the text goes to the next chat"
             );
+            return Ok(Next::Redecide);
         }
         Ok(Next::Done(Outcome::Delivered {
             contact_id: started.contact_id.clone(),

@@ -13,7 +13,7 @@ use bridge_core::ids::{
 };
 use bridge_core::inbound::{InboundRecord, parse_line, wrap_in_sns_event};
 use bridge_core::ports::{
-    ChatApi, ChatError, Clock, Connected, ConnectionKind, DedupeStore, SentMessage, SessionStore,
+    ChatApi, ChatError, Clock, Connected, ConnectionKind, DedupeStore, Marker, SentMessage, SessionStore,
     StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
 };
 use bridge_core::session::{Policy, Session, SessionKey, Status};
@@ -82,6 +82,30 @@ impl SessionStore for Store {
         tokio::task::yield_now().await;
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.inner.put(session, expected).await
+    }
+    async fn get_with_marker(
+        &self,
+        key: &SessionKey,
+        id: &InboundMessageId,
+    ) -> Result<(Option<Session>, Option<bool>), StoreError> {
+        // One read of both items, as DynamoDB's BatchGetItem: counted as one get.
+        tokio::task::yield_now().await;
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_with_marker(key, id).await
+    }
+    async fn put_marked(
+        &self,
+        session: &Session,
+        expected: Option<u64>,
+        marker: &Marker,
+    ) -> Result<Session, StoreError> {
+        // One write of both items, as DynamoDB's TransactWriteItems: counted as one put.
+        tokio::task::yield_now().await;
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        if self.fail_next_mark.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Transient("injected dynamodb outage".into()));
+        }
+        self.inner.put_marked(session, expected, marker).await
     }
     async fn end_chat(
         &self,

@@ -331,6 +331,7 @@ impl Stack {
                 initial_message: Some(first_text.to_owned()),
                 continue_from: None,
                 duration_minutes: None,
+                connection: None,
             })
             .await
             .expect("StartChatContact");

@@ -111,6 +111,7 @@ pub async fn websocket_urls(
                         initial_message: None,
                         continue_from: None,
                         duration_minutes: None,
+                        connection: None,
                     })
                     .await
                     .context("StartChatContact")?;
@@ -139,6 +140,7 @@ async fn one(chat: &ConnectChat, run: usize, n: usize) -> anyhow::Result<Record>
             initial_message: Some(format!("hello from customer {n}")),
             continue_from: None,
             duration_minutes: None,
+            connection: None,
         })
         .await
         .context("StartChatContact")?;

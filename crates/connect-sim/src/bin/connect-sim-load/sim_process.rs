@@ -84,10 +84,10 @@ impl SimProcess {
 
     /// Stops a child sim (SIGKILL through tokio; it holds no state worth flushing).
     pub async fn stop(mut self) {
-        if let Some(child) = self.child.as_mut() {
-            if let Err(error) = child.kill().await {
-                eprintln!("could not stop connect-sim: {error}");
-            }
+        if let Some(child) = self.child.as_mut()
+            && let Err(error) = child.kill().await
+        {
+            eprintln!("could not stop connect-sim: {error}");
         }
     }
 }
