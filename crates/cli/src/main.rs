@@ -27,7 +27,7 @@ use bridge_cli::{config, meter, stack};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::StackArgs;
@@ -73,9 +73,38 @@ enum Command {
     },
 }
 
+/// The command line, with `--help` listing the bridge variables `--aws` mode reads.
+fn parse() -> Cli {
+    let mut vars = String::from(
+        "With --aws, the standard AWS environment and these bridge variables apply:\n",
+    );
+    for var in bridge_core::config::VARS {
+        let default = match var.default {
+            bridge_core::usage::Default::Required => "required".to_owned(),
+            bridge_core::usage::Default::Unset => "default: none".to_owned(),
+            bridge_core::usage::Default::Value(value) => format!("default: {value}"),
+        };
+        vars.push_str(&format!(
+            "  {}  ({default})\n      {}\n",
+            var.name, var.help
+        ));
+    }
+    let command = Cli::command();
+    let local = command
+        .get_after_help()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    // -h and --help alike: a person asking for help gets every variable.
+    let command = command.after_help(format!("{local}\n\n{vars}"));
+    match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()

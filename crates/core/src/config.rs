@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::ids::{ContactFlowId, InstanceId, InvalidId};
 use crate::phone::{PhoneError, PhoneNumber};
+use crate::usage::Var;
 
 /// Amazon Connect instance id that chats are started in. Required.
 pub const CONNECT_INSTANCE_ID: &str = "BRIDGE_CONNECT_INSTANCE_ID";
@@ -46,23 +47,70 @@ pub const WAIT_FOR_START_MS: &str = "BRIDGE_WAIT_FOR_START_MS";
 /// StartChatContact `ChatDurationInMinutes`. Default: Connect's own (25 hours).
 pub const CHAT_DURATION_MINUTES: &str = "BRIDGE_CHAT_DURATION_MINUTES";
 
-/// Every variable [`Config`] reads, for documentation and `--help` output.
-pub const ALL_VARS: [&str; 15] = [
-    CONNECT_INSTANCE_ID,
-    SUPPORT_LINES,
-    TABLE_NAME,
-    SHARD_COUNT,
-    PERSISTENT_CHAT,
-    CUSTOMER_DISPLAY_NAME,
-    HELP_TEXT,
-    OPT_OUT_TEXT,
-    OPT_IN_TEXT,
-    JOINED_NOTICE,
-    CLOSING_TEXT,
-    SMS_NUMBERING,
-    START_TAKEOVER_SECS,
-    WAIT_FOR_START_MS,
-    CHAT_DURATION_MINUTES,
+/// Every variable [`Config`] reads, with its default and meaning: the source of every
+/// binary's `--help` ([`crate::usage`]).
+pub const VARS: [Var; 15] = [
+    Var::required(
+        CONNECT_INSTANCE_ID,
+        "Amazon Connect instance id chats are started in (1-100 characters)",
+    ),
+    Var::required(
+        SUPPORT_LINES,
+        "Support numbers and their contact flows: +18005550100=<flow-id>,+18005550199=<flow-id>",
+    ),
+    Var::required(
+        TABLE_NAME,
+        "DynamoDB table of sessions, dedupe markers and leases",
+    ),
+    Var::with_default(SHARD_COUNT, "64", "Relay shards, 1-1024"),
+    Var::with_default(
+        PERSISTENT_CHAT,
+        "false",
+        "Start a new chat as a persistent chat continuing the customer's previous contact",
+    ),
+    Var::with_default(
+        CUSTOMER_DISPLAY_NAME,
+        DEFAULT_CUSTOMER_DISPLAY_NAME,
+        "The customer's display name in Connect (up to 256 characters)",
+    ),
+    Var::with_default(
+        HELP_TEXT,
+        DEFAULT_HELP_TEXT,
+        "SMS reply to HELP/INFO/AIDE (up to 1600 characters; carriers require one)",
+    ),
+    Var::optional(
+        OPT_OUT_TEXT,
+        "SMS reply to STOP (AWS and carriers send their own)",
+    ),
+    Var::optional(
+        OPT_IN_TEXT,
+        "SMS reply to START/UNSTOP/YES from an opted-out customer",
+    ),
+    Var::with_default(
+        JOINED_NOTICE,
+        "true",
+        "Send \"You are now chatting with ...\" when an agent joins",
+    ),
+    Var::optional(CLOSING_TEXT, "SMS sent when the chat ends"),
+    Var::with_default(
+        SMS_NUMBERING,
+        "true",
+        "Number the parts of a reply split over several SMS (\"(1/3)\")",
+    ),
+    Var::with_default(
+        START_TAKEOVER_SECS,
+        "30",
+        "Age (1-3600 s) after which a chat start whose starter died is taken over",
+    ),
+    Var::with_default(
+        WAIT_FOR_START_MS,
+        "10000",
+        "How long (1-300000 ms) a text that lost the race to start a chat waits for it",
+    ),
+    Var::optional(
+        CHAT_DURATION_MINUTES,
+        "ChatDurationInMinutes of new chats, 60-10080 (unset: Connect's default, 25 h)",
+    ),
 ];
 
 /// Default of [`SHARD_COUNT`].
@@ -717,7 +765,11 @@ mod tests {
     #[test]
     fn defaults_apply_when_optional_vars_are_unset_or_blank() {
         let mut blank = required();
-        for var in ALL_VARS.iter().filter(|var| !required().contains_key(*var)) {
+        for var in VARS
+            .iter()
+            .map(|var| var.name)
+            .filter(|var| !required().contains_key(*var))
+        {
             blank.insert(var, "  ".to_owned());
         }
         for vars in [required(), blank] {
@@ -1056,11 +1108,11 @@ mod tests {
     }
 
     #[test]
-    fn all_vars_lists_every_variable_once() {
-        let mut names = ALL_VARS.to_vec();
+    fn vars_lists_every_variable_once() {
+        let mut names: Vec<&str> = VARS.iter().map(|var| var.name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), ALL_VARS.len());
+        assert_eq!(names.len(), VARS.len());
         assert!(names.iter().all(|name| name.starts_with("BRIDGE_")));
     }
 }

@@ -18,6 +18,7 @@
 //! - [`ports`]: the traits adapters implement (`SessionStore`, `ChatApi`, `SmsSender`,
 //!   `Clock`) and their typed errors.
 //! - [`config`]: typed configuration loaded from the environment, validated all at once.
+//! - [`usage`]: what a binary's `--help` and `--version` print, from its variable lists.
 #![warn(missing_docs)]
 
 pub mod config;
@@ -31,5 +32,6 @@ pub mod segment;
 pub mod session;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod usage;
 
 pub use phone::PhoneNumber;

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use bridge_core::usage::Var;
+
 /// Log level set by Lambda's advanced logging controls (`TRACE` … `FATAL`). Wins over
 /// [`RUST_LOG`].
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
@@ -14,6 +16,24 @@ pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 pub const AWS_LAMBDA_LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
 /// `tracing` filter directives, used when [`AWS_LAMBDA_LOG_LEVEL`] is unset.
 pub const RUST_LOG: &str = "RUST_LOG";
+
+/// The logging variables, with their defaults and meaning (`--help`).
+pub const VARS: [Var; 3] = [
+    Var::optional(
+        AWS_LAMBDA_LOG_LEVEL,
+        "TRACE..FATAL, set by Lambda's advanced logging controls; wins over RUST_LOG",
+    ),
+    Var::with_default(
+        AWS_LAMBDA_LOG_FORMAT,
+        "JSON",
+        "JSON or Text, set by Lambda's advanced logging controls",
+    ),
+    Var::with_default(
+        RUST_LOG,
+        "info",
+        "tracing filter directives, when AWS_LAMBDA_LOG_LEVEL is unset",
+    ),
+];
 
 /// The crates whose logs a Lambda log level applies to in full; other crates (the AWS SDK,
 /// hyper, the runtime) are capped at INFO so DEBUG does not flood CloudWatch.

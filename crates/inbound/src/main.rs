@@ -8,6 +8,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sns::SnsEvent;
 use bridge_aws::{ClientSettings, Clients};
 use bridge_core::config::Config;
+use bridge_core::usage::{Program, Request};
 use bridge_inbound::config::LogConfig;
 use bridge_inbound::{Handler, Ports};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -16,8 +17,36 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 /// handler waits on I/O, and at small memory sizes the function gets a fraction of a vCPU.
 /// Worker threads only add wake-ups: `make bench-inbound` measured 1.34 ms of CPU per
 /// resumed text on the multi-thread runtime, 1.04 ms on this one.
+/// What `bridge-inbound --help` says.
+const PROGRAM: Program<'static> = Program {
+    name: "bridge-inbound",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "The inbound AWS Lambda function of the SMS <-> Amazon Connect chat bridge: takes the\n\
+            SNS events of inbound SMS (AWS End User Messaging two-way) and puts each text into the\n\
+            customer's Connect chat, starting one when none is open. Runs under the Lambda\n\
+            Runtime API (AWS_LAMBDA_RUNTIME_API), which Lambda sets; `bridge sms` runs the same\n\
+            handler locally.",
+    commands: &[],
+    vars: &[
+        ("Bridge", &bridge_core::config::VARS),
+        ("AWS SDK", &bridge_core::usage::AWS_VARS),
+        ("Logging", &bridge_inbound::config::VARS),
+    ],
+};
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    match PROGRAM.request(std::env::args().skip(1)) {
+        Request::Run | Request::Command(_) => {}
+        Request::Help(text) | Request::Version(text) => {
+            print!("{text}");
+            return Ok(());
+        }
+        Request::Usage(text) => {
+            eprint!("{text}");
+            std::process::exit(2);
+        }
+    }
     bridge_inbound::logging::init(&LogConfig::from_env())?;
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -14,6 +14,7 @@ use std::num::ParseIntError;
 
 use bridge_core::config::{Config as CoreConfig, ConfigProblem};
 use bridge_core::ports::OwnerId;
+use bridge_core::usage::Var;
 
 use crate::rate::Rate;
 
@@ -59,26 +60,94 @@ pub const SOCKET_LIFETIME_SECS: &str = "BRIDGE_RELAY_SOCKET_LIFETIME_SECS";
 /// `json` (default) or `text` log lines.
 pub const LOG_FORMAT: &str = "BRIDGE_RELAY_LOG_FORMAT";
 
-/// Every relay-specific variable, for documentation and `--help`.
-pub const ALL_VARS: [&str; 18] = [
-    OWNER_ID,
-    ADMIN_ADDR,
-    LEASE_TTL_MS,
-    LEASE_RENEW_MS,
-    DISCOVERY_MS,
-    HEARTBEAT_MS,
-    CALL_TIMEOUT_MS,
-    CONNECT_TIMEOUT_MS,
-    BACKOFF_BASE_MS,
-    BACKOFF_CAP_MS,
-    SMS_ATTEMPTS,
-    MAX_SESSIONS,
-    CONNECT_CONCURRENCY,
-    CONNECT_RATE,
-    CONNECT_BURST,
-    DRAIN_MS,
-    SOCKET_LIFETIME_SECS,
-    LOG_FORMAT,
+/// Every relay-specific variable, with its default and meaning (`--help`).
+pub const VARS: [Var; 18] = [
+    Var::with_default(
+        OWNER_ID,
+        "<hostname>-<pid>-<random>",
+        "This instance's lease owner id (up to 128 characters)",
+    ),
+    Var::with_default(
+        ADMIN_ADDR,
+        DEFAULT_ADMIN_ADDR,
+        "Address of the admin listener: /healthz, /readyz, /metrics",
+    ),
+    Var::with_default(
+        LEASE_TTL_MS,
+        "15000",
+        "How long a shard lease lasts unless renewed, ms",
+    ),
+    Var::with_default(
+        LEASE_RENEW_MS,
+        "5000",
+        "How often leases are renewed and rebalanced, ms (at most half the TTL)",
+    ),
+    Var::with_default(
+        DISCOVERY_MS,
+        "1000",
+        "How often owned shards are queried for live sessions, ms",
+    ),
+    Var::with_default(
+        HEARTBEAT_MS,
+        "10000",
+        "WebSocket ping + heartbeat period, ms; one unanswered period means a dead socket",
+    ),
+    Var::with_default(
+        CALL_TIMEOUT_MS,
+        "10000",
+        "Timeout of every API call (Connect, DynamoDB, SNS), ms",
+    ),
+    Var::with_default(
+        CONNECT_TIMEOUT_MS,
+        "10000",
+        "Timeout of a WebSocket connect + subscribe, ms",
+    ),
+    Var::with_default(
+        BACKOFF_BASE_MS,
+        "250",
+        "Ceiling of the first reconnect / retry delay, ms (full jitter, doubling)",
+    ),
+    Var::with_default(
+        BACKOFF_CAP_MS,
+        "30000",
+        "Largest reconnect / retry delay, ms",
+    ),
+    Var::with_default(
+        SMS_ATTEMPTS,
+        "5",
+        "Attempts per SMS part (and cursor write) before the session reconnects and catches up",
+    ),
+    Var::with_default(
+        MAX_SESSIONS,
+        "20000",
+        "Most sessions this instance relays at once",
+    ),
+    Var::with_default(
+        CONNECT_CONCURRENCY,
+        "64",
+        "Most connection set-ups (CreateParticipantConnection + handshake) at once",
+    ),
+    Var::with_default(
+        CONNECT_RATE,
+        "2",
+        "CreateParticipantConnection calls per second, this instance (0: no limit); Connect allows 6/s per instance, shared",
+    ),
+    Var::with_default(
+        CONNECT_BURST,
+        "4",
+        "Connection set-ups that may go back to back after a quiet spell",
+    ),
+    Var::with_default(
+        DRAIN_MS,
+        "10000",
+        "How long shutdown waits for sessions to finish the message in hand, ms",
+    ),
+    Var::with_default(
+        SOCKET_LIFETIME_SECS,
+        "3540",
+        "Replace a socket (new connection, catch-up) after this long, s",
+    ),
+    Var::with_default(LOG_FORMAT, "json", "json or text log lines"),
 ];
 
 /// Every problem found in the core and relay configuration; `Display` lists them all.

@@ -12,6 +12,7 @@ use bridge_aws::{
     ClientSettings, Clients, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender,
 };
 use bridge_core::ports::SystemClock;
+use bridge_core::usage::{Program, Request, Var};
 use bridge_relay::config::LogFormat;
 use bridge_relay::leases::listed_leases;
 use bridge_relay::{Config, Ports, probe, shutdown};
@@ -20,11 +21,49 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
+/// What `bridge-relay --help` says.
+const PROGRAM: Program<'static> = Program {
+    name: "bridge-relay",
+    version: env!("CARGO_PKG_VERSION"),
+    about: "The relay of the SMS <-> Amazon Connect chat bridge: holds the customers' participant\n\
+            WebSockets for the shards it leases and sends what agents write back as SMS. Runs until\n\
+            SIGTERM or SIGINT, then drains and releases its leases.",
+    commands: &[(
+        "healthcheck",
+        "probe this instance's /healthz on BRIDGE_RELAY_ADMIN_ADDR (the container's health check)",
+    )],
+    vars: &[
+        (
+            "Bridge (shared with the inbound Lambda)",
+            &bridge_core::config::VARS,
+        ),
+        ("Relay", &bridge_relay::config::VARS),
+        ("AWS SDK", &bridge_core::usage::AWS_VARS),
+        (
+            "Logging",
+            &[Var::with_default(
+                "RUST_LOG",
+                "info",
+                "tracing filter directives",
+            )],
+        ),
+    ],
+};
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `bridge-relay healthcheck`: the container's health probe (distroless: no curl).
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        return healthcheck();
+    match PROGRAM.request(std::env::args().skip(1)) {
+        Request::Run => {}
+        // The container's health probe (distroless: no curl).
+        Request::Command(_) => return healthcheck(),
+        Request::Help(text) | Request::Version(text) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Request::Usage(text) => {
+            eprint!("{text}");
+            return ExitCode::from(2);
+        }
     }
     let config = match Config::from_env() {
         Ok(config) => config,

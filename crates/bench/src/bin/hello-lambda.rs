@@ -11,6 +11,19 @@ use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    // `--help` / `--version` only: anything more would stop it being the floor.
+    if let Some(flag) = std::env::args().nth(1) {
+        match flag.as_str() {
+            "--version" | "-V" => println!("hello-lambda {}", env!("CARGO_PKG_VERSION")),
+            _ => println!(
+                "hello-lambda {}\nThe hello-world Rust Lambda that `inbound-bench startup` \
+                 measures bridge-inbound against.\nRuns under the Lambda Runtime API \
+                 (AWS_LAMBDA_RUNTIME_API); reads no other variable.",
+                env!("CARGO_PKG_VERSION")
+            ),
+        }
+        return Ok(());
+    }
     run(service_fn(hello)).await
 }
 

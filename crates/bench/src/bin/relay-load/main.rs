@@ -53,7 +53,7 @@ use bridge_bench::sim::Sim;
 
 /// Relay load benchmark with a Node.js yardstick.
 #[derive(Debug, Parser)]
-#[command(name = "relay-load")]
+#[command(name = "relay-load", version)]
 struct Cli {
     #[command(subcommand)]
     child: Option<ChildCommand>,

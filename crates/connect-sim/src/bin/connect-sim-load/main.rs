@@ -29,7 +29,7 @@ use sim_process::SimProcess;
 
 /// Load benchmark for connect-sim.
 #[derive(Debug, Parser)]
-#[command(name = "connect-sim-load")]
+#[command(name = "connect-sim-load", version)]
 struct Args {
     /// Start this connect-sim binary on port 0 (memory is then measured).
     #[arg(long, conflicts_with = "target")]
