@@ -96,7 +96,7 @@ test-chatjs: $(CHATJS_STAMP) ## Drive connect-sim with the official chatjs clien
 .PHONY: demo
 demo: ## Run the whole bridge locally (CI=true: play the scripted conversation and exit)
 	$(PREREQS) demo
-	$(MAKE) --no-print-directory venv
+	$(MAKE) --no-print-directory venv tools
 	$(CARGO) build --bins -p bridge-cli -p bridge-relay -p connect-sim
 	$(TARGET_DIR)/debug/bridge --moto-endpoint http://127.0.0.1:$(MOTO_PORT) demo
 

@@ -34,7 +34,7 @@ MACOS_BROWSERS=(
     "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"
 )
 # What each mode checks, in order (check_<name> below).
-DEMO_CHECKS=(make cargo python)
+DEMO_CHECKS=(make cargo python java node)
 TEST_CHECKS=(make cargo rust_components python java node curl browser)
 
 RUSTUP_INSTALL="curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh"

@@ -1,6 +1,8 @@
 //! Replay benchmark: 10,000 inbound events through the whole local stack — `bridge replay
-//! --target local` (the inbound handler in-process) against moto and connect-sim — with
-//! the time split reported by `--timings` (handler vs waiting on the services).
+//! --target local` (the inbound handler in-process) against connect-sim, moto for SNS, and
+//! each DynamoDB engine in turn (DynamoDB Local, the local default, then moto) — with the
+//! time split reported by `--timings` (handler vs waiting on the services), and the two
+//! engines' events/s side by side.
 //!
 //! Ignored by default (minutes): `make bench-replay`, or
 //! `scripts/with-emulators.sh cargo test -p bridge-e2e --test bench_replay -- --ignored --nocapture`.
@@ -11,7 +13,7 @@ mod harness;
 
 use std::fmt::Write as _;
 
-use harness::{Stack, connect_sim, unique};
+use harness::{Engine, Stack, connect_sim, unique};
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -23,13 +25,43 @@ fn setting(name: &str, default: usize) -> usize {
 #[test]
 #[ignore = "benchmark: minutes of load; run with make bench-replay"]
 fn replay_ten_thousand_events_through_the_local_stack() {
+    let mut rows = Vec::new();
+    for engine in [Engine::DynamodbLocal, Engine::Moto] {
+        rows.push((engine, replay_on(engine)));
+    }
+    let mut table = String::from(
+        "| DynamoDB engine | events/s | per event: waiting on services | per event: handler |\n\
+         |---|---:|---:|---:|\n",
+    );
+    for (engine, report) in &rows {
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} |",
+            engine.as_str(),
+            report.events_per_second,
+            report.services_ms,
+            report.handler_ms
+        );
+    }
+    println!("BENCH TABLE\n{table}");
+}
+
+/// What one replay's `--timings` report said.
+struct Report {
+    events_per_second: String,
+    services_ms: String,
+    handler_ms: String,
+}
+
+/// Replays the recording through a stack on `engine` and returns its timings.
+fn replay_on(engine: Engine) -> Report {
     let events = setting("BENCH_EVENTS", 10_000);
     let customers = setting("BENCH_CUSTOMERS", 500).max(1);
     let concurrency = setting("BENCH_CONCURRENCY", 32).to_string();
-    // GIVEN connect-sim without its concurrent-chat quota, a fresh table, and a recording
-    // of `events` texts from `customers` customers, interleaved
+    // GIVEN connect-sim without its concurrent-chat quota, a fresh table in `engine`, and
+    // a recording of `events` texts from `customers` customers, interleaved
     let (_sim, sim) = connect_sim(&["--concurrent-chat-limit", "0"]);
-    let stack = Stack::new(&sim);
+    let stack = Stack::on(engine, &sim);
     stack.init_table();
     let run = unique("bench");
     let numbers: Vec<String> = (0..customers)
@@ -78,5 +110,27 @@ fn replay_ten_thousand_events_through_the_local_stack() {
     );
     assert_eq!(summary["tally"]["failures"], 0);
     assert!(stdout.contains("timings:"), "{stdout}");
-    println!("BENCH RESULT\n{stdout}");
+    println!("BENCH RESULT ({})\n{stdout}", engine.as_str());
+    let timings = stdout
+        .lines()
+        .find(|line| line.starts_with("timings:"))
+        .unwrap();
+    let per_event = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("per event (mean)"))
+        .unwrap();
+    // "… 1234.5 events/s"; "per event (mean)   X ms = Y ms waiting on services (P%) + Z ms in the handler (Q%)"
+    let events_per_second = timings
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .trim_end_matches(" events/s")
+        .to_owned();
+    let (_, after_equals) = per_event.split_once(" = ").unwrap();
+    let (services, handler) = after_equals.split_once(" + ").unwrap();
+    Report {
+        events_per_second,
+        services_ms: services.to_owned(),
+        handler_ms: handler.to_owned(),
+    }
 }

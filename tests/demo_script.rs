@@ -7,7 +7,7 @@ mod harness;
 
 use std::process::Command;
 
-use harness::{bin, moto, pid_alive, unique, unique_number};
+use harness::{bin, dynamodb_local, moto, pid_alive, unique, unique_number};
 
 /// The PIDs the demo printed for the processes it started.
 fn started_pids(stdout: &str) -> Vec<u32> {
@@ -25,13 +25,14 @@ fn started_pids(stdout: &str) -> Vec<u32> {
 
 #[test]
 fn the_scripted_conversation_plays_through_every_step() {
-    // GIVEN the shared moto, a fresh table and customer
+    // GIVEN the shared moto and DynamoDB Local, a fresh table and customer
     let run_dir = tempfile::tempdir().unwrap();
     let customer = unique_number();
     let table = unique("demo");
     // WHEN the demo plays its script
     let output = Command::new(bin("bridge"))
         .env("BRIDGE_MOTO_ENDPOINT", moto())
+        .env("BRIDGE_DYNAMODB", dynamodb_local())
         .env_remove("BRIDGE_SUPPORT_LINES")
         .args(["--table", &table, "demo", "--script"])
         .args([
@@ -82,12 +83,13 @@ fn the_scripted_conversation_plays_through_every_step() {
 }
 
 #[test]
-fn ci_true_plays_the_script_too() {
-    // GIVEN CI=true and no --script
+fn ci_true_plays_the_script_too_with_dynamodb_back_on_moto() {
+    // GIVEN CI=true and no --script, and DynamoDB switched back to moto's
     let run_dir = tempfile::tempdir().unwrap();
     let output = Command::new(bin("bridge"))
         .env("CI", "true")
         .env("BRIDGE_MOTO_ENDPOINT", moto())
+        .env("BRIDGE_DYNAMODB", "moto")
         .env_remove("BRIDGE_SUPPORT_LINES")
         .args(["--table", &unique("demo-ci"), "demo"])
         .args([
@@ -108,7 +110,65 @@ fn ci_true_plays_the_script_too() {
     // THEN the demo plays the script and exits 0 rather than waiting for Ctrl-C
     assert!(output.status.success());
     assert!(stdout.contains("scripted conversation: all 17 steps arrived"));
+    assert!(stdout.contains("dynamodb       moto's"), "{stdout}");
     assert!(!stdout.contains("Ctrl-C stops"));
+}
+
+#[test]
+fn the_demo_starts_dynamodb_local_when_none_answers_and_stops_it() {
+    // GIVEN no DynamoDB Local on the demo's port (a free one), and the one `make tools`
+    // installed
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools");
+    let run_dir = tempfile::tempdir().unwrap();
+    // WHEN the demo plays its script
+    let output = Command::new(bin("bridge"))
+        .env("BRIDGE_MOTO_ENDPOINT", moto())
+        .env("DYNAMODB_LOCAL_PORT", port.to_string())
+        .env(
+            "TOOLS_DIR",
+            std::env::var("TOOLS_DIR").map_or(tools, Into::into),
+        )
+        .env_remove("BRIDGE_DYNAMODB")
+        .env_remove("BRIDGE_SUPPORT_LINES")
+        .args(["--table", &unique("demo-ddb"), "demo", "--script"])
+        .args([
+            "--sim-port",
+            "0",
+            "--phone-port",
+            "0",
+            "--relay-admin-port",
+            "0",
+        ])
+        .args(["--customer", &unique_number(), "--step-timeout", "30"])
+        .arg("--run-dir")
+        .arg(run_dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}");
+    // THEN it started DynamoDB Local, played the script on it, and stopped it
+    assert!(output.status.success(), "demo failed");
+    assert!(
+        stdout.contains(&format!("dynamodb       http://127.0.0.1:{port} (pid ")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("scripted conversation: all 17 steps arrived"));
+    assert!(stderr.contains("stopped dynamodb-local"), "{stderr}");
+    let pids = started_pids(&stdout);
+    assert_eq!(
+        pids.len(),
+        3,
+        "dynamodb-local, connect-sim and bridge-relay: {pids:?}"
+    );
+    for pid in pids {
+        assert!(!pid_alive(pid), "pid {pid} still running after the demo");
+    }
 }
 
 #[test]

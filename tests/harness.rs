@@ -163,17 +163,57 @@ pub fn connect_sim(extra: &[&str]) -> (Proc, String) {
     })
 }
 
+/// The shared DynamoDB Local; fails with how to start it when unset.
+pub fn dynamodb_local() -> String {
+    std::env::var("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").expect(
+        "BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT is not set: run the tests under \
+         scripts/with-emulators.sh (make test does)",
+    )
+}
+
+/// Which DynamoDB engine a stack's sessions live in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// DynamoDB Local (AWS's own engine): what `bridge` and the demo use by default.
+    DynamodbLocal,
+    /// moto's DynamoDB (`--dynamodb moto`).
+    Moto,
+}
+
+impl Engine {
+    /// Its name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DynamodbLocal => "DynamoDB Local",
+            Self::Moto => "moto",
+        }
+    }
+}
+
 /// The environment `bridge` and `bridge-relay` need for this stack.
 pub struct Stack {
     pub moto: String,
+    pub dynamodb: String,
     pub sim: String,
     pub table: String,
 }
 
 impl Stack {
+    /// A stack on DynamoDB Local (the local default), moto for SNS, and `sim`.
     pub fn new(sim: &str) -> Self {
+        Self::on(Engine::DynamodbLocal, sim)
+    }
+
+    /// A stack with its sessions in `engine`.
+    pub fn on(engine: Engine, sim: &str) -> Self {
+        let moto = moto();
+        let dynamodb = match engine {
+            Engine::DynamodbLocal => dynamodb_local(),
+            Engine::Moto => moto.clone(),
+        };
         Self {
-            moto: moto(),
+            moto,
+            dynamodb,
             sim: sim.to_owned(),
             table: unique("e2e"),
         }
@@ -184,6 +224,7 @@ impl Stack {
         let mut command = Command::new(bin("bridge"));
         command
             .env("BRIDGE_MOTO_ENDPOINT", &self.moto)
+            .env("BRIDGE_DYNAMODB", &self.dynamodb)
             .env("BRIDGE_CONNECT_ENDPOINT", &self.sim)
             .env("BRIDGE_TABLE_NAME", &self.table)
             .env_remove("BRIDGE_AWS")
@@ -215,7 +256,7 @@ impl Stack {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.moto)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.dynamodb)
             .env("AWS_ENDPOINT_URL_SNS", &self.moto)
             .env("AWS_ENDPOINT_URL_CONNECT", &self.sim)
             .env("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", &self.sim)

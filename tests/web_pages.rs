@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use harness::{
-    agent_says, bin, browse, chromium, contacts, customer_of, http, moto, outbox, pid_alive,
-    spawn_until, unique, unique_number, wait_until,
+    agent_says, bin, browse, chromium, contacts, customer_of, dynamodb_local, http, moto, outbox,
+    pid_alive, spawn_until, unique, unique_number, wait_until,
 };
 
 /// What the demo printed about itself.
@@ -37,6 +37,7 @@ fn the_phone_page_and_the_agent_console_show_the_conversation() {
     let mut command = Command::new(bin("bridge"));
     command
         .env("BRIDGE_MOTO_ENDPOINT", moto())
+        .env("BRIDGE_DYNAMODB", dynamodb_local())
         .env_remove("CI")
         .env_remove("BRIDGE_SUPPORT_LINES")
         .args(["--table", &unique("web"), "demo"])

@@ -3,7 +3,8 @@
 //!
 //! Two modes:
 //! - **local** (the default): every setting not given by flag or environment takes its
-//!   local default ([`local`]): moto on `127.0.0.1:5055` for DynamoDB and SNS, connect-sim
+//!   local default ([`local`]): DynamoDB Local (AWS's own engine) on `127.0.0.1:5056` for
+//!   DynamoDB (`--dynamodb moto` switches to moto), moto on `127.0.0.1:5055` for SNS, connect-sim
 //!   on `127.0.0.1:8787` for Connect and the Participant Service, region `us-east-1`,
 //!   static `test` credentials, table `bridge-local`, support lines `+18005550100` and
 //!   `+18005550199`, 4 relay shards.
@@ -25,8 +26,10 @@ use bridge_core::config::{self as core_config, Config};
 
 /// The local defaults, as documented in the README and `bridge --help`.
 pub mod local {
-    /// moto server (DynamoDB + SNS), as `make emulators-up` starts it.
+    /// moto server (SNS; DynamoDB with `--dynamodb moto`), as `make emulators-up` starts it.
     pub const MOTO_ENDPOINT: &str = "http://127.0.0.1:5055";
+    /// DynamoDB Local, as `make emulators-up` starts it: the default DynamoDB.
+    pub const DYNAMODB_LOCAL_ENDPOINT: &str = "http://127.0.0.1:5056";
     /// connect-sim (Connect + Participant Service), its default port.
     pub const CONNECT_ENDPOINT: &str = "http://127.0.0.1:8787";
     /// The region the emulators are addressed in.
@@ -55,6 +58,38 @@ pub const AWS_MODE_VAR: &str = "BRIDGE_AWS";
 pub const MOTO_ENDPOINT_VAR: &str = "BRIDGE_MOTO_ENDPOINT";
 /// Environment variable: the connect-sim endpoint in local mode.
 pub const CONNECT_ENDPOINT_VAR: &str = "BRIDGE_CONNECT_ENDPOINT";
+/// Environment variable: which DynamoDB local mode uses (`local`, `moto` or a URL).
+pub const DYNAMODB_VAR: &str = "BRIDGE_DYNAMODB";
+/// Environment variable: DynamoDB Local's port, as `scripts/emulators.sh` and the Makefile
+/// use it (default 5056).
+pub const DYNAMODB_LOCAL_PORT_VAR: &str = "DYNAMODB_LOCAL_PORT";
+
+/// The DynamoDB a local stack uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dynamodb {
+    /// DynamoDB Local (AWS's own engine) at [`local::DYNAMODB_LOCAL_ENDPOINT`] (the port
+    /// from `DYNAMODB_LOCAL_PORT` when set): the default.
+    Local,
+    /// moto's DynamoDB, on the moto endpoint.
+    Moto,
+    /// Whatever answers at this URL.
+    Url(String),
+}
+
+impl std::str::FromStr for Dynamodb {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim() {
+            "local" | "dynamodb-local" => Ok(Self::Local),
+            "moto" => Ok(Self::Moto),
+            url if url.starts_with("http://") || url.starts_with("https://") => {
+                Ok(Self::Url(trim_slash(url)))
+            }
+            other => Err(format!("{other:?} is not local, moto or an http(s) URL")),
+        }
+    }
+}
 
 /// Flags shared by every subcommand that talks to the bridge's services.
 #[derive(Clone, clap::Args)]
@@ -63,10 +98,15 @@ pub struct StackArgs {
     /// BRIDGE_* variables, with no local defaults.
     #[arg(long, global = true, env = AWS_MODE_VAR)]
     pub aws: bool,
-    /// Local mode: moto server, for DynamoDB and SNS.
+    /// Local mode: moto server, for SNS (and DynamoDB with `--dynamodb moto`).
     #[arg(long, global = true, env = MOTO_ENDPOINT_VAR, value_name = "URL",
           default_value = local::MOTO_ENDPOINT)]
     pub moto_endpoint: String,
+    /// Local mode: the DynamoDB to use: `local` (DynamoDB Local, 127.0.0.1:5056), `moto`
+    /// (the moto endpoint's), or a URL.
+    #[arg(long, global = true, env = DYNAMODB_VAR, value_name = "local|moto|URL",
+          default_value = "local")]
+    pub dynamodb: Dynamodb,
     /// Local mode: connect-sim, for Amazon Connect and the Participant Service.
     #[arg(long, global = true, env = CONNECT_ENDPOINT_VAR, value_name = "URL",
           default_value = local::CONNECT_ENDPOINT)]
@@ -92,6 +132,7 @@ impl fmt::Debug for StackArgs {
         f.debug_struct("StackArgs")
             .field("aws", &self.aws)
             .field("moto_endpoint", &self.moto_endpoint)
+            .field("dynamodb", &self.dynamodb)
             .field("connect_endpoint", &self.connect_endpoint)
             .field("region", &self.region)
             .field("table", &self.table)
@@ -103,10 +144,12 @@ impl fmt::Debug for StackArgs {
 /// Where the services are, resolved from [`StackArgs`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoints {
-    /// moto for DynamoDB and SNS, connect-sim for Connect.
+    /// DynamoDB Local (or moto) for DynamoDB, moto for SNS, connect-sim for Connect.
     Local {
-        /// moto server.
+        /// moto server (SNS).
         moto: String,
+        /// DynamoDB.
+        dynamodb: String,
         /// connect-sim.
         connect: String,
     },
@@ -120,8 +163,18 @@ impl StackArgs {
         if self.aws {
             Endpoints::Aws
         } else {
+            let moto = trim_slash(&self.moto_endpoint);
+            let dynamodb = match &self.dynamodb {
+                Dynamodb::Local => match env_flag(DYNAMODB_LOCAL_PORT_VAR) {
+                    Some(port) => format!("http://127.0.0.1:{}", port.trim()),
+                    None => local::DYNAMODB_LOCAL_ENDPOINT.to_owned(),
+                },
+                Dynamodb::Moto => moto.clone(),
+                Dynamodb::Url(url) => url.clone(),
+            };
             Endpoints::Local {
-                moto: trim_slash(&self.moto_endpoint),
+                moto,
+                dynamodb,
                 connect: trim_slash(&self.connect_endpoint),
             }
         }
@@ -180,12 +233,16 @@ impl StackArgs {
                 }
                 Clients::new(&loader.load().await, settings)
             }
-            Endpoints::Local { moto, connect } => {
+            Endpoints::Local {
+                moto,
+                dynamodb,
+                connect,
+            } => {
                 let shared = self.local_sdk_config(settings).await;
                 Clients {
                     dynamodb: aws_sdk_dynamodb::Client::from_conf(
                         aws_sdk_dynamodb::config::Builder::from(&shared)
-                            .endpoint_url(&moto)
+                            .endpoint_url(&dynamodb)
                             .build(),
                     ),
                     sns: aws_sdk_sns::Client::from_conf(
@@ -269,7 +326,12 @@ impl StackArgs {
             core_config::SHARD_COUNT.to_owned(),
             config.shard_count.to_string(),
         ));
-        if let Endpoints::Local { moto, connect } = self.endpoints() {
+        if let Endpoints::Local {
+            moto,
+            dynamodb,
+            connect,
+        } = self.endpoints()
+        {
             let region = self
                 .region
                 .clone()
@@ -278,7 +340,7 @@ impl StackArgs {
                 ("AWS_REGION", region.as_str()),
                 ("AWS_ACCESS_KEY_ID", local::ACCESS_KEY_ID),
                 ("AWS_SECRET_ACCESS_KEY", local::SECRET_ACCESS_KEY),
-                ("AWS_ENDPOINT_URL_DYNAMODB", moto.as_str()),
+                ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.as_str()),
                 ("AWS_ENDPOINT_URL_SNS", moto.as_str()),
                 ("AWS_ENDPOINT_URL_CONNECT", connect.as_str()),
                 ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", connect.as_str()),
@@ -376,9 +438,28 @@ mod tests {
             stack.endpoints(),
             Endpoints::Local {
                 moto: "http://127.0.0.1:1".into(),
+                dynamodb: local::DYNAMODB_LOCAL_ENDPOINT.into(),
                 connect: "http://127.0.0.1:2".into()
             }
         );
+    }
+
+    #[test]
+    fn dynamodb_is_dynamodb_local_unless_moto_or_a_url_is_asked_for() {
+        let dynamodb = |args: &[&str]| match parse(args).endpoints() {
+            Endpoints::Local { dynamodb, .. } => dynamodb,
+            Endpoints::Aws => panic!("not local"),
+        };
+        assert_eq!(
+            dynamodb(&["--dynamodb", "local"]),
+            local::DYNAMODB_LOCAL_ENDPOINT
+        );
+        assert_eq!(
+            dynamodb(&["--dynamodb", "moto", "--moto-endpoint", "http://m:1/"]),
+            "http://m:1"
+        );
+        assert_eq!(dynamodb(&["--dynamodb", "http://d:2/"]), "http://d:2");
+        assert!(Probe::try_parse_from(["probe", "--dynamodb", "mongo"]).is_err());
     }
 
     #[test]
@@ -400,6 +481,7 @@ mod tests {
             get("AWS_ENDPOINT_URL_CONNECTPARTICIPANT").as_deref(),
             Some("http://h:9")
         );
+        assert!(get("AWS_ENDPOINT_URL_DYNAMODB").is_some());
         assert!(
             get("BRIDGE_SUPPORT_LINES")
                 .unwrap()

