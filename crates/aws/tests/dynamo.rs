@@ -348,6 +348,8 @@ mod suite {
         wanted.previous_contact_id = Some(contact("c-0"));
         wanted.opted_out = true;
         wanted.generation = 4;
+        wanted.initial_sms = Some(InboundMessageId::new("sms-initial").unwrap());
+        wanted.starting_sms = Some(InboundMessageId::new("sms-starting").unwrap());
         let written = h.store.put(&wanted, Some(1)).await.unwrap();
         assert_eq!(
             written,

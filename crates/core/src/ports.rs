@@ -429,6 +429,9 @@ pub struct TranscriptItem {
     pub absolute_time: String,
     /// The contact the item belongs to (absent on items of past, persistent chats).
     pub contact_id: Option<ContactId>,
+    /// Set on items of a *past* chat of a persistent chat's history (`RelatedContactId`):
+    /// they were another contact's, and are never this chat's to relay or match.
+    pub related_contact_id: Option<ContactId>,
     /// Names of attachments, if any.
     pub attachment_names: Vec<String>,
 }
@@ -531,6 +534,15 @@ pub enum SmsError {
 }
 
 impl SmsError {
+    /// Whether this message can never be delivered as it is, to this number: the number
+    /// opted out, or the request was refused as invalid (a bad destination number or
+    /// content). Only such a message may be skipped. Everything else (throttling, an
+    /// outage, an account-level refusal: permissions, KMS, credentials) can pass, and the
+    /// message must wait for it rather than be lost.
+    pub fn is_undeliverable(&self) -> bool {
+        matches!(self, Self::OptedOut | Self::Invalid(_))
+    }
+
     /// Whether retrying the same request later may succeed.
     pub fn is_retriable(&self) -> bool {
         match self {

@@ -163,6 +163,12 @@ pub struct Session {
     /// dedupe marker failed) reads it here and does not send the text a second time,
     /// whether or not the marker was written yet.
     pub initial_sms: Option<InboundMessageId>,
+    /// The inbound text whose first start of this generation wrote the `starting` row, and
+    /// so whose text a chat Connect created for this generation's ClientToken opens with,
+    /// unless a takeover's own text is found there instead. A takeover keeps it: should it
+    /// get the dead starter's chat back (same ClientToken), it names that starter as the
+    /// chat's `initial_sms`, and the starter's retry does not send its text a second time.
+    pub starting_sms: Option<InboundMessageId>,
 }
 
 impl Session {
@@ -182,6 +188,7 @@ impl Session {
             updated_at: now,
             writer: None,
             initial_sms: None,
+            starting_sms: None,
         }
     }
 
@@ -201,6 +208,7 @@ impl Session {
             started_at: now,
             updated_at: now,
             initial_sms: None,
+            starting_sms: None,
             ..self.clone()
         }
     }
@@ -244,11 +252,28 @@ impl Session {
             .map(|cursor| &cursor.item_id)
     }
 
+    /// The relay cursor value that says "the closing text of this chat went out": after
+    /// it every item had been delivered, and nothing but marking the chat ended is left. It
+    /// is no transcript item id (Connect's are UUIDs), so it never names a real item.
+    pub fn closing_sent_cursor() -> ItemId {
+        // INVARIANT: a non-empty literal well under the id length limit.
+        ItemId::new(CLOSING_SENT).unwrap_or_else(|_| unreachable!("valid literal"))
+    }
+
+    /// Whether the relay sent the current chat's closing text ([`Self::closing_sent_cursor`]).
+    pub fn closing_sent(&self) -> bool {
+        self.cursor_for_current_chat()
+            .is_some_and(|cursor| cursor.as_str() == CLOSING_SENT)
+    }
+
     /// The current chat's contact id.
     pub fn contact_id(&self) -> Option<&ContactId> {
         self.chat.as_ref().map(|chat| &chat.contact_id)
     }
 }
+
+/// The stored form of [`Session::closing_sent_cursor`].
+const CLOSING_SENT: &str = "#closing-sent";
 
 /// Tunables of the decision.
 #[derive(Clone, Copy, Debug)]

@@ -865,6 +865,7 @@ impl ChatApi for FakeChat {
                     display_name: None,
                     absolute_time: now.to_rfc3339(),
                     contact_id: Some(contact.contact_id.clone()),
+                    related_contact_id: None,
                     attachment_names: Vec::new(),
                 })
                 .collect();

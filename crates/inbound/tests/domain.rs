@@ -738,6 +738,33 @@ async fn takeover_by_another_text_sends_it_when_connect_replays_the_dead_start()
     );
 }
 
+#[tokio::test]
+async fn a_failed_starters_retry_after_another_texts_takeover_is_not_sent_twice() {
+    // GIVEN text 1 whose StartChatContact created the chat (text 1 is its InitialMessage),
+    // but whose activation write failed, so its start was released for a takeover
+    let world = World::new();
+    let customer = "+15550101029";
+    let first = world.id();
+    world.store.fail_next_mark.store(true, Ordering::SeqCst);
+    let error = world
+        .deliver(&first, customer, "text one")
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "Retriable.StoreUnavailable");
+
+    // WHEN text 2 arrives and takes the start over (Connect replays text 1's chat), and
+    // then Lambda retries text 1
+    let (contact_id, _) = delivered(&world.text(customer, "text two").await.unwrap());
+    let retried = world.deliver(&first, customer, "text one").await.unwrap();
+
+    // THEN each text is in the chat once: the takeover named text 1 as the chat's opening
+    // text, so its retry is a duplicate
+    assert_eq!(retried, Outcome::Duplicate);
+    let contact = world.only_contact();
+    assert_eq!(contact.contact_id, contact_id);
+    assert_eq!(contact.customer_texts(), ["text one", "text two"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Long bodies
 // ---------------------------------------------------------------------------------------
@@ -860,6 +887,41 @@ async fn stop_ends_the_chat_tells_the_agent_and_holds_texts_until_start() {
         contacts[1].customer_texts(),
         ["I am back"],
         "the held text never went"
+    );
+}
+
+#[tokio::test]
+async fn stop_records_the_opt_out_before_it_ends_the_chat() {
+    // GIVEN an open chat, and the customer's DisconnectParticipant failing once (so the
+    // STOP invocation stops right there)
+    let world = World::new();
+    let customer = "+15550101041";
+    let id = world.id();
+    delivered(&world.text(customer, "hello").await.unwrap());
+    world.chat.fail_next(ChatOp::Disconnect, Failure::Transient);
+
+    // WHEN STOP is handled and fails at the disconnect
+    let error = world.deliver(&id, customer, "STOP").await.unwrap_err();
+    assert_eq!(error.error_type(), "Retriable.ChatUnavailable");
+
+    // THEN the row already says opted out, the chat still open: the relay, which reads
+    // the row before any notice, sends no closing text when the chat ends
+    let session = world.session(customer).await.unwrap();
+    assert!(session.opted_out);
+    assert_eq!(session.status, Status::Active);
+    // AND the retry finishes the job once
+    let retried = world.deliver(&id, customer, "STOP").await.unwrap();
+    assert!(
+        matches!(retried, Outcome::OptedOut { ended: Some(_) }),
+        "{retried:?}"
+    );
+    let session = world.session(customer).await.unwrap();
+    assert_eq!((session.status, session.opted_out), (Status::Ended, true));
+    assert!(world.only_contact().ended);
+    assert_eq!(
+        world.only_contact().customer_texts(),
+        ["hello", "Customer opted out of SMS (texted STOP)."],
+        "the note once"
     );
 }
 

@@ -46,6 +46,12 @@ pub enum Sent {
 }
 
 impl Sent {
+    /// Whether this is a notice of the bridge's own rather than something an agent wrote:
+    /// the relay checks the customer has not opted out since it started before sending one.
+    pub fn is_notice(self) -> bool {
+        matches!(self, Self::JoinedNotice | Self::Closing)
+    }
+
     /// The metric label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -101,10 +107,13 @@ pub enum Action {
 
 /// Decides what `item` of chat `current` means for the customer.
 pub fn decide(item: &TranscriptItem, current: &ContactId, rules: Rules) -> Action {
-    if item
-        .contact_id
-        .as_ref()
-        .is_some_and(|contact| contact != current)
+    // Another chat's item: a different ContactId, or a past chat's (RelatedContactId) in a
+    // persistent chat's history, which the customer already had in its own time.
+    if item.related_contact_id.is_some()
+        || item
+            .contact_id
+            .as_ref()
+            .is_some_and(|contact| contact != current)
     {
         return skip(Skip::OtherChat, false);
     }
@@ -270,7 +279,35 @@ mod tests {
             display_name: Some("Ana".to_owned()),
             absolute_time: "2024-01-01T00:00:00.000Z".to_owned(),
             contact_id: Some(current()),
+            related_contact_id: None,
             attachment_names: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_past_chats_items_are_never_relayed_nor_its_end_taken_for_this_chats() {
+        // GIVEN items of a persistent chat's history (RelatedContactId set, no ContactId)
+        for past in [
+            message(Role::Agent, "text/plain", "refund done"),
+            event(Role::System, "chat.ended"),
+            event(Role::Agent, "participant.joined"),
+        ] {
+            let past = TranscriptItem {
+                contact_id: None,
+                related_contact_id: Some(ContactId::new("c-0").unwrap()),
+                ..past
+            };
+            // THEN none is sent and none ends the current chat
+            assert!(
+                matches!(
+                    decide(&past, &current(), RULES),
+                    Action::Skip {
+                        why: Skip::OtherChat,
+                        ..
+                    }
+                ),
+                "{past:?}"
+            );
         }
     }
 

@@ -81,6 +81,7 @@ struct WireItem {
     display_name: Option<String>,
     absolute_time: Option<String>,
     contact_id: Option<String>,
+    related_contact_id: Option<String>,
     #[serde(default)]
     attachments: Vec<WireAttachment>,
 }
@@ -142,6 +143,9 @@ pub fn parse_item(json: &str) -> Result<TranscriptItem, FrameError> {
         display_name: wire.display_name,
         absolute_time: wire.absolute_time.unwrap_or_default(),
         contact_id: wire.contact_id.and_then(|id| ContactId::new(id).ok()),
+        related_contact_id: wire
+            .related_contact_id
+            .and_then(|id| ContactId::new(id).ok()),
         attachment_names: wire
             .attachments
             .into_iter()

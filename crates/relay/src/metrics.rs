@@ -44,6 +44,10 @@ pub struct Metrics {
     pub reconnects: Family<Label, Counter>,
     /// `relay_errors_total{kind}`: recovered errors, by kind.
     pub errors: Family<Label, Counter>,
+    /// `relay_sms_held_total{reason}`: SNS failures that held a reply for another attempt
+    /// (`throttled`, `unavailable`, `refused` for account-level refusals such as
+    /// permissions, KMS or credentials, `timeout`). A growing `refused` needs an operator.
+    pub sms_held: Family<Label, Counter>,
 }
 
 impl Metrics {
@@ -59,6 +63,7 @@ impl Metrics {
             agent_to_sms: Histogram::new(LATENCY_BUCKETS),
             reconnects: Family::default(),
             errors: Family::default(),
+            sms_held: Family::default(),
         };
         registry.register(
             "relay_sockets_open",
@@ -105,12 +110,22 @@ impl Metrics {
             "Recovered errors, by kind",
             metrics.errors.clone(),
         );
+        registry.register(
+            "relay_sms_held",
+            "SMS failures that held a reply for another attempt, by reason",
+            metrics.sms_held.clone(),
+        );
         metrics
     }
 
     /// Metrics registered nowhere, for tests of components.
     pub fn unregistered() -> Self {
         Self::register(&mut Registry::default())
+    }
+
+    /// Counts one SMS failure that held a reply, for `reason`.
+    pub fn sms_held(&self, reason: &'static str) {
+        self.sms_held.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// Counts one error of `kind`.

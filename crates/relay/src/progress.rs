@@ -184,6 +184,7 @@ mod tests {
             display_name: None,
             absolute_time: time.to_owned(),
             contact_id: None,
+            related_contact_id: None,
             attachment_names: Vec::new(),
         }
     }

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bridge_core::ids::{ConnectionToken, ContactId, ItemId, ParticipantToken};
+use bridge_core::ids::{ConnectionToken, ContactId, ItemId, ParticipantToken, SmsMessageId};
 use bridge_core::ports::{
     ChatApi, ChatError, Clock, ConnectionKind, SessionStore, SmsError, SmsSender, TranscriptItem,
 };
@@ -151,6 +151,9 @@ pub struct Worker {
     contact_id: ContactId,
     participant_token: ParticipantToken,
     opted_out: bool,
+    /// The closing text went out for this chat (in this worker, or before a restart:
+    /// [`Session::closing_sent`]); it is never sent twice.
+    closing_sent: bool,
     progress: Progress,
     cancel: CancellationToken,
 }
@@ -159,13 +162,21 @@ impl Worker {
     /// A worker for `session`'s current chat; `None` when it has no chat yet.
     pub fn new(shared: Arc<Shared>, session: &Session, cancel: CancellationToken) -> Option<Self> {
         let chat = session.chat.as_ref()?;
+        let closing_sent = session.closing_sent();
         Some(Self {
             shared,
             key: session.key.clone(),
             contact_id: chat.contact_id.clone(),
             participant_token: chat.participant_token.clone(),
             opted_out: session.opted_out,
-            progress: Progress::new(session.cursor_for_current_chat().cloned()),
+            closing_sent,
+            // After the closing text everything before it was delivered: nothing to read.
+            progress: Progress::new(
+                session
+                    .cursor_for_current_chat()
+                    .filter(|_| !closing_sent)
+                    .cloned(),
+            ),
             cancel,
         })
     }
@@ -180,6 +191,23 @@ impl Worker {
         let _running = Running::new(&self.shared.metrics);
         let mut failures = 0u32;
         let outcome = loop {
+            if self.closing_sent {
+                // An earlier worker sent the closing text, then failed to mark the chat
+                // ended (or crashed): only that is left to do.
+                match Box::pin(self.finish(None)).await {
+                    Ok(Exit::Ended) => break Outcome::Ended,
+                    Ok(_) => break Outcome::Stopped,
+                    Err(error) => {
+                        warn!(error = %chain(&error), "chat end not recorded; retrying");
+                        let delay = backoff::delay(self.shared.settings.backoff, failures);
+                        failures = failures.saturating_add(1);
+                        tokio::select! {
+                            () = self.cancel.cancelled() => break Outcome::Stopped,
+                            () = Box::pin(tokio::time::sleep(delay)) => continue,
+                        }
+                    }
+                }
+            }
             let exit = match Box::pin(self.connection(&mut failures)).await {
                 Ok(exit) => exit,
                 Err(error) => {
@@ -476,6 +504,9 @@ impl Worker {
                 Ok(None)
             }
             Action::Send { sent, parts } => {
+                if sent.is_notice() {
+                    self.reread_opt_out().await;
+                }
                 if self.opted_out {
                     warn!(item = %item.id, kind = sent.as_str(), "customer opted out; item not sent");
                     self.shared.metrics.dropped("opted_out");
@@ -518,14 +549,7 @@ impl Worker {
                 .observe(at.elapsed().as_secs_f64());
         }
         for (index, part) in parts.iter().enumerate().skip(first) {
-            let sms = &self.shared.sms;
-            let (to, from) = (&self.key.customer, &self.key.support);
-            let result = self
-                .retrying("sms publish", || async move {
-                    sms.send(to, from, part).await.map_err(SessionError::Sms)
-                })
-                .await;
-            match result {
+            match self.publish(sent, part).await {
                 Ok(Some(_message_id)) => {
                     self.shared.metrics.sms_parts.inc();
                     if let Some(id) = id {
@@ -533,7 +557,7 @@ impl Worker {
                     }
                 }
                 Ok(None) => return Ok(Delivery::Cancelled),
-                Err(SessionError::Sms(SmsError::OptedOut)) => {
+                Err(SmsError::OptedOut) => {
                     warn!(
                         kind = sent.as_str(),
                         "customer opted out of sms; item not delivered"
@@ -541,17 +565,96 @@ impl Worker {
                     self.shared.metrics.dropped("opted_out");
                     return Ok(Delivery::Dropped);
                 }
-                Err(SessionError::Sms(error)) if !error.is_retriable() => {
+                Err(error) => {
                     error!(kind = sent.as_str(), error = %chain(&error), "sms rejected; item will not be delivered");
                     self.shared.metrics.dropped("rejected");
                     return Ok(Delivery::Dropped);
                 }
-                Err(error) => return Err(error),
             }
         }
         self.shared.metrics.relayed(sent.as_str());
         debug!(kind = sent.as_str(), parts = parts.len(), "relayed as sms");
         Ok(Delivery::Sent)
+    }
+
+    /// Publishes one SMS part. Every failure but one that can never pass for this message
+    /// (opted out, rejected as invalid: [`SmsError::is_undeliverable`]) is retried in place
+    /// with capped backoff for as long as it lasts, the cursor held: throttling and
+    /// outages pass by themselves, and permissions, KMS or credential failures are the
+    /// operator's to fix (ERROR, counted), after which every held reply goes out, in order.
+    /// `Ok(None)` when cancelled while waiting.
+    async fn publish(&self, sent: Sent, part: &str) -> Result<Option<SmsMessageId>, SmsError> {
+        let settings = &self.shared.settings;
+        let mut attempt = 0u32;
+        loop {
+            let sending = self
+                .shared
+                .sms
+                .send(&self.key.customer, &self.key.support, part);
+            let (error, reason) = match tokio::time::timeout(settings.call_timeout, sending).await {
+                Ok(Ok(message_id)) => {
+                    if attempt > 0 {
+                        info!(kind = sent.as_str(), attempt, "sms sent after failures");
+                    }
+                    return Ok(Some(message_id));
+                }
+                Ok(Err(error)) if error.is_undeliverable() => return Err(error),
+                Ok(Err(error)) => {
+                    let reason = match &error {
+                        SmsError::Throttled(_) => "throttled",
+                        SmsError::Transient(_) => "unavailable",
+                        _ => "refused",
+                    };
+                    (SessionError::Sms(error), reason)
+                }
+                Err(_) => (
+                    SessionError::Timeout {
+                        call: "sms publish",
+                    },
+                    "timeout",
+                ),
+            };
+            attempt = attempt.saturating_add(1);
+            self.shared.metrics.sms_held(reason);
+            // Once, then every 20th attempt: a long outage is paged, not flooded.
+            if attempt == 1 || attempt.is_multiple_of(20) {
+                if error.is_retriable() {
+                    warn!(kind = sent.as_str(), attempt, error = %chain(&error), "sms failed; holding the reply and retrying");
+                } else {
+                    error!(kind = sent.as_str(), attempt, error = %chain(&error), "sms refused for the account (permissions, KMS, credentials?); holding every reply and retrying until it is fixed");
+                }
+            }
+            let delay = backoff::delay(settings.backoff, attempt - 1);
+            tokio::select! {
+                () = self.cancel.cancelled() => return Ok(None),
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// Reads the session's opt-out again before a notice the customer did not ask for (an
+    /// agent joined, the chat ended): the customer may have texted STOP since this worker
+    /// started, and the inbound side records that before it ends the chat. A failed read
+    /// counts as opted out: a notice is not worth an SMS to a number that may have left.
+    async fn reread_opt_out(&mut self) {
+        if self.opted_out {
+            return;
+        }
+        let (store, key) = (&self.shared.sessions, &self.key);
+        let read = self
+            .retrying("session read", || async move {
+                store.get(key).await.map_err(SessionError::Store)
+            })
+            .await;
+        match read {
+            Ok(Some(Some(session))) => self.opted_out = session.opted_out,
+            Ok(Some(None)) => {}
+            Ok(None) => self.opted_out = true,
+            Err(error) => {
+                warn!(error = %chain(&error), "session not readable; notice not sent");
+                self.opted_out = true;
+            }
+        }
     }
 
     /// Writes the cursor. `false` when the session's current chat is no longer ours.
@@ -610,10 +713,29 @@ impl Worker {
             .as_deref()
             .map(|text| forward::sms_parts(text, self.shared.settings.rules.numbering))
             .unwrap_or_default();
-        if !closing.is_empty() && !self.opted_out {
+        if !closing.is_empty() && !self.closing_sent {
+            self.reread_opt_out().await;
+        }
+        if !closing.is_empty() && !self.closing_sent && !self.opted_out {
             let id = item.map(|item| &item.id);
             if let Delivery::Cancelled = self.deliver(id, Sent::Closing, &closing, None).await? {
                 return Ok(Exit::Stopped);
+            }
+            self.closing_sent = true;
+            // Remembered on the row too, so a worker after a crash or a failed end below
+            // does not send it again (best effort: this worker remembers it regardless).
+            let marked = tokio::time::timeout(
+                self.shared.settings.call_timeout,
+                self.shared.sessions.advance_cursor(
+                    &self.key,
+                    &self.contact_id,
+                    &Session::closing_sent_cursor(),
+                    self.shared.clock.now(),
+                ),
+            )
+            .await;
+            if !matches!(marked, Ok(Ok(_))) {
+                warn!("closing text not recorded on the session; a restart may repeat it");
             }
         }
         let (store, clock) = (&self.shared.sessions, &self.shared.clock);

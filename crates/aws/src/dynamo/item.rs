@@ -163,6 +163,10 @@ pub(super) fn session_writes(
         Some(id) => set.push((attr::INITIAL_SMS, s(id.as_str()))),
         None => remove.push(attr::INITIAL_SMS),
     }
+    match &session.starting_sms {
+        Some(id) => set.push((attr::STARTING_SMS, s(id.as_str()))),
+        None => remove.push(attr::STARTING_SMS),
+    }
     (set, remove)
 }
 
@@ -307,6 +311,7 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         updated_at: reader.time(attr::UPDATED_AT)?,
         writer: reader.opt_s(attr::WRITER)?.map(str::to_owned),
         initial_sms: reader.opt_parsed(attr::INITIAL_SMS, InboundMessageId::new)?,
+        starting_sms: reader.opt_parsed(attr::STARTING_SMS, InboundMessageId::new)?,
     })
 }
 
@@ -362,6 +367,7 @@ mod tests {
         let mut session = Session::first(key(), 9, now).activated(chat, now);
         session.previous_contact_id = Some(ContactId::new("c-0").unwrap());
         session.initial_sms = Some(InboundMessageId::new("sms-1").unwrap());
+        session.starting_sms = Some(InboundMessageId::new("sms-0").unwrap());
         session.version = 4;
         assert_eq!(session_from_item(&item_of(&session)).unwrap(), session);
     }

@@ -84,6 +84,9 @@ pub mod attr {
     /// Session: the inbound text that is the chat's InitialMessage (see
     /// `Session::initial_sms`).
     pub const INITIAL_SMS: &str = "initial_sms";
+    /// The inbound message id whose first start wrote the `starting` row
+    /// (`Session::starting_sms`).
+    pub const STARTING_SMS: &str = "starting_sms";
     /// Dedupe: when the message reached Connect (string, RFC 3339).
     pub const PROCESSED_AT: &str = "processed_at";
     /// Lease: the holder (string).

@@ -147,6 +147,9 @@ fn transcript_item(item: Item) -> Result<TranscriptItem, ChatError> {
         display_name: item.display_name,
         absolute_time: item.absolute_time.unwrap_or_default(),
         contact_id: item.contact_id.and_then(|id| ContactId::new(id).ok()),
+        related_contact_id: item
+            .related_contact_id
+            .and_then(|id| ContactId::new(id).ok()),
         attachment_names: item
             .attachments
             .unwrap_or_default()

@@ -232,7 +232,7 @@ impl Timings {
                 continue;
             }
             let emulator = match *name {
-                "dynamodb" => "the local DynamoDB",
+                "dynamodb" => "DynamoDB Local or moto",
                 "sns" => "moto",
                 _ => "connect-sim",
             };

@@ -18,7 +18,11 @@ use crate::outcome::Outcome;
 const MAX_QUOTED_KEYWORD_CHARS: usize = 32;
 
 impl Handler {
-    /// Opt-out: end the open chat (if any), record the opt-out, reply if configured.
+    /// Opt-out: record the opt-out, then end the open chat (if any), reply if configured.
+    ///
+    /// The opt-out is written *before* the chat is ended: ending it makes the relay send
+    /// the closing text, and the relay reads the row before any notice, so it must already
+    /// say "opted out" by then. Nothing is sent to a number after it texted STOP.
     pub(super) async fn opt_out(
         &self,
         sms: &Sms,
@@ -35,44 +39,64 @@ impl Handler {
             debug!("a chat is being started; waiting for it before opting out");
             return Ok(Next::Wait);
         }
-        let session = match (session, &end) {
+        match (session, &end) {
             (Some(current), Some(contact_id)) => {
                 record_contact(contact_id);
-                Some(self.end_for_opt_out(sms, current).await?)
+                // 1. The opt-out, the chat still open (a retry finds it already written).
+                let marked = if current.opted_out {
+                    current
+                } else {
+                    match self
+                        .put_session(&current.with_opt_out(true, now), Some(current.version))
+                        .await?
+                    {
+                        Some(marked) => marked,
+                        None => return Ok(Next::Redecide),
+                    }
+                };
+                // 2. The agent's note, and the customer leaves (the chat ends).
+                self.end_for_opt_out(sms, marked).await?;
+                // 3. The row says so; the relay may have marked it ended first.
+                self.sessions
+                    .end_chat(&sms.key, contact_id, self.clock.now())
+                    .await
+                    .map_err(|e| HandlerError::store(Step::EndSession, e))?;
             }
-            (session, _) => session,
-        };
-        let write = match &session {
-            Some(current) if current.opted_out && !current.status.is_live() => None,
-            Some(current) => Some((
-                Session {
-                    status: if current.status.is_live() {
-                        Status::Ended
-                    } else {
-                        current.status
-                    },
-                    opted_out: true,
-                    updated_at: now,
-                    ..current.clone()
-                },
-                Some(current.version),
-            )),
-            // Nobody to end, but later texts must still be held back: a row with no chat
-            // yet (generation 0), so the first text after START starts generation 1.
-            None => Some((
-                Session {
-                    status: Status::Ended,
-                    generation: 0,
-                    opted_out: true,
-                    ..Session::first(sms.key.clone(), sms.shard, now)
-                },
-                None,
-            )),
-        };
-        if let Some((row, expected)) = write
-            && self.put_session(&row, expected).await?.is_none()
-        {
-            return Ok(Next::Redecide);
+            (session, _) => {
+                let write = match &session {
+                    Some(current) if current.opted_out && !current.status.is_live() => None,
+                    Some(current) => Some((
+                        Session {
+                            status: if current.status.is_live() {
+                                Status::Ended
+                            } else {
+                                current.status
+                            },
+                            opted_out: true,
+                            updated_at: now,
+                            ..current.clone()
+                        },
+                        Some(current.version),
+                    )),
+                    // Nobody to end, but later texts must still be held back: a row with
+                    // no chat yet (generation 0), so the first text after START starts
+                    // generation 1.
+                    None => Some((
+                        Session {
+                            status: Status::Ended,
+                            generation: 0,
+                            opted_out: true,
+                            ..Session::first(sms.key.clone(), sms.shard, now)
+                        },
+                        None,
+                    )),
+                };
+                if let Some((row, expected)) = write
+                    && self.put_session(&row, expected).await?.is_none()
+                {
+                    return Ok(Next::Redecide);
+                }
+            }
         }
         info!(
             ended = end.as_ref().map(tracing::field::display),
@@ -85,11 +109,10 @@ impl Handler {
     }
 
     /// Tells the agent why the chat ends, then ends it as the customer
-    /// (DisconnectParticipant). Returns the session as last written (a refresh may have
-    /// stored a new connection).
-    async fn end_for_opt_out(&self, sms: &Sms, session: Session) -> Result<Session, HandlerError> {
-        let Some(mut live) = Live::new(session.clone()) else {
-            return Ok(session);
+    /// (DisconnectParticipant).
+    async fn end_for_opt_out(&self, sms: &Sms, session: Session) -> Result<(), HandlerError> {
+        let Some(mut live) = Live::new(session) else {
+            return Ok(());
         };
         let note = opt_out_note(&sms.body);
         match self
@@ -99,7 +122,7 @@ impl Handler {
             Sent::Accepted => {}
             Sent::ChatEnded => {
                 debug!("chat was already over");
-                return Ok(live.session);
+                return Ok(());
             }
             Sent::Rejected(cause) => warn!(
                 error = %chain_of(cause.as_ref()),
@@ -107,7 +130,7 @@ impl Handler {
             ),
         }
         let Some(chat) = live.session.chat.as_ref() else {
-            return Ok(live.session);
+            return Ok(());
         };
         match self
             .chat
@@ -118,7 +141,7 @@ impl Handler {
             Err(ChatError::ChatEnded) => debug!("chat was already over"),
             Err(error) => return Err(HandlerError::chat(Step::Disconnect, error)),
         }
-        Ok(live.session)
+        Ok(())
     }
 
     /// Opt-in (START, or YES while opted out): clear the opt-out, reply if configured.

@@ -43,10 +43,21 @@ impl Handler {
     /// Writes the `starting` row, starts the chat, connects the customer, activates the row,
     /// then delivers whatever of the text the InitialMessage did not carry.
     pub(super) async fn start(&self, sms: &Sms, plan: StartPlan) -> Result<Next, HandlerError> {
-        let Some(starting) = self.put_session(&plan.row, plan.expected_version).await? else {
+        // A first start names its text on the row; a takeover keeps the dead starter's.
+        let row = if plan.takeover {
+            plan.row.clone()
+        } else {
+            Session {
+                starting_sms: Some(sms.id.clone()),
+                ..plan.row.clone()
+            }
+        };
+        let Some(starting) = self.put_session(&row, plan.expected_version).await? else {
             return Ok(Next::Redecide);
         };
-        let result = self.start_on_row(sms, &plan, &starting).await;
+        // Boxed: the start path's state is the largest of the handler's, and only first
+        // texts take it; the resume path's future stays small.
+        let result = Box::pin(self.start_on_row(sms, &plan, &starting)).await;
         if result.is_err() {
             self.release_start(&starting).await;
         }
@@ -100,11 +111,21 @@ impl Handler {
             participant_token: started.participant_token.clone(),
             connection,
         };
+        // A takeover cannot know whose request created the chat: Connect answers a repeated
+        // ClientToken with the original chat and ignores the new InitialMessage. Its own
+        // text in the transcript says it was its own; otherwise the chat opened with the
+        // text of the start it took over, which the row names.
+        let taken_over_with_own_text = if plan.takeover {
+            Some(self.initial_in_transcript(&chat, &sms.chunks[0]).await?)
+        } else {
+            None
+        };
         let now = self.clock.now();
         let mut activated = starting.activated(chat.clone(), now);
-        // A first start's chat opens with this text; after a takeover that is not certain
-        // (Connect may have answered the dead starter's request).
-        activated.initial_sms = (!plan.takeover).then(|| sms.id.clone());
+        activated.initial_sms = match taken_over_with_own_text {
+            None | Some(true) => Some(sms.id.clone()),
+            Some(false) => starting.starting_sms.clone(),
+        };
         // A first start activates the chat and marks what its InitialMessage carried in one
         // write: the whole text when it has one part (then the text is done), part 1
         // otherwise. Only if that write wins is the text certainly in the chat.
@@ -142,10 +163,10 @@ impl Handler {
         };
         // Our InitialMessage is in the chat for sure only when our call created it: a
         // first start (not a takeover) whose row nobody touched in between.
-        let initial_delivered = if won && !plan.takeover {
-            true
-        } else {
-            self.initial_in_transcript(&chat, &sms.chunks[0]).await?
+        let initial_delivered = match taken_over_with_own_text {
+            Some(found) => found,
+            None if won => true,
+            None => self.initial_in_transcript(&chat, &sms.chunks[0]).await?,
         };
         info!(
             generation = starting.generation,
@@ -275,10 +296,13 @@ impl Handler {
                 Err(ChatError::ChatEnded) => return Ok(false),
                 Err(error) => return Err(HandlerError::chat(Step::GetTranscript, error)),
             };
+            // Only this chat's own items: in a persistent chat the history of past chats
+            // (RelatedContactId) may hold the same words from an older text.
             let found = page.items.iter().any(|item| {
                 item.kind == ItemKind::Message
                     && item.role == Some(Role::Customer)
                     && item.content.as_deref() == Some(first)
+                    && item.related_contact_id.is_none()
                     && item
                         .contact_id
                         .as_ref()

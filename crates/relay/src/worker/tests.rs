@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use bridge_core::PhoneNumber;
 use bridge_core::ids::{ContactId, InstanceId, ParticipantId, SmsMessageId};
 use bridge_core::ports::{
-    Connected, Connection, ItemKind, Role, SentMessage, StartChat, StartedChat, SystemClock,
-    TranscriptPage, TranscriptStart, WebsocketUrl,
+    Connected, Connection, ItemKind, Role, SentMessage, StartChat, StartedChat, StoreError,
+    SystemClock, TranscriptPage, TranscriptStart, WebsocketUrl,
 };
 use bridge_core::session::{Chat, Status};
 use bridge_core::testing::MemoryStore;
@@ -56,6 +56,7 @@ fn item(
         display_name: Some("Ana".to_owned()),
         absolute_time: format!("2024-01-01T00:00:{:02}.{:03}Z", n / 1000, n % 1000),
         contact_id: Some(contact()),
+        related_contact_id: None,
         attachment_names: Vec::new(),
     }
 }
@@ -323,10 +324,72 @@ impl SmsSender for ScriptedSms {
     }
 }
 
+/// The in-memory store, with `end_chat` failing as many times as asked (DynamoDB
+/// degraded for the relay's writes).
+struct FlakyStore {
+    inner: Arc<MemoryStore>,
+    end_failures: AtomicUsize,
+    end_calls: AtomicUsize,
+}
+
+#[async_trait]
+impl SessionStore for FlakyStore {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn get_with_marker(
+        &self,
+        key: &SessionKey,
+        id: &bridge_core::ids::InboundMessageId,
+    ) -> Result<(Option<Session>, Option<bool>), StoreError> {
+        self.inner.get_with_marker(key, id).await
+    }
+    async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError> {
+        self.inner.put(session, expected).await
+    }
+    async fn put_marked(
+        &self,
+        session: &Session,
+        expected: Option<u64>,
+        marker: &bridge_core::ports::Marker,
+    ) -> Result<Session, StoreError> {
+        self.inner.put_marked(session, expected, marker).await
+    }
+    async fn end_chat(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        self.end_calls.fetch_add(1, Ordering::SeqCst);
+        let failing = self
+            .end_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(StoreError::Transient("injected dynamodb outage".into()));
+        }
+        self.inner.end_chat(key, contact_id, now).await
+    }
+    async fn advance_cursor(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        item: &ItemId,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.advance_cursor(key, contact_id, item, now).await
+    }
+    async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError> {
+        self.inner.active_in_shard(shard).await
+    }
+}
+
 struct Harness {
     server: SocketServer,
     chat: Arc<FakeChat>,
     store: Arc<MemoryStore>,
+    flaky: Arc<FlakyStore>,
     sms: Arc<ScriptedSms>,
     shared: Arc<Shared>,
 }
@@ -370,9 +433,14 @@ impl Harness {
                 .unwrap();
         }
         let sms = Arc::new(sms);
+        let flaky = Arc::new(FlakyStore {
+            inner: store.clone(),
+            end_failures: AtomicUsize::new(0),
+            end_calls: AtomicUsize::new(0),
+        });
         let shared = Arc::new(Shared {
             chat: chat.clone(),
-            sessions: store.clone(),
+            sessions: flaky.clone(),
             sms: sms.clone(),
             clock: Arc::new(SystemClock),
             settings: Settings {
@@ -401,6 +469,7 @@ impl Harness {
             server,
             chat,
             store,
+            flaky,
             sms,
             shared,
         }
@@ -533,22 +602,72 @@ async fn retriable_sms_failures_are_retried_in_place_and_order_holds() {
 }
 
 #[tokio::test]
-async fn sms_failing_every_attempt_reconnects_and_catches_up_without_skipping() {
-    // 4 attempts per part: 5 transient failures exhaust one connection's attempts.
+async fn an_sns_outage_holds_the_replies_in_place_and_delivers_them_in_order_after() {
+    // GIVEN SNS failing transiently many more times than the per-call attempts (4)
     let transient = || SmsError::Transient("sns down".into());
     let h = Harness::new(
         vec![agent("i-1", "one"), agent("i-2", "two")],
-        ScriptedSms::failing((0..5).map(|_| transient()).collect()),
+        ScriptedSms::failing((0..12).map(|_| transient()).collect()),
         None,
     )
     .await;
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
+    // THEN both replies arrive once it clears, in order, nothing dropped, and the worker
+    // waited in place rather than spending connection set-ups on reconnects
     assert_eq!(h.wait_sent(2).await, ["one", "two"]);
-    assert!(
-        h.chat.connections.load(Ordering::SeqCst) >= 2,
-        "reconnected"
+    assert_eq!(h.chat.connections.load(Ordering::SeqCst), 1, "no reconnect");
+    let held = h
+        .shared
+        .metrics
+        .sms_held
+        .get_or_create(&[("reason", "unavailable")])
+        .get();
+    assert_eq!(held, 12);
+    assert_eq!(
+        h.shared
+            .metrics
+            .dropped
+            .get_or_create(&[("reason", "rejected")])
+            .get(),
+        0
     );
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_account_level_sns_refusal_holds_every_reply_until_it_is_fixed() {
+    // GIVEN SNS refusing for the account (AuthorizationError, a KMS key disabled, expired
+    // credentials: SmsError::Other) for a while; before, such a reply was skipped for good
+    let refused = || SmsError::Other("AuthorizationError: not authorized to publish".into());
+    let h = Harness::new(
+        vec![agent("i-1", "refund done"), agent("i-2", "anything else?")],
+        ScriptedSms::failing((0..8).map(|_| refused()).collect()),
+        None,
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    // THEN the cursor does not move past an unsent reply while it lasts
+    // AND once it clears every reply is delivered, in order, and none was dropped
+    assert_eq!(h.wait_sent(2).await, ["refund done", "anything else?"]);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.cursor().await.as_deref() != Some("i-2") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cursor {:?}",
+            h.cursor().await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let metric = |family: &prometheus_client::metrics::family::Family<
+        _,
+        prometheus_client::metrics::counter::Counter,
+    >,
+                  label| { family.get_or_create(&[label]).get() };
+    assert_eq!(metric(&h.shared.metrics.sms_held, ("reason", "refused")), 8);
+    assert_eq!(metric(&h.shared.metrics.dropped, ("reason", "rejected")), 0);
     cancel.cancel();
     task.await.unwrap();
 }
@@ -658,6 +777,111 @@ async fn an_unanswered_heartbeat_replaces_the_socket() {
     assert_eq!(h.wait_sent(1).await, ["after reconnect"]);
     cancel.cancel();
     assert_eq!(task.await.unwrap(), Outcome::Stopped);
+}
+
+#[tokio::test]
+async fn the_closing_text_goes_out_once_while_the_chat_end_keeps_failing_to_record() {
+    // GIVEN a chat that ended while no socket was open (CreateParticipantConnection
+    // answers 403), and DynamoDB failing the "ended" write more often than one round of
+    // attempts (4); before, every retry came back through that 403 and sent the closing
+    // text again
+    let h = Harness::with_closing(
+        Vec::new(),
+        ScriptedSms::default(),
+        None,
+        Some("Chat closed."),
+    )
+    .await;
+    h.chat.ended.store(true, Ordering::SeqCst);
+    h.flaky.end_failures.store(9, Ordering::SeqCst);
+    // WHEN the worker runs until the end is recorded
+    let outcome = h.start(&CancellationToken::new()).await.unwrap();
+    // THEN the closing text went out exactly once, and the session ended
+    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(h.sms.sent(), ["Chat closed."]);
+    assert!(h.flaky.end_calls.load(Ordering::SeqCst) >= 10);
+    assert_eq!(h.session().await.status, Status::Ended);
+}
+
+#[tokio::test]
+async fn a_worker_after_a_crash_does_not_repeat_a_closing_text_already_sent() {
+    // GIVEN a session whose closing text was sent, but whose end was never recorded (the
+    // relay crashed in between), and a chat Connect has ended
+    let h = Harness::with_closing(
+        vec![
+            agent("i-1", "bye"),
+            event("i-2", Role::System, "chat.ended"),
+        ],
+        ScriptedSms::default(),
+        Some("i-2"),
+        Some("Chat closed."),
+    )
+    .await;
+    h.store
+        .advance_cursor(
+            &key(),
+            &contact(),
+            &Session::closing_sent_cursor(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    h.chat.ended.store(true, Ordering::SeqCst);
+    // WHEN a new worker takes the session
+    let outcome = h.start(&CancellationToken::new()).await.unwrap();
+    // THEN it only records the end: no SMS, no connection
+    assert_eq!(outcome, Outcome::Ended);
+    assert!(h.sms.sent().is_empty(), "{:?}", h.sms.sent());
+    assert_eq!(h.chat.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(h.session().await.status, Status::Ended);
+}
+
+#[tokio::test]
+async fn no_notice_reaches_a_customer_who_texted_stop_after_the_worker_started() {
+    // GIVEN a running worker for a customer who had not opted out
+    let h = Harness::with_closing(
+        Vec::new(),
+        ScriptedSms::default(),
+        None,
+        Some("Chat closed."),
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.server.connections.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no socket");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // WHEN the customer texts STOP: the inbound side records the opt-out, then ends the
+    // chat, so an agent joining and the chat ending arrive after it
+    let session = h.session().await;
+    h.store
+        .put(
+            &session.with_opt_out(true, Utc::now()),
+            Some(session.version),
+        )
+        .await
+        .unwrap();
+    for pushed in [
+        event("i-1", Role::Agent, "participant.joined"),
+        event("i-2", Role::System, "chat.ended"),
+    ] {
+        h.server.push.send(chat_frame(&pushed)).unwrap();
+    }
+    // THEN the chat ends with neither the joined notice nor the closing text sent
+    let outcome = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    assert_eq!(outcome, Outcome::Ended);
+    assert!(h.sms.sent().is_empty(), "{:?}", h.sms.sent());
+    assert_eq!(
+        h.shared
+            .metrics
+            .dropped
+            .get_or_create(&[("reason", "opted_out")])
+            .get(),
+        1,
+        "the joined notice"
+    );
 }
 
 #[tokio::test]
