@@ -90,7 +90,8 @@ test-steps: lint lint-infra venv tools $(CHATJS_STAMP)
 
 .PHONY: test-chatjs
 test-chatjs: $(CHATJS_STAMP) ## Drive connect-sim with the official chatjs client (Node)
-	$(CARGO) build --quiet -p connect-sim --bin connect-sim
+	# The workspace with the tests' feature set, as `test` built it: nothing to do after it.
+	$(CARGO) build --quiet --workspace --all-targets
 	node tests/chatjs/run.mjs --sim-bin $(TARGET_DIR)/debug/connect-sim
 
 .PHONY: demo

@@ -168,7 +168,8 @@ impl HttpClient for OnFirstRequest {
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
         // The wrapped client caches one connector per settings: every client of ours
-        // shares the same timeouts, so this is one TLS set-up for the process.
+        // shares the same timeouts, so they share one TLS set-up (the SDK's own credential
+        // providers, with their own timeouts, get theirs when they first call out).
         self.0.http_connector(settings, components)
     }
 

@@ -47,6 +47,8 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestTimeoutException",
     // DynamoDB: the item is part of an in-flight transaction; retrying succeeds.
     "TransactionConflictException",
+    // DynamoDB: a transaction with the same ClientRequestToken is still in progress.
+    "TransactionInProgressException",
 ];
 
 /// Error codes of a request the service judged invalid (400).

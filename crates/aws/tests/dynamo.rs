@@ -350,6 +350,7 @@ mod suite {
         wanted.generation = 4;
         wanted.initial_sms = Some(InboundMessageId::new("sms-initial").unwrap());
         wanted.starting_sms = Some(InboundMessageId::new("sms-starting").unwrap());
+        wanted.starting_digest = Some("0123456789abcdef01234567".to_owned());
         let written = h.store.put(&wanted, Some(1)).await.unwrap();
         assert_eq!(
             written,

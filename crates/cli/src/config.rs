@@ -165,10 +165,7 @@ impl StackArgs {
         } else {
             let moto = trim_slash(&self.moto_endpoint);
             let dynamodb = match &self.dynamodb {
-                Dynamodb::Local => match env_flag(DYNAMODB_LOCAL_PORT_VAR) {
-                    Some(port) => format!("http://127.0.0.1:{}", port.trim()),
-                    None => local::DYNAMODB_LOCAL_ENDPOINT.to_owned(),
-                },
+                Dynamodb::Local => dynamodb_local_endpoint(),
                 Dynamodb::Moto => moto.clone(),
                 Dynamodb::Url(url) => url.clone(),
             };
@@ -352,6 +349,15 @@ impl StackArgs {
     }
 }
 
+/// DynamoDB Local's endpoint: [`local::DYNAMODB_LOCAL_ENDPOINT`], or the port
+/// `DYNAMODB_LOCAL_PORT` names (as `scripts/emulators.sh` and the Makefile use it).
+pub fn dynamodb_local_endpoint() -> String {
+    match env_flag(DYNAMODB_LOCAL_PORT_VAR) {
+        Some(port) => format!("http://127.0.0.1:{}", port.trim()),
+        None => local::DYNAMODB_LOCAL_ENDPOINT.to_owned(),
+    }
+}
+
 /// The local default of a `BRIDGE_*` variable, if it has one.
 fn local_default(name: &str) -> Option<String> {
     let value = match name {
@@ -438,7 +444,7 @@ mod tests {
             stack.endpoints(),
             Endpoints::Local {
                 moto: "http://127.0.0.1:1".into(),
-                dynamodb: local::DYNAMODB_LOCAL_ENDPOINT.into(),
+                dynamodb: dynamodb_local_endpoint(),
                 connect: "http://127.0.0.1:2".into()
             }
         );
@@ -452,7 +458,7 @@ mod tests {
         };
         assert_eq!(
             dynamodb(&["--dynamodb", "local"]),
-            local::DYNAMODB_LOCAL_ENDPOINT
+            dynamodb_local_endpoint()
         );
         assert_eq!(
             dynamodb(&["--dynamodb", "moto", "--moto-endpoint", "http://m:1/"]),

@@ -75,20 +75,10 @@ enum Command {
 
 /// The command line, with `--help` listing the bridge variables `--aws` mode reads.
 fn parse() -> Cli {
-    let mut vars = String::from(
-        "With --aws, the standard AWS environment and these bridge variables apply:\n",
+    let vars = format!(
+        "With --aws, the standard AWS environment and these bridge variables apply:\n{}",
+        bridge_core::usage::describe(&bridge_core::config::VARS)
     );
-    for var in bridge_core::config::VARS {
-        let default = match var.default {
-            bridge_core::usage::Default::Required => "required".to_owned(),
-            bridge_core::usage::Default::Unset => "default: none".to_owned(),
-            bridge_core::usage::Default::Value(value) => format!("default: {value}"),
-        };
-        vars.push_str(&format!(
-            "  {}  ({default})\n      {}\n",
-            var.name, var.help
-        ));
-    }
     let command = Cli::command();
     let local = command
         .get_after_help()

@@ -38,6 +38,13 @@ pub struct SimConfig {
     pub socket_buffer: NonZeroUsize,
     /// Upper bound on every REST request (including long polls and injected delays).
     pub request_timeout: Duration,
+    /// GetTranscript keeps answering an unexpired connection token after its chat ended.
+    /// AWS documents neither answer; chatjs's maintainers report a 403, which is the
+    /// default. A client must work either way.
+    pub transcript_after_end: bool,
+    /// Write each ended chat's transcript to S3, as Connect does to the instance's bucket
+    /// ([`crate::archive`]); `None`: not written.
+    pub transcript_archive: Option<crate::archive::ArchiveTarget>,
 }
 
 /// Frames a socket may have queued before it is closed as a slow consumer.
@@ -58,6 +65,8 @@ impl Default for SimConfig {
             idempotency_window: Duration::from_secs(24 * 3600),
             socket_buffer: NonZeroUsize::new(DEFAULT_SOCKET_BUFFER).unwrap_or(NonZeroUsize::MIN),
             request_timeout: Duration::from_secs(60),
+            transcript_after_end: false,
+            transcript_archive: None,
         }
     }
 }

@@ -207,6 +207,8 @@ impl Hub {
             match effect {
                 Effect::Broadcast { contact, item } => self.broadcast(&contact, &item),
                 Effect::CloseSockets { contact } => self.close_contact(&contact, Kill::Drain),
+                // Routed to the archive writer by `Shared::mutate`, never here.
+                Effect::Archive(_) => {}
             }
         }
     }

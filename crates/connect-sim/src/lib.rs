@@ -9,6 +9,7 @@
 //!
 //! # Layout
 //! - [`config`]: [`SimConfig`], AWS defaults for every lifetime and limit.
+//! - [`archive`]: ended chats' transcripts written to S3, as Connect writes them.
 //! - [`model`]: the service state and its rules, pure (no I/O, time passed in).
 //! - [`hub`]: socket registry and `aws/chat` fan-out with bounded per-socket queues.
 //! - [`state`]: the lock around model and hub, shared by handlers and tasks.
@@ -20,6 +21,7 @@
 //! - [`server`]: [`serve`], [`spawn`] and [`RunningSim`].
 //! - [`error`]: [`ApiError`] in AWS's restJson1 error shape, and [`ServeError`].
 
+pub mod archive;
 pub mod config;
 pub mod console;
 pub mod error;

@@ -51,6 +51,22 @@ struct Args {
     /// Enforce AWS's per-operation TPS quotas (429 when exceeded).
     #[arg(long, env = "CONNECT_SIM_QUOTAS")]
     quotas: bool,
+    /// GetTranscript keeps answering an unexpired connection token after its chat ended
+    /// (AWS documents neither way; the default is a 403).
+    #[arg(long, env = "CONNECT_SIM_TRANSCRIPT_AFTER_END")]
+    transcript_after_end: bool,
+    /// Write each ended chat's transcript to this S3 location, as Connect does
+    /// (`s3://bucket/connect/<alias>/ChatTranscripts`), through --s3-endpoint.
+    #[arg(
+        long,
+        env = "CONNECT_SIM_TRANSCRIPT_S3",
+        value_name = "S3_URL",
+        requires = "s3_endpoint"
+    )]
+    transcript_s3: Option<String>,
+    /// The S3 endpoint transcripts are written to (moto: http://127.0.0.1:5055).
+    #[arg(long, env = "CONNECT_SIM_S3_ENDPOINT", value_name = "URL")]
+    s3_endpoint: Option<String>,
     /// Frames queued per socket before it is closed as a slow consumer.
     #[arg(long, env = "CONNECT_SIM_SOCKET_BUFFER", default_value_t = NonZeroUsize::new(connect_sim::config::DEFAULT_SOCKET_BUFFER).unwrap_or(NonZeroUsize::MIN))]
     socket_buffer: NonZeroUsize,
@@ -64,8 +80,16 @@ fn seconds(text: &str) -> Result<Duration, String> {
 }
 
 impl Args {
-    fn into_config(self) -> SimConfig {
-        SimConfig {
+    fn into_config(self) -> anyhow::Result<SimConfig> {
+        let transcript_archive = match (&self.transcript_s3, &self.s3_endpoint) {
+            (Some(location), Some(endpoint)) => Some(
+                connect_sim::archive::ArchiveTarget::parse(endpoint, location)
+                    .map_err(anyhow::Error::msg)
+                    .context("--transcript-s3")?,
+            ),
+            _ => None,
+        };
+        Ok(SimConfig {
             bind: SocketAddr::new(self.bind, self.port),
             connection_token_ttl: self.connection_token_ttl_secs,
             websocket_url_validity: self.websocket_url_validity_secs,
@@ -77,14 +101,16 @@ impl Args {
                 .then_some(self.concurrent_chat_limit),
             quotas: self.quotas,
             socket_buffer: self.socket_buffer,
+            transcript_after_end: self.transcript_after_end,
+            transcript_archive,
             ..SimConfig::default()
-        }
+        })
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Args::parse().into_config();
+    let config = Args::parse().into_config()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

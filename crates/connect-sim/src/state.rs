@@ -13,10 +13,13 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use tokio::sync::mpsc;
+
+use crate::archive::{self, Archived};
 use crate::config::SimConfig;
 use crate::faults::{Faults, SocketFaults};
 use crate::hub::{Hub, Metrics};
-use crate::model::Model;
+use crate::model::{Effect, Model};
 use crate::quotas::Quotas;
 use crate::time::{Now, SimClock};
 
@@ -53,6 +56,8 @@ pub struct Shared {
     core: Mutex<Core>,
     version: watch::Sender<u64>,
     deadlines_changed: Notify,
+    /// Ended chats' transcripts on their way to the archive writer, when one is configured.
+    archive: Option<mpsc::Sender<Archived>>,
 }
 
 impl Shared {
@@ -60,6 +65,12 @@ impl Shared {
     #[must_use]
     pub fn new(config: SimConfig, local_addr: SocketAddr, cancel: CancellationToken) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
+        let tasks = TaskTracker::new();
+        let archive = config.transcript_archive.clone().map(|target| {
+            let (queue, received) = mpsc::channel(archive::QUEUE);
+            tasks.spawn(archive::writer(target, received, cancel.clone()));
+            queue
+        });
         let core = Core {
             model: Model::new(&config),
             hub: Hub::new(
@@ -77,11 +88,20 @@ impl Shared {
             socket_faults: SocketFaults::default(),
             metrics,
             cancel,
-            tasks: TaskTracker::new(),
+            tasks,
             core: Mutex::new(core),
             version: watch::Sender::new(0),
             deadlines_changed: Notify::new(),
+            archive,
         })
+    }
+
+    /// Queues a transcript for the archive writer; a full queue drops it, loudly.
+    fn send_to_archive(&self, archived: Archived) {
+        let Some(queue) = &self.archive else { return };
+        if let Err(error) = queue.try_send(archived) {
+            tracing::error!(%error, "chat transcript not queued for the archive; dropped");
+        }
     }
 
     /// Runs a state change: the closure, then the socket effects it produced, then wakes
@@ -91,7 +111,14 @@ impl Shared {
         let result = {
             let mut core = self.lock();
             let result = f(&mut core, now);
-            let effects = core.model.take_effects();
+            let mut effects = core.model.take_effects();
+            effects.retain(|effect| match effect {
+                Effect::Archive(archived) => {
+                    self.send_to_archive(archived.clone());
+                    false
+                }
+                Effect::Broadcast { .. } | Effect::CloseSockets { .. } => true,
+            });
             core.hub.apply(effects);
             result
         };

@@ -240,3 +240,169 @@ async fn bad_paging_parameters_are_validation_errors() {
         .expect("0 means the default");
     assert_eq!(max_zero.transcript().len(), 2);
 }
+
+/// Ends `contact` from the agent's side.
+async fn end(h: &Harness, contact: &str) {
+    let (status, _) = h
+        .sim_post(&format!("/sim/contacts/{contact}/end"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_ended_chats_transcript_is_refused_by_default() {
+    // GIVEN a chat with messages that the agent ended
+    let h = Harness::start().await;
+    let (contact, token) = chat_with_messages(&h, 2).await;
+    end(&h, &contact).await;
+    // WHEN its still unexpired connection token asks for the transcript
+    let error = h
+        .participant
+        .get_transcript()
+        .connection_token(&token)
+        .send()
+        .await
+        .expect_err("refused");
+    // THEN 403, as chatjs's maintainers report of the real service
+    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(403));
+}
+
+#[tokio::test]
+async fn with_transcript_after_end_an_ended_chat_is_still_readable() {
+    // GIVEN the switch on, and a chat with messages that the agent ended
+    let h = Harness::with(connect_sim::SimConfig {
+        transcript_after_end: true,
+        ..connect_sim::SimConfig::default()
+    })
+    .await;
+    let (contact, token) = chat_with_messages(&h, 2).await;
+    end(&h, &contact).await;
+    // WHEN its unexpired connection token asks for the transcript, oldest first
+    let page = h
+        .participant
+        .get_transcript()
+        .connection_token(&token)
+        .scan_direction(ScanDirection::Forward)
+        .sort_order(SortKey::Ascending)
+        .max_results(100)
+        .send()
+        .await
+        .expect("readable");
+    // THEN every item is there, the chat's end last
+    let items = page.transcript();
+    let messages: Vec<String> = texts(items)
+        .into_iter()
+        .filter(|text| text.starts_with('m'))
+        .collect();
+    assert_eq!(messages, ["m0", "m1"]);
+    assert_eq!(
+        items.last().and_then(|item| item.content_type()),
+        Some("application/vnd.amazonaws.connect.event.chat.ended")
+    );
+    // AND sending is still refused: only reading outlives the chat
+    let error = h
+        .participant
+        .send_message()
+        .connection_token(&token)
+        .content_type("text/plain")
+        .content("late")
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(403));
+}
+
+#[tokio::test]
+async fn an_ended_chats_transcript_is_written_to_s3_in_connects_layout() {
+    // GIVEN an S3 endpoint that records what is PUT (a local peer speaking S3's REST
+    // path-style PUT), and the sim writing transcripts there
+    let (s3, puts) = recording_s3().await;
+    let h = Harness::with(connect_sim::SimConfig {
+        transcript_archive: Some(
+            connect_sim::archive::ArchiveTarget::parse(
+                &s3,
+                "s3://transcripts/connect/acme/ChatTranscripts",
+            )
+            .unwrap(),
+        ),
+        ..connect_sim::SimConfig::default()
+    })
+    .await;
+    let (contact, _) = chat_with_messages(&h, 2).await;
+    // WHEN the chat ends
+    end(&h, &contact).await;
+    // THEN the bucket is created and the transcript written under the layout, with
+    // GetTranscript's item shape
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (path, body) = loop {
+        if let Some(found) = puts
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(path, _)| path.contains("ChatTranscripts"))
+            .cloned()
+        {
+            break found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no transcript written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        puts.lock()
+            .unwrap()
+            .iter()
+            .any(|(path, _)| path == "/transcripts")
+    );
+    assert!(
+        path.starts_with("/transcripts/connect/acme/ChatTranscripts/"),
+        "{path}"
+    );
+    let file = path.rsplit('/').next().unwrap();
+    assert!(file.starts_with(&format!("{contact}_")), "{file}");
+    assert!(file.ends_with("_UTC.json"), "{file}");
+    let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(document["ContactId"], contact.as_str());
+    assert_eq!(document["InitialContactId"], contact.as_str());
+    assert_eq!(document["Version"], "2019-08-26");
+    let transcript = document["Transcript"].as_array().unwrap();
+    let contents: Vec<&str> = transcript
+        .iter()
+        .filter_map(|item| item["Content"].as_str())
+        .collect();
+    assert_eq!(contents, ["m0", "m1"]);
+    assert_eq!(
+        transcript.last().unwrap()["ContentType"],
+        "application/vnd.amazonaws.connect.event.chat.ended"
+    );
+    assert!(transcript.iter().all(|item| item["Id"].is_string()));
+}
+
+/// What the S3 peer received: (path, body) per request.
+type Recorded = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A minimal S3 peer: answers every PUT with 200 and records (path, body).
+async fn recording_s3() -> (String, Recorded) {
+    use axum::extract::{Request, State};
+    let puts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .fallback(
+            |State(puts): State<Recorded>, request: Request| async move {
+                let path = request.uri().path().to_owned();
+                let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                puts.lock()
+                    .unwrap()
+                    .push((path, String::from_utf8_lossy(&body).into_owned()));
+                ""
+            },
+        )
+        .with_state(puts.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), puts)
+}

@@ -158,17 +158,19 @@ pub struct Session {
     /// `None`: the writer cannot be recognised, so such a retry reports a conflict.
     pub writer: Option<String>,
     /// The inbound text whose (first part) is the current chat's InitialMessage, when that
-    /// is certain: the chat was started by a first start of its generation, not a
-    /// takeover. A delivery of that same text (SNS twice at once, or a retry after the
-    /// dedupe marker failed) reads it here and does not send the text a second time,
-    /// whether or not the marker was written yet.
+    /// is certain: the chat was started by a first start of its generation, or a takeover
+    /// read it off the transcript ([`Self::starting_sms`]). A delivery of that same text
+    /// (SNS twice at once, or a retry after the dedupe marker failed) reads it here and
+    /// does not send the text a second time, whether or not the marker was written yet.
     pub initial_sms: Option<InboundMessageId>,
-    /// The inbound text whose first start of this generation wrote the `starting` row, and
-    /// so whose text a chat Connect created for this generation's ClientToken opens with,
-    /// unless a takeover's own text is found there instead. A takeover keeps it: should it
-    /// get the dead starter's chat back (same ClientToken), it names that starter as the
-    /// chat's `initial_sms`, and the starter's retry does not send its text a second time.
+    /// The inbound text whose first start of this generation wrote the `starting` row. A
+    /// takeover keeps it (and [`Self::starting_digest`]): should it get back a chat whose
+    /// opening text has the starter's digest, it names the starter as the chat's
+    /// `initial_sms`, and the starter's retry does not send its text a second time. Only on
+    /// that evidence: a wrong name would lose a text, a missing one only repeats it.
     pub starting_sms: Option<InboundMessageId>,
+    /// [`text_digest`] of the first part of [`Self::starting_sms`]'s text.
+    pub starting_digest: Option<String>,
 }
 
 impl Session {
@@ -189,6 +191,7 @@ impl Session {
             writer: None,
             initial_sms: None,
             starting_sms: None,
+            starting_digest: None,
         }
     }
 
@@ -209,6 +212,7 @@ impl Session {
             updated_at: now,
             initial_sms: None,
             starting_sms: None,
+            starting_digest: None,
             ..self.clone()
         }
     }
@@ -270,6 +274,12 @@ impl Session {
     pub fn contact_id(&self) -> Option<&ContactId> {
         self.chat.as_ref().map(|chat| &chat.contact_id)
     }
+}
+
+/// A short digest of a text, to recognise it on the transcript without storing it.
+pub fn text_digest(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    hex::encode(&digest[..12])
 }
 
 /// The stored form of [`Session::closing_sent_cursor`].

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 /// The default of a variable, as `--help` states it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Default {
+pub enum DefaultValue {
     /// The variable must be set.
     Required,
     /// Unset means "off" or "none".
@@ -26,7 +26,7 @@ pub struct Var {
     /// Its name.
     pub name: &'static str,
     /// Its default.
-    pub default: Default,
+    pub default: DefaultValue,
     /// What it does, in one line.
     pub help: &'static str,
 }
@@ -36,7 +36,7 @@ impl Var {
     pub const fn required(name: &'static str, help: &'static str) -> Self {
         Self {
             name,
-            default: Default::Required,
+            default: DefaultValue::Required,
             help,
         }
     }
@@ -45,7 +45,7 @@ impl Var {
     pub const fn optional(name: &'static str, help: &'static str) -> Self {
         Self {
             name,
-            default: Default::Unset,
+            default: DefaultValue::Unset,
             help,
         }
     }
@@ -58,7 +58,7 @@ impl Var {
     ) -> Self {
         Self {
             name,
-            default: Default::Value(default),
+            default: DefaultValue::Value(default),
             help,
         }
     }
@@ -80,7 +80,7 @@ pub const AWS_VARS: [Var; 4] = [
     ),
     Var::optional(
         "SSL_CERT_FILE",
-        "A CA bundle to trust instead of the compiled-in roots (a TLS proxy in front of AWS)",
+        "A CA bundle to trust instead of the machine's certificate store (a TLS proxy in front of AWS)",
     ),
 ];
 
@@ -172,18 +172,24 @@ impl Program<'_> {
             "\nConfigured by environment variables; every missing or invalid one is reported at\nonce, by name, at start-up. Booleans: true/false/1/0/yes/no; blank counts as unset.\n",
         );
         for (title, vars) in self.vars {
-            let _ = write!(text, "\n{title}:\n");
-            for var in *vars {
-                let default = match var.default {
-                    Default::Required => "required".to_owned(),
-                    Default::Unset => "default: none".to_owned(),
-                    Default::Value(value) => format!("default: {value}"),
-                };
-                let _ = writeln!(text, "  {}  ({default})\n      {}", var.name, var.help);
-            }
+            let _ = write!(text, "\n{title}:\n{}", describe(vars));
         }
         text
     }
+}
+
+/// The variables as `--help` lists them: name and default, then the meaning, indented.
+pub fn describe(vars: &[Var]) -> String {
+    let mut text = String::new();
+    for var in vars {
+        let default = match var.default {
+            DefaultValue::Required => "required".to_owned(),
+            DefaultValue::Unset => "default: none".to_owned(),
+            DefaultValue::Value(value) => format!("default: {value}"),
+        };
+        let _ = writeln!(text, "  {}  ({default})\n      {}", var.name, var.help);
+    }
+    text
 }
 
 #[cfg(test)]

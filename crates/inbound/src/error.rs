@@ -109,6 +109,11 @@ pub enum HandlerError {
     /// CreateParticipantConnection succeeded without the credentials asked for.
     #[error("create participant connection returned no connection credentials")]
     MissingCredentials,
+    /// Two chats this long text started in a row were ended by the contact flow before the
+    /// customer connected (a flow that ends every chat, out of hours?): the text waits for
+    /// Lambda's retry rather than start more chats now.
+    #[error("the contact flow ended two chats of this text at once; not starting a third now")]
+    EndedAtOnce,
 }
 
 impl HandlerError {
@@ -126,7 +131,7 @@ impl HandlerError {
             Self::Store { source, .. } => source.is_retriable(),
             Self::Chat { source, .. } => source.is_retriable(),
             Self::Sms(source) => source.is_retriable(),
-            Self::StartPending { .. } | Self::Contention { .. } => true,
+            Self::StartPending { .. } | Self::Contention { .. } | Self::EndedAtOnce => true,
             Self::MissingCredentials => false,
         }
     }
@@ -158,6 +163,7 @@ impl HandlerError {
             Self::StartPending { .. } => "Retriable.StartPending",
             Self::Contention { .. } => "Retriable.Contention",
             Self::MissingCredentials => "Permanent.MissingCredentials",
+            Self::EndedAtOnce => "Retriable.EndedAtOnce",
         }
     }
 

@@ -13,10 +13,6 @@ use bridge_inbound::config::LogConfig;
 use bridge_inbound::{Handler, Ports};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
-/// One thread: a Lambda execution environment hands the function one event at a time, the
-/// handler waits on I/O, and at small memory sizes the function gets a fraction of a vCPU.
-/// Worker threads only add wake-ups: `make bench-inbound` measured 1.34 ms of CPU per
-/// resumed text on the multi-thread runtime, 1.04 ms on this one.
 /// What `bridge-inbound --help` says.
 const PROGRAM: Program<'static> = Program {
     name: "bridge-inbound",
@@ -34,6 +30,10 @@ const PROGRAM: Program<'static> = Program {
     ],
 };
 
+/// One thread: a Lambda execution environment hands the function one event at a time, the
+/// handler waits on I/O, and at small memory sizes the function gets a fraction of a vCPU.
+/// Worker threads only add wake-ups: `make bench-inbound` measured 1.34 ms of CPU per
+/// resumed text on the multi-thread runtime, 1.04 ms on this one.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     match PROGRAM.request(std::env::args().skip(1)) {

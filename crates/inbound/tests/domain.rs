@@ -419,6 +419,22 @@ async fn a_long_first_text_whose_chat_ends_at_once_reaches_the_next_chat_whole()
 }
 
 #[tokio::test]
+async fn a_flow_that_ends_every_chat_gets_two_chats_of_a_long_text_then_a_retry() {
+    // GIVEN a flow that ends every chat as soon as it starts (out of hours)
+    let world = World::new();
+    let customer = "+15550101015";
+    for _ in 0..10 {
+        world.chat.end_next_chat_at_once();
+    }
+    // WHEN a long first text arrives
+    let error = world.text(customer, &long_body(2_500)).await.unwrap_err();
+    // THEN it starts the chat and one more, then fails so Lambda retries it later,
+    // rather than start a chat per decision
+    assert_eq!(error.error_type(), "Retriable.EndedAtOnce");
+    assert_eq!(world.chat.calls(ChatOp::StartChat), 2);
+}
+
+#[tokio::test]
 async fn a_retried_start_whose_chat_ended_meanwhile_takes_the_text_to_a_new_chat() {
     // GIVEN a first text whose StartChatContact went through but whose answer was lost, and
     // whose chat the agent ended before Lambda's retry
@@ -763,6 +779,71 @@ async fn a_failed_starters_retry_after_another_texts_takeover_is_not_sent_twice(
     let contact = world.only_contact();
     assert_eq!(contact.contact_id, contact_id);
     assert_eq!(contact.customer_texts(), ["text one", "text two"]);
+}
+
+#[tokio::test]
+async fn a_second_takeover_never_names_a_starter_whose_text_did_not_open_the_chat() {
+    // GIVEN a starter S that wrote its `starting` row and died before StartChatContact,
+    // then a first taker T1 whose StartChatContact created the chat (T1's text opens it)
+    // but whose answer was lost
+    let world = World::new();
+    let customer = "+15550101027";
+    let key = world.key(customer);
+    let shard = key.shard(world.handler.config().shard_count);
+    world
+        .store
+        .inner
+        .put(
+            &Session {
+                starting_sms: Some(InboundMessageId::new("msg-starter").unwrap()),
+                starting_digest: Some(text_digest("from the starter")),
+                ..Session::first(key.clone(), shard, world.clock.now())
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    world.clock.advance(TimeDelta::seconds(31));
+    world
+        .chat
+        .fail_next_after_effect(ChatOp::StartChat, Failure::Transient);
+    let first_taker = world.id();
+    world
+        .deliver(&first_taker, customer, "from the first taker")
+        .await
+        .unwrap_err();
+
+    // WHEN a second taker takes over (Connect replays T1's chat), then S and T1 retry
+    delivered(&world.text(customer, "from the second taker").await.unwrap());
+    let starter = world
+        .deliver("msg-starter", customer, "from the starter")
+        .await
+        .unwrap();
+    world
+        .deliver(&first_taker, customer, "from the first taker")
+        .await
+        .unwrap();
+
+    // THEN no text is lost: the chat did not open with S's text, so S was not named and
+    // its retry sent it (T1's retry may repeat T1's: at least once, never lost)
+    assert!(matches!(starter, Outcome::Delivered { .. }), "{starter:?}");
+    let texts = world.only_contact().customer_texts();
+    for text in [
+        "from the starter",
+        "from the first taker",
+        "from the second taker",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == text),
+            "{text:?} missing from {texts:?}"
+        );
+    }
+    assert_eq!(texts[0], "from the first taker", "{texts:?}");
+    assert_eq!(
+        texts.iter().filter(|t| *t == "from the starter").count(),
+        1,
+        "{texts:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -504,12 +504,16 @@ impl Worker {
                 Ok(None)
             }
             Action::Send { sent, parts } => {
-                if sent.is_notice() {
-                    self.reread_opt_out().await;
-                }
-                if self.opted_out {
-                    warn!(item = %item.id, kind = sent.as_str(), "customer opted out; item not sent");
-                    self.shared.metrics.dropped("opted_out");
+                let refused = if sent.is_notice() {
+                    !self.notice_allowed().await
+                } else {
+                    self.opted_out
+                };
+                if refused {
+                    if self.opted_out {
+                        warn!(item = %item.id, kind = sent.as_str(), "customer opted out; item not sent");
+                        self.shared.metrics.dropped("opted_out");
+                    }
                     self.progress.mark(item, source, true, false);
                     return Ok(None);
                 }
@@ -632,13 +636,15 @@ impl Worker {
         }
     }
 
-    /// Reads the session's opt-out again before a notice the customer did not ask for (an
-    /// agent joined, the chat ended): the customer may have texted STOP since this worker
-    /// started, and the inbound side records that before it ends the chat. A failed read
-    /// counts as opted out: a notice is not worth an SMS to a number that may have left.
-    async fn reread_opt_out(&mut self) {
+    /// Whether a notice the customer did not ask for (an agent joined, the chat ended) may
+    /// go out: the session is read again, since the customer may have texted STOP after
+    /// this worker started (the inbound side records that before it ends the chat). A
+    /// failed read refuses this one notice (a notice is not worth an SMS to a number that
+    /// may have left) and changes nothing else: only a read that says "opted out" stops
+    /// what follows.
+    async fn notice_allowed(&mut self) -> bool {
         if self.opted_out {
-            return;
+            return false;
         }
         let (store, key) = (&self.shared.sessions, &self.key);
         let read = self
@@ -647,12 +653,16 @@ impl Worker {
             })
             .await;
         match read {
-            Ok(Some(Some(session))) => self.opted_out = session.opted_out,
-            Ok(Some(None)) => {}
-            Ok(None) => self.opted_out = true,
+            Ok(Some(Some(session))) => {
+                self.opted_out = session.opted_out;
+                !session.opted_out
+            }
+            Ok(Some(None)) => true,
+            Ok(None) => false,
             Err(error) => {
                 warn!(error = %chain(&error), "session not readable; notice not sent");
-                self.opted_out = true;
+                self.shared.metrics.dropped("notice_unverified");
+                false
             }
         }
     }
@@ -677,6 +687,10 @@ impl Worker {
     /// Writes a cursor position that moved without an SMS, if any. Best effort: losing it
     /// only costs a rescan.
     async fn flush_cursor(&mut self) {
+        if self.closing_sent {
+            // The cursor says "closing text sent": no item position may overwrite it.
+            return;
+        }
         let Some(id) = self.progress.unwritten().cloned() else {
             return;
         };
@@ -713,10 +727,7 @@ impl Worker {
             .as_deref()
             .map(|text| forward::sms_parts(text, self.shared.settings.rules.numbering))
             .unwrap_or_default();
-        if !closing.is_empty() && !self.closing_sent {
-            self.reread_opt_out().await;
-        }
-        if !closing.is_empty() && !self.closing_sent && !self.opted_out {
+        if !closing.is_empty() && !self.closing_sent && self.notice_allowed().await {
             let id = item.map(|item| &item.id);
             if let Delivery::Cancelled = self.deliver(id, Sent::Closing, &closing, None).await? {
                 return Ok(Exit::Stopped);

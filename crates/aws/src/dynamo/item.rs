@@ -167,6 +167,10 @@ pub(super) fn session_writes(
         Some(id) => set.push((attr::STARTING_SMS, s(id.as_str()))),
         None => remove.push(attr::STARTING_SMS),
     }
+    match &session.starting_digest {
+        Some(digest) => set.push((attr::STARTING_DIGEST, s(digest))),
+        None => remove.push(attr::STARTING_DIGEST),
+    }
     (set, remove)
 }
 
@@ -312,6 +316,7 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         writer: reader.opt_s(attr::WRITER)?.map(str::to_owned),
         initial_sms: reader.opt_parsed(attr::INITIAL_SMS, InboundMessageId::new)?,
         starting_sms: reader.opt_parsed(attr::STARTING_SMS, InboundMessageId::new)?,
+        starting_digest: reader.opt_s(attr::STARTING_DIGEST)?.map(str::to_owned),
     })
 }
 
@@ -368,6 +373,7 @@ mod tests {
         session.previous_contact_id = Some(ContactId::new("c-0").unwrap());
         session.initial_sms = Some(InboundMessageId::new("sms-1").unwrap());
         session.starting_sms = Some(InboundMessageId::new("sms-0").unwrap());
+        session.starting_digest = Some("0123456789abcdef01234567".to_owned());
         session.version = 4;
         assert_eq!(session_from_item(&item_of(&session)).unwrap(), session);
     }

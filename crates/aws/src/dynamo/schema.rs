@@ -87,6 +87,8 @@ pub mod attr {
     /// The inbound message id whose first start wrote the `starting` row
     /// (`Session::starting_sms`).
     pub const STARTING_SMS: &str = "starting_sms";
+    /// The digest of that text's first part (`Session::starting_digest`).
+    pub const STARTING_DIGEST: &str = "starting_digest";
     /// Dedupe: when the message reached Connect (string, RFC 3339).
     pub const PROCESSED_AT: &str = "processed_at";
     /// Lease: the holder (string).

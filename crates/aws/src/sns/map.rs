@@ -27,20 +27,31 @@ pub(super) fn string_attribute(value: &str) -> Result<MessageAttributeValue, Sms
         })
 }
 
-/// The Publish response's message id.
-pub(super) fn message_id(id: Option<String>) -> Result<SmsMessageId, SmsError> {
+/// What a successful Publish's message id stands for when SNS gave none we can keep.
+pub(super) const UNKNOWN_MESSAGE_ID: &str = "unknown";
+
+/// The Publish response's message id. SNS answered 200, so it accepted the SMS: a missing
+/// or unusable id is logged, never an error (the caller would send the SMS again).
+pub(super) fn message_id(id: Option<String>) -> SmsMessageId {
     let id = id.ok_or(ResponseError::Missing {
         operation: "Publish",
         field: "MessageId",
     });
-    id.and_then(|id| {
+    let id = id.and_then(|id| {
         SmsMessageId::new(id).map_err(|source| ResponseError::InvalidId {
             operation: "Publish",
             field: "MessageId",
             source,
         })
-    })
-    .map_err(|error| SmsError::Other(Box::new(error)))
+    });
+    match id {
+        Ok(id) => id,
+        Err(error) => {
+            tracing::warn!(%error, "sns accepted the sms without a usable message id");
+            // INVARIANT: a non-empty literal within the id length limit.
+            SmsMessageId::new(UNKNOWN_MESSAGE_ID).unwrap_or_else(|_| unreachable!("valid literal"))
+        }
+    }
 }
 
 /// Maps a Publish failure to the port's error.

@@ -106,7 +106,7 @@ impl SmsSender for SnsSender {
                 tracing::debug!(to = %to, from = %from, error = %error, "sns publish failed");
                 error
             })?;
-        map::message_id(output.message_id)
+        Ok(map::message_id(output.message_id))
     }
 }
 

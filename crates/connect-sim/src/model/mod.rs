@@ -57,6 +57,8 @@ pub enum Effect {
         /// The contact.
         contact: ContactId,
     },
+    /// Write the ended chat's transcript to the archive ([`crate::archive`]).
+    Archive(crate::archive::Archived),
 }
 
 /// A WebSocket URL that was accepted: whose socket it is.
@@ -141,6 +143,8 @@ struct Limits {
     default_chat_duration: Duration,
     concurrent_chat_limit: Option<usize>,
     idempotency_window: Duration,
+    transcript_after_end: bool,
+    archive_prefix: Option<String>,
 }
 
 /// Display name used when the agent API gives none.
@@ -176,6 +180,11 @@ impl Model {
                 default_chat_duration: config.default_chat_duration,
                 concurrent_chat_limit: config.concurrent_chat_limit,
                 idempotency_window: config.idempotency_window,
+                transcript_after_end: config.transcript_after_end,
+                archive_prefix: config
+                    .transcript_archive
+                    .as_ref()
+                    .map(|target| target.prefix.clone()),
             },
             contacts: HashMap::new(),
             order: Vec::new(),
@@ -501,7 +510,11 @@ impl Model {
         request: &GetTranscriptRequest,
         now: Now,
     ) -> Result<GetTranscriptResponse, ApiError> {
-        let (contact_id, _) = self.authorize(connection_token, now)?;
+        let (contact_id, _) = if self.limits.transcript_after_end {
+            self.authorize_read(connection_token, now)?
+        } else {
+            self.authorize(connection_token, now)?
+        };
         let contact = self
             .contacts
             .get(&contact_id)
@@ -768,6 +781,26 @@ impl Model {
             return Err(ApiError::access_denied("connection token expired"));
         }
         self.require_live(&grant.contact, &grant.participant)?;
+        Ok((grant.contact.clone(), grant.participant.clone()))
+    }
+
+    /// As [`Self::authorize`], but an unexpired token keeps reading its chat after the chat
+    /// ended (`SimConfig::transcript_after_end`).
+    fn authorize_read(
+        &self,
+        token: &str,
+        now: Now,
+    ) -> Result<(ContactId, ParticipantId), ApiError> {
+        let grant = self
+            .connection_tokens
+            .get(&ConnectionToken::from_client(token))
+            .ok_or_else(|| ApiError::access_denied("invalid connection token"))?;
+        if now.mono > grant.expires {
+            return Err(ApiError::access_denied("connection token expired"));
+        }
+        if !self.contacts.contains_key(&grant.contact) {
+            return Err(ApiError::access_denied("chat not found"));
+        }
         Ok((grant.contact.clone(), grant.participant.clone()))
     }
 
@@ -1184,6 +1217,12 @@ impl Model {
         self.effects.push(Effect::CloseSockets {
             contact: id.clone(),
         });
+        if let Some(prefix) = &self.limits.archive_prefix
+            && let Some(contact) = self.contacts.get(id)
+        {
+            let archived = archived(prefix, contact, now.wall);
+            self.effects.push(Effect::Archive(archived));
+        }
     }
 
     fn remember(&mut self, key: IdempotencyKey, reply: Reply, now: Now) {
@@ -1290,6 +1329,34 @@ fn summarize(contact: &Contact) -> ContactSummary {
         agent_display_name: contact.agent().map(|a| a.display_name.clone()),
         continued_from_contact_id: contact.continued_from.as_ref().map(ToString::to_string),
         subscribed_sockets: None,
+    }
+}
+
+/// The transcript document of an ended `contact` and its key under `prefix`.
+fn archived(prefix: &str, contact: &Contact, ended_at: DateTime<Utc>) -> crate::archive::Archived {
+    let document = crate::archive::Document {
+        version: "2019-08-26",
+        aws_account_id: "000000000000",
+        instance_id: contact.instance_id.clone(),
+        initial_contact_id: contact.initial.to_string(),
+        contact_id: contact.id.to_string(),
+        participants: contact
+            .participants
+            .iter()
+            .map(|participant| crate::archive::DocumentParticipant {
+                participant_id: participant.id.to_string(),
+            })
+            .collect(),
+        transcript: contact
+            .items
+            .iter()
+            .map(|item| item.render(View::Current(&contact.id)))
+            .collect(),
+    };
+    crate::archive::Archived {
+        key: crate::archive::key(prefix, contact.id.as_str(), ended_at),
+        // Serialising plain strings and lists cannot fail; an empty body would be noticed.
+        body: serde_json::to_string(&document).unwrap_or_default(),
     }
 }
 

@@ -231,6 +231,7 @@ fn ended_chat_emits_left_then_ended_and_closes_sockets() {
                 item.participant_role
             ),
             Effect::CloseSockets { .. } => "close".into(),
+            Effect::Archive(archived) => format!("archive:{}", archived.key),
         })
         .collect();
     assert_eq!(

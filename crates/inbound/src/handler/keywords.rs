@@ -22,7 +22,9 @@ impl Handler {
     ///
     /// The opt-out is written *before* the chat is ended: ending it makes the relay send
     /// the closing text, and the relay reads the row before any notice, so it must already
-    /// say "opted out" by then. Nothing is sent to a number after it texted STOP.
+    /// say "opted out" by then. (An agent's reply relayed in the moment between this write
+    /// and the disconnect can still go out; End User Messaging's own opt-out list, which
+    /// STOP also updates, is what stops it at the carrier.)
     pub(super) async fn opt_out(
         &self,
         sms: &Sms,

@@ -42,6 +42,7 @@ mod send;
 mod start;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
@@ -153,6 +154,9 @@ struct Sms {
     keyword: Option<Keyword>,
     /// The body cut for Connect's 1024-character limit: never empty, in order.
     chunks: Vec<String>,
+    /// A chat this text started was ended by its flow before the customer connected, and
+    /// the text went on to the next chat; a second such chat fails the invocation.
+    restarted_after_end: AtomicBool,
 }
 
 impl Sms {
@@ -364,6 +368,7 @@ impl Handler {
             body: sms.body.clone(),
             keyword: keyword::classify(&sms.body),
             chunks,
+            restarted_after_end: AtomicBool::new(false),
         };
         debug!(
             body_chars = text.body.chars().count(),

@@ -7,6 +7,8 @@
 //! marked ended, conditionally on that chat, and the text starts the next chat as its
 //! InitialMessage.
 
+use std::sync::atomic::Ordering;
+
 use bridge_core::ids::ContactId;
 use bridge_core::ports::{BoxError, ChatError, ConnectionKind};
 use bridge_core::session::{self, Decision, OnDenied, Session};
@@ -189,6 +191,11 @@ impl Handler {
     /// The chat is over (403 after a refresh): mark it ended, conditionally on this contact,
     /// and start the next chat with this text.
     async fn chat_over(&self, sms: &Sms, live: &Live) -> Result<Next, HandlerError> {
+        // Once per invocation: a second chat ending under this text (a flow that ends every
+        // chat it starts) waits for Lambda's retry instead of starting chat after chat.
+        if sms.restarted_after_end.swap(true, Ordering::Relaxed) {
+            return Err(HandlerError::EndedAtOnce);
+        }
         let now = self.clock.now();
         warn!("chat is over (403 after a refresh); starting the next chat with this text");
         let ended = self

@@ -12,12 +12,13 @@
 //! SendMessage instead of losing it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use bridge_core::ids::ConnectionToken;
 use bridge_core::ports::{
     ChatError, ConnectionKind, ItemKind, Marker, Role, StartChat, StartedChat, TranscriptStart,
 };
-use bridge_core::session::{Chat, Session, StartPlan, Status};
+use bridge_core::session::{Chat, Session, StartPlan, Status, text_digest};
 use tracing::{debug, info, warn};
 
 use super::{Handler, HandlerError, Next, Sms, Step, record_contact};
@@ -36,8 +37,18 @@ pub mod attribute {
     pub const CHANNEL_SMS: &str = "SMS";
 }
 
-/// Transcript pages read when checking whether a replayed start carried our text.
-const MAX_TRANSCRIPT_PAGES: usize = 3;
+/// Transcript pages read when checking whether a replayed start carried our text (a
+/// persistent chat's history comes first).
+const MAX_TRANSCRIPT_PAGES: usize = 10;
+
+/// What a transcript says about one text ([`Handler::read_transcript`]).
+#[derive(Debug, Default)]
+struct TranscriptCheck {
+    /// The text's first part is among the chat's customer messages.
+    found: bool,
+    /// The chat's first customer message, when it was seen.
+    opening: Option<String>,
+}
 
 impl Handler {
     /// Writes the `starting` row, starts the chat, connects the customer, activates the row,
@@ -49,6 +60,7 @@ impl Handler {
         } else {
             Session {
                 starting_sms: Some(sms.id.clone()),
+                starting_digest: Some(text_digest(&sms.chunks[0])),
                 ..plan.row.clone()
             }
         };
@@ -112,19 +124,28 @@ impl Handler {
             connection,
         };
         // A takeover cannot know whose request created the chat: Connect answers a repeated
-        // ClientToken with the original chat and ignores the new InitialMessage. Its own
-        // text in the transcript says it was its own; otherwise the chat opened with the
-        // text of the start it took over, which the row names.
-        let taken_over_with_own_text = if plan.takeover {
-            Some(self.initial_in_transcript(&chat, &sms.chunks[0]).await?)
+        // ClientToken with the original chat and ignores the new InitialMessage. The chat's
+        // opening text says: this text's own, or the starter's the row names (by digest),
+        // or, when the transcript cannot tell, nobody's (then a retry may repeat a text,
+        // which is better than a wrong name, which would lose one).
+        let check = if plan.takeover {
+            Some(self.read_transcript(&chat, &sms.chunks[0]).await?)
         } else {
             None
         };
         let now = self.clock.now();
         let mut activated = starting.activated(chat.clone(), now);
-        activated.initial_sms = match taken_over_with_own_text {
-            None | Some(true) => Some(sms.id.clone()),
-            Some(false) => starting.starting_sms.clone(),
+        activated.initial_sms = match &check {
+            None => Some(sms.id.clone()),
+            Some(check) => match check.opening.as_deref() {
+                Some(opening) if opening == sms.chunks[0] => Some(sms.id.clone()),
+                Some(opening)
+                    if starting.starting_digest.as_deref() == Some(&text_digest(opening)) =>
+                {
+                    starting.starting_sms.clone()
+                }
+                _ => None,
+            },
         };
         // A first start activates the chat and marks what its InitialMessage carried in one
         // write: the whole text when it has one part (then the text is done), part 1
@@ -163,10 +184,10 @@ impl Handler {
         };
         // Our InitialMessage is in the chat for sure only when our call created it: a
         // first start (not a takeover) whose row nobody touched in between.
-        let initial_delivered = match taken_over_with_own_text {
-            Some(found) => found,
+        let initial_delivered = match &check {
+            Some(check) => check.found,
             None if won => true,
-            None => self.initial_in_transcript(&chat, &sms.chunks[0]).await?,
+            None => self.read_transcript(&chat, &sms.chunks[0]).await?.found,
         };
         info!(
             generation = starting.generation,
@@ -267,7 +288,11 @@ impl Handler {
         }
         if sms.chunks.len() > 1 {
             // Only part 1 reached that chat: the whole text goes to the next one rather
-            // than parts 2.. being acknowledged unsent.
+            // than parts 2.. being acknowledged unsent. Once per invocation: a flow that
+            // ends every chat (out of hours) must not get a chat per decision.
+            if sms.restarted_after_end.swap(true, Ordering::Relaxed) {
+                return Err(HandlerError::EndedAtOnce);
+            }
             warn!(
                 parts = sms.chunks.len(),
                 "only the first part reached the chat before it ended; the text goes to the next chat"
@@ -280,10 +305,18 @@ impl Handler {
         }))
     }
 
-    /// Whether the chat's transcript already holds `first` from the customer (bounded: a
-    /// fresh chat's InitialMessage is among its first items).
-    async fn initial_in_transcript(&self, chat: &Chat, first: &str) -> Result<bool, HandlerError> {
+    /// What the chat's transcript says about this text: whether the customer's `first`
+    /// part is in it, and the chat's opening text (its first customer message). Only this
+    /// chat's own items count: in a persistent chat the history of past chats
+    /// (`RelatedContactId`) may hold the same words from an older text. Bounded in pages;
+    /// a chat that ended meanwhile leaves both unknown (not found, no opening).
+    async fn read_transcript(
+        &self,
+        chat: &Chat,
+        first: &str,
+    ) -> Result<TranscriptCheck, HandlerError> {
         let token: &ConnectionToken = &chat.connection.token;
+        let mut check = TranscriptCheck::default();
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_TRANSCRIPT_PAGES {
             let page = match self
@@ -292,32 +325,32 @@ impl Handler {
                 .await
             {
                 Ok(page) => page,
-                // Ended meanwhile: unknown, so assume not delivered (at least once).
-                Err(ChatError::ChatEnded) => return Ok(false),
+                Err(ChatError::ChatEnded) => return Ok(check),
                 Err(error) => return Err(HandlerError::chat(Step::GetTranscript, error)),
             };
-            // Only this chat's own items: in a persistent chat the history of past chats
-            // (RelatedContactId) may hold the same words from an older text.
-            let found = page.items.iter().any(|item| {
+            let texts = page.items.iter().filter(|item| {
                 item.kind == ItemKind::Message
                     && item.role == Some(Role::Customer)
-                    && item.content.as_deref() == Some(first)
                     && item.related_contact_id.is_none()
                     && item
                         .contact_id
                         .as_ref()
                         .is_none_or(|id| id == &chat.contact_id)
             });
-            if found {
-                return Ok(true);
+            for content in texts.filter_map(|item| item.content.as_deref()) {
+                check.opening.get_or_insert_with(|| content.to_owned());
+                check.found |= content == first;
+            }
+            if check.found {
+                return Ok(check);
             }
             match page.next_token {
                 Some(next) => next_token = Some(next),
-                None => return Ok(false),
+                None => return Ok(check),
             }
         }
-        debug!("initial message not found in the first transcript pages");
-        Ok(false)
+        debug!("text not found in the first transcript pages");
+        Ok(check)
     }
 
     /// Records that part 1 went in as the InitialMessage, before the other parts are sent,

@@ -16,7 +16,7 @@ use bridge_core::ports::{
     ChatApi, ChatError, Clock, Connected, ConnectionKind, DedupeStore, Marker, SentMessage, SessionStore,
     StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
 };
-use bridge_core::session::{Policy, Session, SessionKey, Status};
+use bridge_core::session::{Policy, Session, SessionKey, Status, text_digest};
 use bridge_core::testing::{
     ChatOp, Failure, FakeChat, FakeContact, ManualClock, MemoryStore, RecordingSms,
 };

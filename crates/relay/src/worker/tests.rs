@@ -330,11 +330,22 @@ struct FlakyStore {
     inner: Arc<MemoryStore>,
     end_failures: AtomicUsize,
     end_calls: AtomicUsize,
+    get_failures: AtomicUsize,
+}
+
+/// Takes one of `count`'s failures, if any are left.
+fn take_failure(count: &AtomicUsize) -> bool {
+    count
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 #[async_trait]
 impl SessionStore for FlakyStore {
     async fn get(&self, key: &SessionKey) -> Result<Option<Session>, StoreError> {
+        if take_failure(&self.get_failures) {
+            return Err(StoreError::Other("injected AccessDeniedException".into()));
+        }
         self.inner.get(key).await
     }
     async fn get_with_marker(
@@ -362,11 +373,7 @@ impl SessionStore for FlakyStore {
         now: chrono::DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
         self.end_calls.fetch_add(1, Ordering::SeqCst);
-        let failing = self
-            .end_failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
+        if take_failure(&self.end_failures) {
             return Err(StoreError::Transient("injected dynamodb outage".into()));
         }
         self.inner.end_chat(key, contact_id, now).await
@@ -437,6 +444,7 @@ impl Harness {
             inner: store.clone(),
             end_failures: AtomicUsize::new(0),
             end_calls: AtomicUsize::new(0),
+            get_failures: AtomicUsize::new(0),
         });
         let shared = Arc::new(Shared {
             chat: chat.clone(),
@@ -882,6 +890,65 @@ async fn no_notice_reaches_a_customer_who_texted_stop_after_the_worker_started()
         1,
         "the joined notice"
     );
+}
+
+#[tokio::test]
+async fn a_failed_opt_out_read_skips_only_that_notice() {
+    // GIVEN a worker whose session read fails when an agent joins (the joined notice asks
+    // the row whether the customer opted out)
+    let h = Harness::new(
+        vec![
+            event("i-1", Role::Agent, "participant.joined"),
+            agent("i-2", "how can I help?"),
+        ],
+        ScriptedSms::default(),
+        None,
+    )
+    .await;
+    h.flaky.get_failures.store(100, Ordering::SeqCst);
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    // THEN the notice is not sent, but the agent's reply after it is
+    assert_eq!(h.wait_sent(1).await, ["how can I help?"]);
+    let unverified = h
+        .shared
+        .metrics
+        .dropped
+        .get_or_create(&[("reason", "notice_unverified")])
+        .get();
+    assert_eq!(unverified, 1);
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_worker_stopped_while_recording_the_end_keeps_the_closing_text_recorded() {
+    // GIVEN a chat whose end came after an item that moved the cursor only in memory (a
+    // participant left), and an "ended" write that keeps failing
+    let h = Harness::with_closing(
+        vec![
+            agent("i-1", "bye"),
+            event("i-2", Role::Agent, "participant.left"),
+            event("i-3", Role::System, "chat.ended"),
+        ],
+        ScriptedSms::default(),
+        None,
+        Some("Chat closed."),
+    )
+    .await;
+    h.flaky.end_failures.store(usize::MAX, Ordering::SeqCst);
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    assert_eq!(h.wait_sent(2).await, ["bye", "Chat closed."]);
+    // WHEN the worker is stopped (shutdown, the shard moved) while it retries the write
+    while h.flaky.end_calls.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    // THEN the row still says the closing text went out (no item position overwrote it),
+    // so the next owner does not send it again
+    assert!(h.session().await.closing_sent(), "{:?}", h.cursor().await);
 }
 
 #[tokio::test]
