@@ -110,11 +110,7 @@ impl Clients {
     /// over one HTTPS client whose TLS set-up waits for the first request
     /// ([`lazy_https_client`]).
     pub async fn from_env(settings: &ClientSettings) -> Self {
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(lazy_https_client())
-            .load()
-            .await;
-        Self::new(&shared, settings)
+        Self::new(&load_shared().await, settings)
     }
 
     /// Builds every client from an already loaded configuration (tests point it at the
@@ -128,6 +124,16 @@ impl Clients {
             participant: aws_sdk_connectparticipant::Client::new(&shared),
         }
     }
+}
+
+/// The standard environment's shared SDK configuration (region, credentials chain,
+/// `AWS_ENDPOINT_URL_<SERVICE>` overrides), over [`lazy_https_client`]: what
+/// [`Clients::from_env`] builds its clients from, for the clients it does not build.
+pub async fn load_shared() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(lazy_https_client())
+        .load()
+        .await
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the proxy settings of the

@@ -16,9 +16,12 @@
 //! - [`sns`]: [`SnsSender`] — `SmsSender` over SNS Publish.
 //! - [`connect`]: [`ConnectChat`] — `ChatApi` over the Connect admin API and
 //!   (through the private `participant` module) the Connect Participant API.
+//! - [`archive`]: [`S3Transcripts`] — `TranscriptArchive` over the S3 bucket Connect
+//!   writes ended chats' transcripts to.
 //! - [`error`]: the causes this crate adds, and the shared SDK error classification.
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod clients;
 pub mod connect;
 pub mod dynamo;
@@ -26,7 +29,8 @@ pub mod error;
 mod participant;
 pub mod sns;
 
-pub use clients::{ClientSettings, Clients, emulator_config};
+pub use archive::{S3Transcripts, TranscriptLocation};
+pub use clients::{ClientSettings, Clients, emulator_config, load_shared};
 pub use connect::ConnectChat;
 pub use dynamo::{DynamoSettings, DynamoStore};
 pub use sns::{SmsType, SnsSender};

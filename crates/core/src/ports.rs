@@ -509,6 +509,21 @@ pub trait ChatApi: Send + Sync {
     ) -> Result<(), ChatError>;
 }
 
+/// Transcripts of ended chats, as Connect archives them when a chat ends (the instance's
+/// "chat transcripts" S3 storage). The relay reads one when a chat ended while it held no
+/// socket and no connection token could read the transcript any more.
+#[async_trait]
+pub trait TranscriptArchive: Send + Sync {
+    /// The transcript of the ended chat `contact_id`, which started at `started`, oldest
+    /// item first. `Ok(None)` when it is not there (yet: Connect writes it some tens of
+    /// seconds after the chat ended).
+    async fn transcript(
+        &self,
+        contact_id: &ContactId,
+        started: DateTime<Utc>,
+    ) -> Result<Option<Vec<TranscriptItem>>, StoreError>;
+}
+
 // ---------------------------------------------------------------------------------------
 // SMS
 // ---------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ use crate::rate::Rate;
 
 /// This instance's lease owner id. Default `<hostname>-<pid>-<random>`.
 pub const OWNER_ID: &str = "BRIDGE_RELAY_OWNER_ID";
-/// Address of the admin listener (`/healthz`, `/readyz`, `/metrics`). Default `0.0.0.0:9090`.
+/// Address of the admin listener (`/healthz`, `/readyz`, `/metrics`). Default
+/// `127.0.0.1:9090`: loopback, so nothing outside the host reaches it unless asked (the
+/// container sets `0.0.0.0:9090` explicitly).
 pub const ADMIN_ADDR: &str = "BRIDGE_RELAY_ADMIN_ADDR";
 /// How long a shard lease lasts unless renewed, ms. Default 15000.
 pub const LEASE_TTL_MS: &str = "BRIDGE_RELAY_LEASE_TTL_MS";
@@ -59,9 +61,15 @@ pub const DRAIN_MS: &str = "BRIDGE_RELAY_DRAIN_MS";
 pub const SOCKET_LIFETIME_SECS: &str = "BRIDGE_RELAY_SOCKET_LIFETIME_SECS";
 /// `json` (default) or `text` log lines.
 pub const LOG_FORMAT: &str = "BRIDGE_RELAY_LOG_FORMAT";
+/// Where Connect writes chat transcripts when a chat ends, `s3://bucket/prefix` (the
+/// instance's Data storage, "Chat transcripts"). Default none.
+pub const TRANSCRIPT_S3: &str = "BRIDGE_RELAY_TRANSCRIPT_S3";
+/// How long a chat that ended while no socket was open waits for its transcript in S3, s.
+/// Default 300.
+pub const TRANSCRIPT_WAIT_SECS: &str = "BRIDGE_RELAY_TRANSCRIPT_WAIT_SECS";
 
 /// Every relay-specific variable, with its default and meaning (`--help`).
-pub const VARS: [Var; 18] = [
+pub const VARS: [Var; 20] = [
     Var::with_default(
         OWNER_ID,
         "<hostname>-<pid>-<random>",
@@ -148,6 +156,15 @@ pub const VARS: [Var; 18] = [
         "Replace a socket (new connection, catch-up) after this long, s",
     ),
     Var::with_default(LOG_FORMAT, "json", "json or text log lines"),
+    Var::optional(
+        TRANSCRIPT_S3,
+        "s3://bucket/prefix where Connect writes chat transcripts (connect/<alias>/ChatTranscripts): replies of a chat that ended while no socket was open are read from there",
+    ),
+    Var::with_default(
+        TRANSCRIPT_WAIT_SECS,
+        "300",
+        "How long such a chat waits for its transcript to appear in S3, s",
+    ),
 ];
 
 /// Every problem found in the core and relay configuration; `Display` lists them all.
@@ -216,6 +233,9 @@ pub enum Invalid {
     /// Not `json` or `text`.
     #[error("expected json or text")]
     NotALogFormat,
+    /// Not `s3://bucket/prefix`.
+    #[error("expected s3://bucket/prefix: {0}")]
+    NotAnS3Location(String),
     /// Longer than allowed.
     #[error("has {chars} characters, more than {max}")]
     TooLong {
@@ -239,7 +259,7 @@ pub enum Invalid {
 }
 
 /// Default of [`ADMIN_ADDR`].
-pub const DEFAULT_ADMIN_ADDR: &str = "0.0.0.0:9090";
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
 const MAX_OWNER_ID_CHARS: usize = 128;
 
 /// How log lines are written.
@@ -305,6 +325,10 @@ pub struct Config {
     pub socket_lifetime: Duration,
     /// Log format ([`LOG_FORMAT`]).
     pub log_format: LogFormat,
+    /// Where chat transcripts are archived ([`TRANSCRIPT_S3`]).
+    pub transcript_s3: Option<bridge_aws::TranscriptLocation>,
+    /// How long to wait for an archived transcript ([`TRANSCRIPT_WAIT_SECS`]).
+    pub transcript_wait: Duration,
 }
 
 /// The admin address alone ([`ADMIN_ADDR`], default [`DEFAULT_ADMIN_ADDR`]), for the health
@@ -364,7 +388,7 @@ impl Config {
             .parse(ADMIN_ADDR, |v| {
                 v.trim().parse().map_err(|_| Invalid::NotAnAddress)
             })
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 9090)));
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090)));
         let ttl = vars.millis(LEASE_TTL_MS, 1_000, 600_000, 15_000);
         let renew_every = vars.millis(LEASE_RENEW_MS, 100, 300_000, 5_000);
         if renew_every * 2 > ttl {
@@ -406,6 +430,10 @@ impl Config {
                 }
             })
             .unwrap_or(LogFormat::Json);
+        let transcript_s3 = vars.parse(TRANSCRIPT_S3, |v| {
+            bridge_aws::TranscriptLocation::parse(v).map_err(Invalid::NotAnS3Location)
+        });
+        let transcript_wait = Duration::from_secs(vars.number(TRANSCRIPT_WAIT_SECS, 0, 3_600, 300));
 
         let Ok(core) = core else {
             return Err(ConfigError { problems });
@@ -442,6 +470,8 @@ impl Config {
             drain,
             socket_lifetime,
             log_format,
+            transcript_s3,
+            transcript_wait,
         })
     }
 }

@@ -535,12 +535,14 @@ mod tests {
                     },
                     attempts: 1,
                     socket_lifetime: Duration::from_secs(3600),
+                    transcript_wait: Duration::from_secs(1),
                 },
                 metrics: metrics.clone(),
                 dialer: Dialer::default(),
                 connect_permits: tokio::sync::Semaphore::new(64),
                 connect_rate: None,
                 epoch: Instant::now(),
+                archive: None,
             });
             let (owned, owned_rx) = watch::channel(Owned::default());
             let (busy_tx, busy) = watch::channel(Busy::default());

@@ -91,7 +91,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let admin_addr = listener.local_addr().context("reading the admin address")?;
     info!(admin_addr = %admin_addr, "admin listening");
 
-    let clients = Clients::from_env(&ClientSettings::default()).await;
+    let settings = ClientSettings::default();
+    let shared = bridge_aws::load_shared().await;
+    let clients = Clients::new(&shared, &settings);
+    let archive = config.transcript_s3.clone().map(|location| {
+        Arc::new(bridge_aws::S3Transcripts::new(&shared, &settings, location))
+            as Arc<dyn bridge_core::ports::TranscriptArchive>
+    });
     let shard_count = config.core.shard_count.get();
     let store = Arc::new(DynamoStore::new(
         clients.dynamodb,
@@ -109,6 +115,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         chat: Arc::new(ConnectChat::new(clients.connect, clients.participant)),
         sms: Arc::new(SnsSender::new(clients.sns, SmsType::Transactional)),
         clock: Arc::new(SystemClock),
+        archive,
     };
 
     let root = CancellationToken::new();

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bridge_core::ports::{ChatApi, Clock, LeaseStore, SessionStore, SmsSender};
+use bridge_core::ports::{ChatApi, Clock, LeaseStore, SessionStore, SmsSender, TranscriptArchive};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -42,6 +42,8 @@ pub struct Ports {
     pub sms: Arc<dyn SmsSender>,
     /// Wall time.
     pub clock: Arc<dyn Clock>,
+    /// Ended chats' archived transcripts (Connect's S3 bucket), when configured.
+    pub archive: Option<Arc<dyn TranscriptArchive>>,
 }
 
 /// Runs the relay until `root` is cancelled, then shuts down in order (see the module docs).
@@ -83,12 +85,14 @@ pub async fn run(
             backoff: config.backoff,
             attempts: config.sms_attempts.get(),
             socket_lifetime: config.socket_lifetime,
+            transcript_wait: config.transcript_wait,
         },
         metrics: metrics.clone(),
         dialer: Dialer::default(),
         connect_permits: Semaphore::new(config.connect_concurrency.get()),
         connect_rate: config.connect_rate.map(RateLimit::new),
         epoch: tokio::time::Instant::now(),
+        archive: ports.archive,
     });
 
     let leases_stop = CancellationToken::new();

@@ -17,14 +17,17 @@
 //! ([`Shared`]) is read-only or internally synchronised (metrics, the connect semaphore).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_core::ids::{ConnectionToken, ContactId, ItemId, ParticipantToken, SmsMessageId};
 use bridge_core::ports::{
-    ChatApi, ChatError, Clock, ConnectionKind, SessionStore, SmsError, SmsSender, TranscriptItem,
+    ChatApi, ChatError, Clock, ConnectionKind, SessionStore, SmsError, SmsSender, StoreError,
+    TranscriptArchive, TranscriptItem, TranscriptStart,
 };
 use bridge_core::session::{Session, SessionKey};
+use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -70,6 +73,8 @@ pub struct Settings {
     pub attempts: u32,
     /// Planned socket replacement.
     pub socket_lifetime: Duration,
+    /// How long a chat that ended in a gap waits for its archived transcript.
+    pub transcript_wait: Duration,
 }
 
 /// What every session worker shares.
@@ -95,6 +100,8 @@ pub struct Shared {
     pub connect_rate: Option<RateLimit>,
     /// The instant heartbeat slots are counted from (see [`first_heartbeat`]).
     pub epoch: Instant,
+    /// Where ended chats' transcripts are archived (Connect's S3 bucket), when known.
+    pub archive: Option<Arc<dyn TranscriptArchive>>,
 }
 
 /// Keep-alives are spread over this many slots per period.
@@ -134,7 +141,16 @@ enum Exit {
     Ended,
     Moved,
     Stopped,
-    Renew,
+}
+
+/// How a catch-up ended.
+enum CatchUp {
+    /// Every item up to the transcript's end was handled: stream from here.
+    Done,
+    /// The session is over (the chat's end item, moved, cancelled).
+    Exit(Exit),
+    /// GetTranscript answered 403: the chat has ended and this token cannot read it.
+    Ended,
 }
 
 /// What became of one item's SMS.
@@ -151,6 +167,11 @@ pub struct Worker {
     contact_id: ContactId,
     participant_token: ParticipantToken,
     opted_out: bool,
+    /// When the chat started (where to look for its archived transcript).
+    started_at: DateTime<Utc>,
+    /// The connection token of the latest connection: after a gap it may still read what
+    /// was said in it.
+    token: Option<ConnectionToken>,
     /// The closing text went out for this chat (in this worker, or before a restart:
     /// [`Session::closing_sent`]); it is never sent twice.
     closing_sent: bool,
@@ -169,6 +190,8 @@ impl Worker {
             contact_id: chat.contact_id.clone(),
             participant_token: chat.participant_token.clone(),
             opted_out: session.opted_out,
+            started_at: session.started_at,
+            token: None,
             closing_sent,
             // After the closing text everything before it was delivered: nothing to read.
             progress: Progress::new(
@@ -225,10 +248,6 @@ impl Worker {
                 }
             };
             match exit {
-                Exit::Renew => {
-                    debug!("connection renewed");
-                    self.shared.metrics.reconnect("renew");
-                }
                 Exit::Stopped => {
                     Box::pin(self.flush_cursor()).await;
                     break Outcome::Stopped;
@@ -247,20 +266,30 @@ impl Worker {
             () = self.cancel.cancelled() => return Ok(Exit::Stopped),
             opened = Box::pin(self.open()) => opened?,
         };
-        let Some((mut socket, token, renew_at)) = opened else {
-            // 403 on CreateParticipantConnection: the chat is over.
-            return Box::pin(self.finish(None)).await;
+        let Some(Opened {
+            mut socket,
+            token,
+            renew_at,
+        }) = opened
+        else {
+            // 403 on CreateParticipantConnection: the chat is over, maybe with replies the
+            // gap swallowed.
+            return Box::pin(self.ended_in_gap()).await;
         };
         let _open = OpenSocket::new(&self.shared.metrics.sockets_open);
         let caught_up = Box::pin(self.catch_up(&token)).await;
-        // The token is only for GetTranscript; a reconnect gets a new one. Not keeping it
-        // while streaming saves its bytes in every idle session.
-        drop(token);
+        // Kept: should the chat end while no socket is open, it may still read what was
+        // said in the gap.
+        self.token = Some(token);
         match caught_up {
-            Ok(None) => self.stream(&mut socket, renew_at, failures).await,
-            Ok(Some(exit)) => {
+            Ok(CatchUp::Done) => self.stream(socket, renew_at, failures).await,
+            Ok(CatchUp::Exit(exit)) => {
                 Box::pin(ws::close(&mut socket)).await;
                 Ok(exit)
+            }
+            Ok(CatchUp::Ended) => {
+                Box::pin(ws::close(&mut socket)).await;
+                Box::pin(self.ended_in_gap()).await
             }
             Err(error) => {
                 Box::pin(ws::close(&mut socket)).await;
@@ -269,70 +298,131 @@ impl Worker {
         }
     }
 
-    /// CreateParticipantConnection, connect, subscribe. `None` when the chat has ended.
-    /// The socket comes boxed: it is the largest part of a session, and a box keeps it out
-    /// of every future it passes through.
-    async fn open(&self) -> Result<Option<(Box<Socket>, ConnectionToken, Instant)>, SessionError> {
-        let settings = &self.shared.settings;
-        // The semaphore is never closed, so acquiring only waits.
-        let _permit = self.shared.connect_permits.acquire().await;
-        if let Some(rate) = &self.shared.connect_rate {
-            rate.acquire().await;
-        }
-        let connected = tokio::time::timeout(
-            settings.call_timeout,
-            self.shared.chat.create_connection(
-                &self.participant_token,
-                ConnectionKind::Both,
-                false,
-            ),
+    /// The chat ended while this worker held no socket (a reconnect, a renewal, a restart
+    /// or a lease move was under way): whatever the agent said in the gap is read from
+    /// wherever it still can be, then the chat is closed as usual.
+    ///
+    /// 1. GetTranscript with this worker's last connection token, then with the session's
+    ///    (the inbound side's): whether Connect answers an unexpired token after the chat
+    ///    ended is not documented, so both are tried, and a 403 moves on.
+    /// 2. The transcript Connect writes to S3 when the chat ends, when the relay is told
+    ///    where ([`Shared::archive`]), waiting up to `transcript_wait` for it to appear.
+    /// 3. Otherwise the gap's replies are lost: ERROR, counted, and the chat closes.
+    async fn ended_in_gap(&mut self) -> Result<Exit, SessionError> {
+        info!("chat ended while no socket was open; reading what it said since the cursor");
+        let mut tokens: Vec<ConnectionToken> = self.token.take().into_iter().collect();
+        if let Ok(Ok(Some(session))) = tokio::time::timeout(
+            self.shared.settings.call_timeout,
+            self.shared.sessions.get(&self.key),
         )
         .await
-        .map_err(|_| SessionError::Timeout {
-            call: "create participant connection",
-        })?;
-        let connected = match connected {
-            Ok(connected) => connected,
-            Err(ChatError::ChatEnded) => return Ok(None),
-            Err(error) => return Err(SessionError::Connection(error)),
+            && let Some(chat) = session
+                .chat
+                .filter(|chat| chat.contact_id == self.contact_id)
+            && !tokens.contains(&chat.connection.token)
+        {
+            tokens.push(chat.connection.token);
+        }
+        for token in &tokens {
+            match Box::pin(self.catch_up(token)).await? {
+                CatchUp::Exit(exit) => return Ok(exit),
+                // Read to the end without an end item: the transcript is all there is.
+                CatchUp::Done => return Box::pin(self.finish(None)).await,
+                CatchUp::Ended => debug!("connection token cannot read the ended chat"),
+            }
+        }
+        if let Some(archive) = self.shared.archive.clone()
+            && let Some(exit) = Box::pin(self.deliver_archived(archive.as_ref())).await?
+        {
+            return Ok(exit);
+        }
+        self.shared.metrics.error("transcript_unreadable");
+        error!(
+            archive = self.shared.archive.is_some(),
+            "chat ended while no socket was open and its transcript could not be read: \
+             replies sent in the gap are not delivered (configure the transcript bucket: \
+             BRIDGE_RELAY_TRANSCRIPT_S3)"
+        );
+        Box::pin(self.finish(None)).await
+    }
+
+    /// Delivers what the archived transcript of the ended chat holds after the cursor,
+    /// polling for it (Connect writes it some tens of seconds after the end) until
+    /// `transcript_wait` has passed. `None` when it never came or could not be read.
+    async fn deliver_archived(
+        &mut self,
+        archive: &dyn TranscriptArchive,
+    ) -> Result<Option<Exit>, SessionError> {
+        let settings = &self.shared.settings;
+        let deadline = Instant::now() + settings.transcript_wait;
+        let mut attempt = 0u32;
+        let items = loop {
+            let read = tokio::time::timeout(
+                settings.call_timeout,
+                archive.transcript(&self.contact_id, self.started_at),
+            )
+            .await;
+            match read {
+                Ok(Ok(Some(items))) => break items,
+                Ok(Ok(None)) => debug!(attempt, "archived transcript not written yet"),
+                Ok(Err(error))
+                    if !error.is_retriable() && !matches!(error, StoreError::Other(_)) =>
+                {
+                    warn!(error = %chain(&error), "archived transcript unreadable");
+                    return Ok(None);
+                }
+                Ok(Err(error)) => {
+                    warn!(attempt, error = %chain(&error), "archived transcript not read; retrying")
+                }
+                Err(_) => warn!(attempt, "archived transcript read timed out; retrying"),
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            let delay = backoff::delay(settings.backoff, attempt);
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                () = self.cancel.cancelled() => return Ok(Some(Exit::Stopped)),
+                () = tokio::time::sleep(delay) => {}
+            }
         };
-        let (Some(websocket), Some(connection)) = (connected.websocket, connected.connection)
-        else {
-            return Err(SessionError::IncompleteConnection);
+        info!(
+            items = items.len(),
+            "delivering from the archived transcript"
+        );
+        self.shared.metrics.error("transcript_from_archive");
+        // After the cursor: the archive is read whole, not from a start position.
+        let from = match self.progress.start() {
+            TranscriptStart::FromItem(cursor) => items
+                .iter()
+                .position(|item| item.id == cursor)
+                .map_or(0, |at| at + 1),
+            TranscriptStart::Oldest => 0,
         };
-        let socket = tokio::time::timeout(settings.connect_timeout, async {
-            let mut socket = self.shared.dialer.connect(&websocket.url).await?;
-            ws::subscribe(&mut socket).await?;
-            Ok::<_, SessionError>(socket)
-        })
-        .await
-        .map_err(|_| SessionError::Timeout {
-            call: "websocket connect",
-        })??;
-        let token_life = (connection.expires_at - self.shared.clock.now())
-            .to_std()
-            .unwrap_or_default()
-            .saturating_sub(TOKEN_RENEW_MARGIN);
-        let life = settings
-            .socket_lifetime
-            .min(token_life)
-            .max(MIN_CONNECTION_LIFE);
-        debug!("socket subscribed");
-        Ok(Some((
-            Box::new(socket),
-            connection.token,
-            Instant::now() + life,
-        )))
+        for item in &items[from..] {
+            if self.cancel.is_cancelled() {
+                return Ok(Some(Exit::Stopped));
+            }
+            if let Some(exit) = self.handle(item, Source::Transcript, None).await? {
+                return Ok(Some(exit));
+            }
+        }
+        Ok(Some(Box::pin(self.finish(None)).await?))
+    }
+
+    /// CreateParticipantConnection, connect, subscribe ([`open`]) for this session.
+    fn open(&self) -> impl Future<Output = Result<Option<Opened>, SessionError>> + Send + 'static {
+        open(Arc::clone(&self.shared), self.participant_token.clone())
     }
 
     /// Delivers what the transcript holds after the cursor. `Some` when the session is
     /// over (chat ended, moved, or the worker was cancelled).
-    async fn catch_up(&mut self, token: &ConnectionToken) -> Result<Option<Exit>, SessionError> {
+    async fn catch_up(&mut self, token: &ConnectionToken) -> Result<CatchUp, SessionError> {
         let start = self.progress.start();
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             if self.cancel.is_cancelled() {
-                return Ok(Some(Exit::Stopped));
+                return Ok(CatchUp::Exit(Exit::Stopped));
             }
             let page = tokio::time::timeout(
                 self.shared.settings.call_timeout,
@@ -346,39 +436,48 @@ impl Worker {
             })?;
             let page = match page {
                 Ok(page) => page,
-                Err(ChatError::ChatEnded) => return self.finish(None).await.map(Some),
+                Err(ChatError::ChatEnded) => return Ok(CatchUp::Ended),
                 Err(error) => return Err(SessionError::Transcript(error)),
             };
             for item in &page.items {
                 // Stop between items, not after the page: a successor may start as soon as
                 // this worker is gone, and must not find it still sending.
                 if self.cancel.is_cancelled() {
-                    return Ok(Some(Exit::Stopped));
+                    return Ok(CatchUp::Exit(Exit::Stopped));
                 }
                 if let Some(exit) = self.handle(item, Source::Transcript, None).await? {
-                    return Ok(Some(exit));
+                    return Ok(CatchUp::Exit(exit));
                 }
             }
             match page.next_token {
                 Some(token) => next_token = Some(token),
                 None => {
                     self.flush_cursor().await;
-                    return Ok(None);
+                    return Ok(CatchUp::Done);
                 }
             }
         }
         warn!(pages = MAX_PAGES, "catch-up stopped at the page limit");
         self.flush_cursor().await;
-        Ok(None)
+        Ok(CatchUp::Done)
     }
 
     /// Reads frames and keeps the socket alive until the connection ends.
+    ///
+    /// Renewal is make-before-break: when the socket is due for replacement the next
+    /// connection is opened (waiting its turn at the connection rate limit) while this one
+    /// keeps streaming; once the new socket is subscribed, a catch-up through its token
+    /// covers whatever arrived in between, and only then is the old socket closed. A reply
+    /// never waits for a renewal, and a chat that ends during one is still streaming.
     async fn stream(
         &mut self,
-        socket: &mut Socket,
+        socket: Box<Socket>,
         renew_at: Instant,
         failures: &mut u32,
     ) -> Result<Exit, SessionError> {
+        let mut socket = socket;
+        let mut renew_at = renew_at;
+        let mut next: Option<Opening> = None;
         let every = self.shared.settings.heartbeat_every;
         let first = first_heartbeat(
             self.shared.epoch,
@@ -395,7 +494,7 @@ impl Worker {
             tokio::select! {
                 biased;
                 () = self.cancel.cancelled() => {
-                    Box::pin(ws::close(socket)).await;
+                    Box::pin(ws::close(&mut socket)).await;
                     return Ok(Exit::Stopped);
                 }
                 frame = socket.next() => {
@@ -410,12 +509,58 @@ impl Worker {
                     match handled {
                         Ok(None) => {}
                         Ok(Some(exit)) => {
-                            Box::pin(ws::close(socket)).await;
+                            Box::pin(ws::close(&mut socket)).await;
                             return Ok(exit);
                         }
                         Err(error) => {
-                            Box::pin(ws::close(socket)).await;
+                            Box::pin(ws::close(&mut socket)).await;
                             return Err(error);
+                        }
+                    }
+                }
+                opened = async {
+                    match next.as_mut() {
+                        Some(opening) => opening.await,
+                        None => std::future::pending().await,
+                    }
+                }, if next.is_some() => {
+                    next = None;
+                    match opened {
+                        Ok(Some(opened)) => {
+                            let old = std::mem::replace(&mut socket, opened.socket);
+                            renew_at = opened.renew_at;
+                            unanswered = false;
+                            self.shared.metrics.reconnect("renew");
+                            let caught_up = Box::pin(self.catch_up(&opened.token)).await;
+                            self.token = Some(opened.token);
+                            let mut old = old;
+                            Box::pin(ws::close(&mut old)).await;
+                            match caught_up {
+                                Ok(CatchUp::Done) => debug!("connection renewed"),
+                                Ok(CatchUp::Exit(exit)) => {
+                                    Box::pin(ws::close(&mut socket)).await;
+                                    return Ok(exit);
+                                }
+                                Ok(CatchUp::Ended) => {
+                                    Box::pin(ws::close(&mut socket)).await;
+                                    return Box::pin(self.ended_in_gap()).await;
+                                }
+                                Err(error) => {
+                                    Box::pin(ws::close(&mut socket)).await;
+                                    return Err(error);
+                                }
+                            }
+                        }
+                        // The chat is over: its end arrives on the socket still open.
+                        Ok(None) => {
+                            debug!("renewal refused: the chat has ended");
+                            renew_at = Instant::now() + self.shared.settings.socket_lifetime;
+                        }
+                        Err(error) => {
+                            warn!(kind = error.kind(), error = %chain(&error), "renewal failed; the current socket goes on");
+                            self.shared.metrics.error(error.kind());
+                            renew_at = Instant::now() + backoff::delay(self.shared.settings.backoff, *failures);
+                            *failures = failures.saturating_add(1);
                         }
                     }
                 }
@@ -423,9 +568,8 @@ impl Worker {
                     if unanswered {
                         return Err(SessionError::HeartbeatMissed);
                     }
-                    if Instant::now() >= renew_at {
-                        Box::pin(ws::close(socket)).await;
-                        return Ok(Exit::Renew);
+                    if next.is_none() && Instant::now() >= renew_at {
+                        next = Some(Box::pin(self.open()));
                     }
                     Box::pin(tokio::time::timeout(self.shared.settings.call_timeout, async {
                         // Fed, then sent: both frames leave in one write.
@@ -798,6 +942,75 @@ impl Worker {
         }
     }
 }
+
+/// A connection ready to stream: subscribed socket, its token, and when to renew it.
+struct Opened {
+    /// The socket comes boxed: it is the largest part of a session, and a box keeps it out
+    /// of every future it passes through.
+    socket: Box<Socket>,
+    token: ConnectionToken,
+    renew_at: Instant,
+}
+
+/// CreateParticipantConnection, connect, subscribe. `None` when the chat has ended.
+///
+/// Owns what it needs (no borrow of the worker), so a renewal can open the next connection
+/// while the worker keeps reading the current one.
+async fn open(
+    shared: Arc<Shared>,
+    participant_token: ParticipantToken,
+) -> Result<Option<Opened>, SessionError> {
+    let settings = &shared.settings;
+    // The semaphore is never closed, so acquiring only waits.
+    let _permit = shared.connect_permits.acquire().await;
+    if let Some(rate) = &shared.connect_rate {
+        rate.acquire().await;
+    }
+    let connected = tokio::time::timeout(
+        settings.call_timeout,
+        shared
+            .chat
+            .create_connection(&participant_token, ConnectionKind::Both, false),
+    )
+    .await
+    .map_err(|_| SessionError::Timeout {
+        call: "create participant connection",
+    })?;
+    let connected = match connected {
+        Ok(connected) => connected,
+        Err(ChatError::ChatEnded) => return Ok(None),
+        Err(error) => return Err(SessionError::Connection(error)),
+    };
+    let (Some(websocket), Some(connection)) = (connected.websocket, connected.connection) else {
+        return Err(SessionError::IncompleteConnection);
+    };
+    let socket = tokio::time::timeout(settings.connect_timeout, async {
+        let mut socket = shared.dialer.connect(&websocket.url).await?;
+        ws::subscribe(&mut socket).await?;
+        Ok::<_, SessionError>(socket)
+    })
+    .await
+    .map_err(|_| SessionError::Timeout {
+        call: "websocket connect",
+    })??;
+    // Renew before the token ages out, but never in a tight loop on a short-lived token;
+    // the configured lifetime itself is the operator's (60 s at least in production).
+    let token_life = (connection.expires_at - shared.clock.now())
+        .to_std()
+        .unwrap_or_default()
+        .saturating_sub(TOKEN_RENEW_MARGIN)
+        .max(MIN_CONNECTION_LIFE);
+    let life = settings.socket_lifetime.min(token_life);
+    debug!("socket subscribed");
+    Ok(Some(Opened {
+        socket: Box::new(socket),
+        token: connection.token,
+        renew_at: Instant::now() + life,
+    }))
+}
+
+/// The next connection being opened during a renewal (boxed: it is rarely there).
+type Opening = Pin<Box<dyn Future<Output = Result<Option<Opened>, SessionError>> + Send>>;
 
 /// Keeps `relay_sessions` equal to the workers alive.
 struct Running(prometheus_client::metrics::gauge::Gauge);

@@ -205,3 +205,96 @@ async fn two_relays_split_the_shards_and_sigterm_hands_over_within_one_lease_exp
     }
     assert!(b.terminate().await.success());
 }
+
+/// Which Connect behaviour the gap test runs against.
+#[derive(Clone, Copy, Debug)]
+enum AfterEnd {
+    /// An unexpired connection token still reads the ended chat's transcript.
+    TokenReads,
+    /// Every token gets 403; Connect's transcript in S3 is the only record.
+    OnlyTheArchive,
+}
+
+/// Acceptance for issue 12, item 1, with the stack as `make demo` starts it: the relay is
+/// killed; the agent sends two replies and ends the chat; the relay restarts → both
+/// replies and the closing text reach the phone, once, in order.
+async fn a_chat_ended_while_the_relay_was_down_reaches_the_phone(mode: AfterEnd) {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN connect-sim behaving as `mode` says (and writing transcripts to moto's S3, as
+    // Connect writes them to the instance's bucket), and a relay holding a live chat
+    let bucket = common::unique("transcripts");
+    let prefix = "connect/acme/ChatTranscripts";
+    let stack = Stack::with_sim(connect_sim::SimConfig {
+        transcript_after_end: matches!(mode, AfterEnd::TokenReads),
+        transcript_archive: Some(
+            connect_sim::archive::ArchiveTarget::parse(
+                &common::moto(),
+                &format!("s3://{bucket}/{prefix}"),
+            )
+            .unwrap(),
+        ),
+        ..connect_sim::SimConfig::default()
+    })
+    .await;
+    let location = format!("s3://{bucket}/{prefix}");
+    let moto = common::moto();
+    let mut env: Vec<(&str, &str)> = FAST_LEASES.to_vec();
+    env.extend([
+        ("BRIDGE_CLOSING_TEXT", "Thanks, this chat has ended."),
+        ("BRIDGE_RELAY_TRANSCRIPT_WAIT_SECS", "60"),
+    ]);
+    if matches!(mode, AfterEnd::OnlyTheArchive) {
+        env.extend([
+            ("BRIDGE_RELAY_TRANSCRIPT_S3", location.as_str()),
+            ("AWS_ENDPOINT_URL_S3", moto.as_str()),
+        ]);
+    }
+    let relay = RelayProcess::spawn(&stack, &env).await;
+    relay.wait_ready(&stack.http).await;
+    let phone = customer();
+    let session = stack.start_session(&phone, "is my refund through?").await;
+    let contact = session.contact_id().unwrap().clone();
+    stack.agent_says(&contact, "let me check").await;
+    assert_eq!(stack.wait_sms(&phone, 1).await, ["let me check"]);
+
+    // WHEN the relay is killed, and meanwhile the agent answers twice and ends the chat
+    relay.kill9().await;
+    stack.agent_says(&contact, "refund done").await;
+    stack
+        .agent_says(&contact, "anything else? closing now")
+        .await;
+    stack.agent_ends(&contact).await;
+
+    // THEN a restarted relay delivers both replies and the closing text, once, in order
+    let restarted = RelayProcess::spawn(&stack, &env).await;
+    let expected = [
+        "let me check",
+        "refund done",
+        "anything else? closing now",
+        "Thanks, this chat has ended.",
+    ];
+    let sent = stack.wait_sms(&phone, expected.len()).await;
+    assert_eq!(sent, expected, "{mode:?}");
+    // AND nothing more comes, and the session is ended
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        stack.sms_to(&phone).await,
+        expected,
+        "{mode:?}: no duplicate"
+    );
+    eventually("the session ended", WAIT, || async {
+        (stack.session(&phone).await.status == bridge_core::session::Status::Ended).then_some(())
+    })
+    .await;
+    assert!(restarted.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_ended_while_the_relay_was_down_is_read_with_a_token_that_still_reads() {
+    a_chat_ended_while_the_relay_was_down_reaches_the_phone(AfterEnd::TokenReads).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_ended_while_the_relay_was_down_is_read_from_the_transcript_in_s3() {
+    a_chat_ended_while_the_relay_was_down_reaches_the_phone(AfterEnd::OnlyTheArchive).await;
+}

@@ -173,6 +173,10 @@ struct FakeChat {
     url: String,
     transcript: Mutex<Vec<TranscriptItem>>,
     ended: AtomicBool,
+    /// GetTranscript still answers an unexpired token after the chat ended.
+    readable_after_end: AtomicBool,
+    /// The connection tokens GetTranscript was called with, in order.
+    transcript_tokens: Mutex<Vec<String>>,
     connections: AtomicUsize,
 }
 
@@ -182,6 +186,8 @@ impl FakeChat {
             url: format!("ws://{}/ws/test", server.addr),
             transcript: Mutex::new(transcript),
             ended: AtomicBool::new(false),
+            readable_after_end: AtomicBool::new(false),
+            transcript_tokens: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
         }
     }
@@ -255,12 +261,11 @@ impl ChatApi for FakeChat {
         start: &TranscriptStart,
         next_token: Option<&str>,
     ) -> Result<TranscriptPage, ChatError> {
-        assert_eq!(
-            token.expose(),
-            "relay-token",
-            "the relay's own connection token"
-        );
-        if self.ended.load(Ordering::SeqCst) {
+        self.transcript_tokens
+            .lock()
+            .unwrap()
+            .push(token.expose().to_owned());
+        if self.ended.load(Ordering::SeqCst) && !self.readable_after_end.load(Ordering::SeqCst) {
             return Err(ChatError::ChatEnded);
         }
         let items = self.transcript.lock().unwrap().clone();
@@ -290,6 +295,7 @@ impl ChatApi for FakeChat {
 struct ScriptedSms {
     failures: Mutex<VecDeque<SmsError>>,
     sent: Mutex<Vec<String>>,
+    sent_at: Mutex<Vec<tokio::time::Instant>>,
     calls: AtomicUsize,
 }
 
@@ -320,6 +326,10 @@ impl SmsSender for ScriptedSms {
             return Err(error);
         }
         self.sent.lock().unwrap().push(body.to_owned());
+        self.sent_at
+            .lock()
+            .unwrap()
+            .push(tokio::time::Instant::now());
         Ok(SmsMessageId::new(format!("sms-{call}")).unwrap())
     }
 }
@@ -412,6 +422,39 @@ impl Harness {
         cursor: Option<&str>,
         closing_text: Option<&str>,
     ) -> Self {
+        Self::with_archive(transcript, sms, cursor, closing_text, None).await
+    }
+
+    async fn with_archive(
+        transcript: Vec<TranscriptItem>,
+        sms: ScriptedSms,
+        cursor: Option<&str>,
+        closing_text: Option<&str>,
+        archive: Option<Arc<dyn TranscriptArchive>>,
+    ) -> Self {
+        Self::with_connections(
+            transcript,
+            sms,
+            cursor,
+            closing_text,
+            archive,
+            Duration::from_secs(3600),
+            None,
+        )
+        .await
+    }
+
+    /// As [`Self::with_archive`], with sockets renewed every `socket_lifetime` and
+    /// connection set-ups limited to `rate`.
+    async fn with_connections(
+        transcript: Vec<TranscriptItem>,
+        sms: ScriptedSms,
+        cursor: Option<&str>,
+        closing_text: Option<&str>,
+        archive: Option<Arc<dyn TranscriptArchive>>,
+        socket_lifetime: Duration,
+        rate: Option<crate::rate::Rate>,
+    ) -> Self {
         let server = SocketServer::start().await;
         let chat = Arc::new(FakeChat::new(&server, transcript));
         let store = Arc::new(MemoryStore::new());
@@ -465,13 +508,15 @@ impl Harness {
                     cap: Duration::from_millis(50),
                 },
                 attempts: 4,
-                socket_lifetime: Duration::from_secs(3600),
+                socket_lifetime,
+                transcript_wait: Duration::from_secs(1),
             },
             metrics: Metrics::unregistered(),
             dialer: Dialer::default(),
             connect_permits: Semaphore::new(4),
-            connect_rate: None,
+            connect_rate: rate.map(RateLimit::new),
             epoch: tokio::time::Instant::now(),
+            archive,
         });
         Self {
             server,
@@ -538,6 +583,15 @@ async fn catch_up_reads_every_page_from_the_cursor_and_forwards_only_agent_messa
     let task = h.start(&cancel);
     // THEN only the agent replies after the cursor are sent, in order
     assert_eq!(h.wait_sent(2).await, ["reply one", "reply two"]);
+    // AND it read them with its own connection, not the inbound side's
+    assert!(
+        h.chat
+            .transcript_tokens
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|token| token == "relay-token")
+    );
     // AND the cursor ends on the last stored item, written lazily after catch-up
     let deadline = tokio::time::Instant::now() + WAIT;
     while h.cursor().await.as_deref() != Some("i-8") {
@@ -949,6 +1003,189 @@ async fn a_worker_stopped_while_recording_the_end_keeps_the_closing_text_recorde
     // THEN the row still says the closing text went out (no item position overwrote it),
     // so the next owner does not send it again
     assert!(h.session().await.closing_sent(), "{:?}", h.cursor().await);
+}
+
+/// A transcript archive that has nothing for the first `misses` reads, then `items`.
+struct SlowArchive {
+    misses: AtomicUsize,
+    items: Vec<TranscriptItem>,
+    reads: AtomicUsize,
+}
+
+#[async_trait]
+impl TranscriptArchive for SlowArchive {
+    async fn transcript(
+        &self,
+        contact_id: &ContactId,
+        _started: chrono::DateTime<Utc>,
+    ) -> Result<Option<Vec<TranscriptItem>>, StoreError> {
+        assert_eq!(contact_id, &contact());
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if take_failure(&self.misses) {
+            return Ok(None);
+        }
+        Ok(Some(self.items.clone()))
+    }
+}
+
+/// What the agent said while the relay held no socket, then the end; the cursor is at i-1.
+fn gap_transcript() -> Vec<TranscriptItem> {
+    vec![
+        agent("i-1", "delivered before the gap"),
+        agent("i-2", "refund done"),
+        agent("i-3", "anything else?"),
+        event("i-4", Role::Agent, "participant.left"),
+        event("i-5", Role::System, "chat.ended"),
+    ]
+}
+
+#[tokio::test]
+async fn a_chat_that_ended_in_a_gap_delivers_its_replies_with_a_token_that_still_reads() {
+    // GIVEN a chat that ended while no socket was open (a relay restart: this worker never
+    // connected), after two replies past the cursor, and a Connect that still lets an
+    // unexpired connection token read an ended chat
+    let h = Harness::with_closing(
+        gap_transcript(),
+        ScriptedSms::default(),
+        Some("i-1"),
+        Some("Chat closed."),
+    )
+    .await;
+    h.chat.ended.store(true, Ordering::SeqCst);
+    h.chat.readable_after_end.store(true, Ordering::SeqCst);
+    // WHEN the worker starts (CreateParticipantConnection answers 403)
+    let outcome = h.start(&CancellationToken::new()).await.unwrap();
+    // THEN both replies, then the closing text, reach the phone once, in order, read with
+    // the session's own connection token
+    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(
+        h.sms.sent(),
+        ["refund done", "anything else?", "Chat closed."]
+    );
+    assert!(
+        h.chat
+            .transcript_tokens
+            .lock()
+            .unwrap()
+            .contains(&"inbound-token".to_owned())
+    );
+    assert_eq!(h.session().await.status, Status::Ended);
+}
+
+#[tokio::test]
+async fn a_chat_that_ended_in_a_gap_delivers_its_replies_from_the_archived_transcript() {
+    // GIVEN a chat that ended while no socket was open, a Connect that refuses an ended
+    // chat's transcript to every token (403), and the archived transcript appearing in S3
+    // only after a couple of reads
+    let archive = Arc::new(SlowArchive {
+        misses: AtomicUsize::new(2),
+        items: gap_transcript(),
+        reads: AtomicUsize::new(0),
+    });
+    let h = Harness::with_archive(
+        gap_transcript(),
+        ScriptedSms::default(),
+        Some("i-1"),
+        Some("Chat closed."),
+        Some(archive.clone()),
+    )
+    .await;
+    h.chat.ended.store(true, Ordering::SeqCst);
+    // WHEN the worker starts
+    let outcome = h.start(&CancellationToken::new()).await.unwrap();
+    // THEN the replies after the cursor and the closing text come from the archive, once,
+    // in order
+    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(
+        h.sms.sent(),
+        ["refund done", "anything else?", "Chat closed."]
+    );
+    assert_eq!(archive.reads.load(Ordering::SeqCst), 3);
+    assert_eq!(h.session().await.status, Status::Ended);
+}
+
+#[tokio::test]
+async fn a_chat_whose_gap_cannot_be_read_still_closes_and_says_so() {
+    // GIVEN a chat that ended in a gap, no token that reads it, and no archive
+    let h = Harness::with_closing(
+        gap_transcript(),
+        ScriptedSms::default(),
+        Some("i-1"),
+        Some("Chat closed."),
+    )
+    .await;
+    h.chat.ended.store(true, Ordering::SeqCst);
+    let outcome = h.start(&CancellationToken::new()).await.unwrap();
+    // THEN the chat closes with its closing text, and the loss is counted
+    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(h.sms.sent(), ["Chat closed."]);
+    let unreadable = h
+        .shared
+        .metrics
+        .errors
+        .get_or_create(&[("kind", "transcript_unreadable")])
+        .get();
+    assert_eq!(unreadable, 1);
+}
+
+#[tokio::test]
+async fn a_renewal_opens_the_next_socket_before_closing_the_current_one() {
+    // GIVEN sockets renewed every 300 ms, and connection set-ups held to one a second (the
+    // relay's share of Connect's quota), so each renewal waits its turn ~700 ms
+    let h = Harness::with_connections(
+        Vec::new(),
+        ScriptedSms::default(),
+        None,
+        None,
+        None,
+        Duration::from_millis(300),
+        Some(crate::rate::Rate {
+            per_second: std::num::NonZeroU32::MIN,
+            burst: std::num::NonZeroU32::MIN,
+        }),
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.server.connections.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no socket");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // WHEN the agent writes every 40 ms for 2.5 s, across renewals
+    let mut pushed = Vec::new();
+    for n in 1..=60 {
+        let item = agent(&format!("i-{n}"), &format!("reply {n:02}"));
+        h.chat.transcript.lock().unwrap().push(item.clone());
+        // No socket open at that moment (between two): only the transcript has it.
+        let _ = h.server.push.send(chat_frame(&item));
+        pushed.push(tokio::time::Instant::now());
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let sent = h.wait_sent(60).await;
+    // THEN every reply went out once, in order, across at least two renewals
+    let expected: Vec<String> = (1..=60).map(|n| format!("reply {n:02}")).collect();
+    assert_eq!(sent, expected);
+    assert!(
+        h.server.connections.load(Ordering::SeqCst) >= 3,
+        "renewed: {} sockets",
+        h.server.connections.load(Ordering::SeqCst)
+    );
+    // AND none waited for a renewal: each left well within one connection set-up wait
+    // (break-before-make held every reply that came during the ~700 ms wait)
+    let sent_at = h.sms.sent_at.lock().unwrap().clone();
+    let worst = pushed
+        .iter()
+        .zip(&sent_at)
+        .map(|(pushed, sent)| sent.saturating_duration_since(*pushed))
+        .max()
+        .unwrap();
+    assert!(
+        worst < Duration::from_millis(500),
+        "a reply waited {worst:?}"
+    );
+    cancel.cancel();
+    task.await.unwrap();
 }
 
 #[tokio::test]

@@ -306,6 +306,7 @@ impl Stack {
             chat: self.chat.clone(),
             sms: Arc::new(SnsSender::new(self.sns.clone(), SmsType::Transactional)),
             clock: Arc::new(SystemClock),
+            archive: None,
         }
     }
 

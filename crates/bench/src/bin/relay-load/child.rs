@@ -57,6 +57,7 @@ pub async fn run(
         chat,
         sms: sms.clone(),
         clock: Arc::new(SystemClock),
+        archive: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     say(&format!("admin {}\n", listener.local_addr()?)).await?;
