@@ -518,6 +518,7 @@ mod tests {
         fn start(store: Arc<MemoryStore>) -> Self {
             let chat = Arc::new(Hanging::default());
             let metrics = Metrics::unregistered();
+            let (owned, owned_rx) = watch::channel(Owned::default());
             let shared = Arc::new(Shared {
                 chat: chat.clone(),
                 sessions: store.clone(),
@@ -543,8 +544,8 @@ mod tests {
                 connect_rate: None,
                 epoch: Instant::now(),
                 archive: None,
+                owned: owned_rx.clone(),
             });
-            let (owned, owned_rx) = watch::channel(Owned::default());
             let (busy_tx, busy) = watch::channel(Busy::default());
             let root = CancellationToken::new();
             let discovery = Discovery::new(

@@ -463,18 +463,33 @@ impl LeaseManager {
         }
     }
 
-    /// Releases shed shards once discovery reports them idle (or the drain deadline passed).
+    /// Releases shed shards once discovery reports them idle. A shard still busy at the
+    /// drain deadline is never released early: it is let go without a release, so its lease
+    /// lapses (its workers, fenced by the lease, send nothing past it), and only then can
+    /// another instance take it.
     async fn release_drained(&mut self) {
         let busy = self.busy_rx.borrow_and_update().clone();
-        let ready: Vec<Lease> = self
-            .held
-            .values()
-            .filter_map(|held| {
-                let (version, since) = held.draining?;
-                let idle = busy.seen_version >= version && !busy.shards.contains(&held.lease.shard);
-                (idle || since.elapsed() >= self.drain).then(|| held.lease.clone())
-            })
-            .collect();
+        let mut ready: Vec<Lease> = Vec::new();
+        let mut lapsing: Vec<u16> = Vec::new();
+        for held in self.held.values() {
+            let Some((version, since)) = held.draining else {
+                continue;
+            };
+            let idle = busy.seen_version >= version && !busy.shards.contains(&held.lease.shard);
+            if idle {
+                ready.push(held.lease.clone());
+            } else if since.elapsed() >= self.drain {
+                lapsing.push(held.lease.shard);
+            }
+        }
+        for shard in lapsing {
+            self.held.remove(&shard);
+            self.metrics.error("lease_lapsed_busy");
+            warn!(
+                shard,
+                "shed shard still busy at the drain deadline; letting its lease lapse"
+            );
+        }
         for lease in ready {
             self.held.remove(&lease.shard);
             if let Err(error) = self.call(self.store.release(&lease)).await {
@@ -670,6 +685,15 @@ mod tests {
     }
 
     fn harness(store: Arc<MemoryStore>, clock: Arc<ManualClock>, name: &str) -> Harness {
+        harness_draining_for(store, clock, name, Duration::from_secs(60))
+    }
+
+    fn harness_draining_for(
+        store: Arc<MemoryStore>,
+        clock: Arc<ManualClock>,
+        name: &str,
+        drain: Duration,
+    ) -> Harness {
         let (owned_tx, owned) = watch::channel(Owned::default());
         let (busy, busy_rx) = watch::channel(Busy::default());
         let manager = LeaseManager::new(LeaseManagerParts {
@@ -682,7 +706,7 @@ mod tests {
                 renew_every: Duration::from_secs(5),
             },
             call_timeout: Duration::from_secs(1),
-            drain: Duration::from_secs(60),
+            drain,
             metrics: Metrics::unregistered(),
             ready: Arc::new(AtomicBool::new(false)),
             owned_tx,
@@ -784,6 +808,76 @@ mod tests {
                 .unwrap()
                 .into_iter()
                 .any(|l| l.shard == 7 && l.owner.0 == "a")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shard_still_busy_at_the_drain_deadline_lapses_instead_of_being_released() {
+        // GIVEN a sheds shards to b, with no time to drain, and shard 7 still busy
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new(t(0)));
+        let mut a = harness_draining_for(store.clone(), clock.clone(), "a", Duration::ZERO);
+        let mut b = harness(store.clone(), clock.clone(), "b");
+        a.manager.round(true).await;
+        b.manager.round(true).await;
+        a.manager.round(true).await;
+        let version = a.owned.borrow().version;
+        a.busy
+            .send(Busy {
+                seen_version: version,
+                shards: BTreeSet::from([7]),
+            })
+            .unwrap();
+        // WHEN the deadline passes (at once) and a round renews what a holds
+        a.manager.release_drained().await;
+        let before = store
+            .leases()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.shard == 7)
+            .unwrap();
+        clock.advance(TimeDelta::seconds(5));
+        a.manager.round(true).await;
+        // THEN shard 7 was not released (another instance cannot take it yet) and is not
+        // renewed any more: its lease lapses at the expiry it had
+        let after = store
+            .leases()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.shard == 7)
+            .unwrap();
+        assert_eq!(after.owner.0, "a");
+        assert_eq!(after.expires_at, before.expires_at, "not renewed");
+        assert!(!a.owned.borrow().shards.contains_key(&7));
+        // AND b takes it only once it has lapsed
+        b.manager.round(true).await;
+        assert_eq!(
+            store
+                .leases()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|l| l.shard == 7)
+                .unwrap()
+                .owner
+                .0,
+            "a"
+        );
+        clock.advance(TimeDelta::seconds(11));
+        b.manager.round(true).await;
+        assert_eq!(
+            store
+                .leases()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|l| l.shard == 7)
+                .unwrap()
+                .owner
+                .0,
+            "b"
         );
     }
 

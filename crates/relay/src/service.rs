@@ -93,6 +93,7 @@ pub async fn run(
         connect_rate: config.connect_rate.map(RateLimit::new),
         epoch: tokio::time::Instant::now(),
         archive: ports.archive,
+        owned: owned_rx.clone(),
     });
 
     let leases_stop = CancellationToken::new();

@@ -29,7 +29,7 @@ use bridge_core::ports::{
 use bridge_core::session::{Session, SessionKey};
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +40,7 @@ use crate::config::BackoffPolicy;
 use crate::error::{SessionError, chain};
 use crate::forward::{self, Action, Rules, Sent, Skip};
 use crate::frame::{self, FrameError, ServerFrame};
+use crate::leases::Owned;
 use crate::metrics::{Metrics, OpenSocket};
 use crate::progress::{Progress, Source};
 use crate::rate::RateLimit;
@@ -102,6 +103,24 @@ pub struct Shared {
     pub epoch: Instant,
     /// Where ended chats' transcripts are archived (Connect's S3 bucket), when known.
     pub archive: Option<Arc<dyn TranscriptArchive>>,
+    /// The shards this instance holds, each with the time until which relaying it is safe
+    /// (the lease manager's view): a worker never sends an SMS for a shard past it.
+    pub owned: watch::Receiver<Owned>,
+}
+
+impl Shared {
+    /// Whether this instance may still send for `shard` now: it holds the shard's lease,
+    /// and the lease is not about to lapse. Checked before every SMS, so two relays never
+    /// send for one session, whatever discovery is doing (a slow shard query, DynamoDB
+    /// degraded so renewals fail while SNS still works).
+    fn may_send(&self, shard: u16) -> bool {
+        let now = self.clock.now();
+        self.owned
+            .borrow()
+            .shards
+            .get(&shard)
+            .is_some_and(|until| now < *until)
+    }
 }
 
 /// Keep-alives are spread over this many slots per period.
@@ -164,6 +183,8 @@ enum Delivery {
 pub struct Worker {
     shared: Arc<Shared>,
     key: SessionKey,
+    /// The session's shard, whose lease fences every SMS.
+    shard: u16,
     contact_id: ContactId,
     participant_token: ParticipantToken,
     opted_out: bool,
@@ -187,6 +208,7 @@ impl Worker {
         Some(Self {
             shared,
             key: session.key.clone(),
+            shard: session.shard,
             contact_id: chat.contact_id.clone(),
             participant_token: chat.participant_token.clone(),
             opted_out: session.opted_out,
@@ -735,6 +757,18 @@ impl Worker {
         let settings = &self.shared.settings;
         let mut attempt = 0u32;
         loop {
+            if !self.shared.may_send(self.shard) {
+                // Another instance may hold the shard by now (or will, once the lease
+                // lapses): stop without sending; whoever owns it next resumes from the
+                // cursor.
+                warn!(
+                    shard = self.shard,
+                    kind = sent.as_str(),
+                    "shard lease lost or about to lapse; not sending"
+                );
+                self.shared.metrics.error("lease_fenced");
+                return Ok(None);
+            }
             let sending = self
                 .shared
                 .sms

@@ -298,3 +298,106 @@ async fn a_chat_ended_while_the_relay_was_down_is_read_with_a_token_that_still_r
 async fn a_chat_ended_while_the_relay_was_down_is_read_from_the_transcript_in_s3() {
     a_chat_ended_while_the_relay_was_down_reaches_the_phone(AfterEnd::OnlyTheArchive).await;
 }
+
+/// Acceptance for issue 12, item 2: relay A's DynamoDB degrades so its lease renewals hang
+/// (its cursor writes and SNS still work), so its lease manager only learns it lost its
+/// shards when the calls time out, well after the leases lapsed, and its discovery later
+/// still; B takes the lapsed shards. A must stop sending before B starts: at most one
+/// duplicate per session, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_cut_off_from_dynamodb_stops_sending_before_another_takes_over() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN four live chats, then relay A, whose DynamoDB goes through a fault proxy and
+    // whose discovery (which stops the workers of lost shards) looks only every 30 s,
+    // holding them
+    let stack = Stack::with_shards(8).await;
+    let mut chats: Vec<(PhoneNumber, ContactId)> = Vec::new();
+    for _ in 0..4 {
+        let phone = customer();
+        let session = stack.start_session(&phone, "hi").await;
+        chats.push((phone, session.contact_id().unwrap().clone()));
+    }
+    let proxy = bridge_testkit::FaultProxy::start(&common::moto())
+        .await
+        .unwrap();
+    let proxy_url = proxy.url();
+    let mut a_env: Vec<(&str, &str)> = FAST_LEASES.to_vec();
+    a_env.extend([
+        ("AWS_ENDPOINT_URL_DYNAMODB", proxy_url.as_str()),
+        ("BRIDGE_RELAY_DISCOVERY_MS", "30000"),
+        ("BRIDGE_RELAY_CALL_TIMEOUT_MS", "10000"),
+    ]);
+    let a = RelayProcess::spawn(&stack, &a_env).await;
+    eventually("A holds every socket", WAIT, || async {
+        (a.metric(&stack.http, "relay_sockets_open").await == Some(4.0)).then_some(())
+    })
+    .await;
+
+    // WHEN A's lease calls hang (its cursor writes and SNS still work), B starts, and
+    // agents keep replying in every chat
+    proxy.add(
+        bridge_testkit::Rule::all(bridge_testkit::Fault::BlackHole).when_body_contains("LEASE#"),
+    );
+    let b = RelayProcess::spawn(&stack, &FAST_LEASES).await;
+    let replies = 40;
+    let agent = tokio::spawn({
+        let sim = stack.sim.base_url();
+        let http = stack.http.clone();
+        let contacts: Vec<ContactId> = chats.iter().map(|(_, c)| c.clone()).collect();
+        async move {
+            for n in 1..=replies {
+                for contact in &contacts {
+                    let response = http
+                        .post(format!("{sim}/sim/contacts/{contact}/agent/messages"))
+                        .json(&serde_json::json!({
+                            "Content": format!("reply {n:02}"),
+                            "ContentType": "text/plain",
+                        }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(response.status().is_success());
+                }
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+        }
+    });
+    agent.await.unwrap();
+
+    // THEN every reply reaches every phone, in order, with at most one duplicate each
+    let expected: Vec<String> = (1..=replies).map(|n| format!("reply {n:02}")).collect();
+    for (phone, _) in &chats {
+        let sent = poll_every(SMS_POLL, "every reply", WAIT, || async {
+            let sent = stack.sms_to(phone).await;
+            let (distinct, _) = collapse_repeats(&sent);
+            (distinct.len() >= expected.len()).then_some(sent)
+        })
+        .await;
+        let (distinct, repeats) = collapse_repeats(&sent);
+        assert_eq!(distinct, expected, "in order, none lost");
+        assert!(repeats <= 1, "at most one duplicate per session: {sent:?}");
+    }
+    // AND A refused to send once its lease was no longer safe (it was still streaming)
+    let fenced = metric_value(
+        &a.metrics(&stack.http).await,
+        "relay_errors_total",
+        "lease_fenced",
+    );
+    eprintln!("A refused {fenced} sends past its lease; B took over");
+    assert!(
+        fenced >= 1.0,
+        "A never had to refuse a send: the test did not reach the hole"
+    );
+    proxy.clear();
+    a.kill9().await;
+    assert!(b.terminate().await.success());
+}
+
+/// The value of `name{kind="<kind>"}` in a Prometheus text page (0 when absent).
+fn metric_value(page: &str, name: &str, kind: &str) -> f64 {
+    page.lines()
+        .find(|line| line.starts_with(&format!("{name}{{kind=\"{kind}\"}}")))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}

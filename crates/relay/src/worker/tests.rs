@@ -403,6 +403,8 @@ impl SessionStore for FlakyStore {
 }
 
 struct Harness {
+    /// The lease manager's view the workers are fenced by: shard 0 held for an hour.
+    owned: watch::Sender<crate::leases::Owned>,
     server: SocketServer,
     chat: Arc<FakeChat>,
     store: Arc<MemoryStore>,
@@ -489,7 +491,12 @@ impl Harness {
             end_calls: AtomicUsize::new(0),
             get_failures: AtomicUsize::new(0),
         });
+        let (owned, owned_rx) = watch::channel(crate::leases::Owned {
+            version: 1,
+            shards: std::iter::once((0, Utc::now() + TimeDelta::hours(1))).collect(),
+        });
         let shared = Arc::new(Shared {
+            owned: owned_rx,
             chat: chat.clone(),
             sessions: flaky.clone(),
             sms: sms.clone(),
@@ -519,6 +526,7 @@ impl Harness {
             archive,
         });
         Self {
+            owned,
             server,
             chat,
             store,
@@ -1186,6 +1194,57 @@ async fn a_renewal_opens_the_next_socket_before_closing_the_current_one() {
     );
     cancel.cancel();
     task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_worker_sends_nothing_once_its_shard_lease_is_lost_or_about_to_lapse() {
+    // GIVEN a streaming worker
+    let h = Harness::new(Vec::new(), ScriptedSms::default(), None).await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.server.push.receiver_count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no socket");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.chat
+        .transcript
+        .lock()
+        .unwrap()
+        .push(agent("i-1", "before"));
+    h.server
+        .push
+        .send(chat_frame(&agent("i-1", "before")))
+        .unwrap();
+    assert_eq!(h.wait_sent(1).await, ["before"]);
+    // WHEN the lease manager says the shard's lease is about to lapse (DynamoDB degraded:
+    // renewals fail while SNS still works), with discovery not looking (the worker is not
+    // cancelled)
+    h.owned.send_modify(|owned| {
+        owned.version += 1;
+        owned.shards.insert(0, Utc::now() - TimeDelta::seconds(1));
+    });
+    h.chat
+        .transcript
+        .lock()
+        .unwrap()
+        .push(agent("i-2", "after"));
+    h.server
+        .push
+        .send(chat_frame(&agent("i-2", "after")))
+        .unwrap();
+    // THEN the worker stops without sending it, and the cursor stays before it
+    let outcome = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    assert_eq!(outcome, Outcome::Stopped);
+    assert_eq!(h.sms.sent(), ["before"]);
+    assert_eq!(h.cursor().await.as_deref(), Some("i-1"));
+    let fenced = h
+        .shared
+        .metrics
+        .errors
+        .get_or_create(&[("kind", "lease_fenced")])
+        .get();
+    assert_eq!(fenced, 1);
 }
 
 #[tokio::test]
