@@ -401,3 +401,57 @@ fn metric_value(page: &str, name: &str, kind: &str) -> f64 {
         .and_then(|value| value.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// Acceptance for issue 12, item 3: SNS refuses the relay for the account
+/// (AuthorizationError) for a while; every reply arrives, in order, once it clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_held_through_an_sns_authorization_error_all_arrive_after_it_clears() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN the relay publishing through a fault proxy, holding a live chat
+    let stack = Stack::with_shards(8).await;
+    let proxy = bridge_testkit::FaultProxy::start(&common::moto())
+        .await
+        .unwrap();
+    let proxy_url = proxy.url();
+    let mut env: Vec<(&str, &str)> = FAST_LEASES.to_vec();
+    env.push(("AWS_ENDPOINT_URL_SNS", proxy_url.as_str()));
+    let relay = RelayProcess::spawn(&stack, &env).await;
+    relay.wait_ready(&stack.http).await;
+    let phone = customer();
+    let session = stack.start_session(&phone, "hi").await;
+    let contact = session.contact_id().unwrap().clone();
+    eventually("socket open", WAIT, || async {
+        (relay.metric(&stack.http, "relay_sockets_open").await == Some(1.0)).then_some(())
+    })
+    .await;
+
+    // WHEN SNS answers AuthorizationError for 8 s while the agent replies three times
+    let outage = Duration::from_secs(8);
+    proxy.add(
+        bridge_testkit::Rule::on("SNS.Publish", bridge_testkit::Fault::authorization_error())
+            .for_duration(outage),
+    );
+    let started = Instant::now();
+    for reply in ["one", "two", "three"] {
+        stack.agent_says(&contact, reply).await;
+    }
+
+    // THEN all three arrive after it clears, in order, once, none dropped
+    let sent = stack.wait_sms(&phone, 3).await;
+    assert_eq!(sent, ["one", "two", "three"]);
+    assert!(started.elapsed() >= outage - Duration::from_secs(1), "held through the outage");
+    let page = relay.metrics(&stack.http).await;
+    let held = page
+        .lines()
+        .find(|line| line.starts_with("relay_sms_held_total{reason=\"refused\"}"))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(held >= 1.0, "{page}");
+    assert!(
+        !page.contains("relay_messages_dropped_total{reason=\"rejected\"} 1"),
+        "{page}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(stack.sms_to(&phone).await.len(), 3, "no duplicate");
+    assert!(relay.terminate().await.success());
+}
