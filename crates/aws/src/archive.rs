@@ -8,8 +8,8 @@
 //! prefix, from the day the chat started to today. The document holds the items under
 //! `Transcript`, with GetTranscript's member names; it is read leniently (every member
 //! optional, unknown ones ignored), and items without an id are left out (the relay's cursor
-//! is built on ids). docs/connect-chat.md in the repository has the sources and what is
-//! not documented by AWS.
+//! is built on ids). docs/connect-chat.md §10 has the sources and what is not documented
+//! by AWS.
 //!
 //! Requests are path-style (`endpoint/bucket/key`): S3 serves them in every Region, and
 //! local S3 emulators (moto) need them.

@@ -1,6 +1,6 @@
 //! Builds the SDK clients once per process, with our timeouts and retry policy.
 //!
-//! Every network call needs a bound (STYLE.md, Async): the SDK's defaults have no operation
+//! Every network call needs a time bound, and the SDK's defaults have no operation
 //! timeout at all, so a hung connection could stall an invocation until Lambda kills it.
 //! [`ClientSettings`] sets a connect timeout, a per-attempt timeout and an overall
 //! per-operation timeout, and the SDK's *standard* retry mode (exponential backoff with

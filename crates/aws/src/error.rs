@@ -66,7 +66,7 @@ const INVALID_CODES: &[&str] = &[
 const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailedException";
 
 /// The error code of a denied call; on the participant API it means the chat ended or
-/// the token expired (connect-chat-protocol.md §6.2).
+/// the token expired (docs/connect-chat.md §1.4).
 const ACCESS_DENIED: &str = "AccessDeniedException";
 
 /// What kind of failure an SDK error is, as far as a caller's next step goes.
@@ -139,7 +139,7 @@ pub(crate) enum ChatService {
     /// The Connect admin API (IAM-signed): a 403 is a permissions problem.
     Admin,
     /// The participant API (bearer tokens): a 403 means the chat ended or the token
-    /// expired (connect-chat-protocol.md §6.2).
+    /// expired (docs/connect-chat.md §1.4).
     Participant,
 }
 

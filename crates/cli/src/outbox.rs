@@ -2,9 +2,10 @@
 //!
 //! moto keeps every SMS published to a phone number in its state dump
 //! (`GET /moto-api/data.json` → `sns.SMS`, a list in sending order of `{message,
-//! message_id, phone_number}`). The origination number is not kept (LOCAL-STACK.md), so
-//! the outbox shows the recipient and the text. `--follow` polls the list and prints what
-//! was appended; a shorter list means moto was reset, and it starts over.
+//! message_id, phone_number}`). moto keeps no message attributes, so not the origination
+//! number either (docs/local-stack.md §2): the outbox shows the recipient and the text.
+//! `--follow` polls the list and prints what was appended; a shorter list means moto was
+//! reset, and it starts over.
 
 use std::process::ExitCode;
 use std::time::Duration;

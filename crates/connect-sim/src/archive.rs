@@ -2,8 +2,8 @@
 //! instance's "chat transcripts" storage (bucket and prefix are instance settings; the
 //! default prefix is `connect/<instance-alias>/ChatTranscripts`).
 //!
-//! Layout, as Connect's own samples read it (docs/connect-chat.md in the repository has the
-//! sources): one JSON object per contact, at
+//! Layout, as Connect's own samples read it (docs/connect-chat.md §10 has the sources and
+//! what AWS does not document): one JSON object per contact, at
 //! `<prefix>/YYYY/MM/DD/<contactId>_<YYYYMMDD>T<HH:MM>_UTC.json` (the date is the chat's
 //! end, UTC), holding `Version`, `AWSAccountId`, `InstanceId`, `InitialContactId`,
 //! `ContactId`, `Participants` and `Transcript` (items with GetTranscript's member names).

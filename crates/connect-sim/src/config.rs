@@ -1,6 +1,6 @@
 //! [`SimConfig`]: every lifetime, limit and switch of the emulator, defaulting to AWS's values.
 //!
-//! The defaults are the documented service values (connect-chat-protocol.md §6.3, §6.4);
+//! The defaults are the documented service values (docs/connect-chat.md §6.3, §6.4);
 //! tests shorten them. Production-versus-test behaviour is configuration only.
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,9 +1,9 @@
 //! Errors: the AWS-shaped API errors the emulator answers with, and the server's own errors.
 //!
 //! [`ApiError`] is what an operation returns to a client. It renders exactly as AWS restJson1
-//! errors (connect-chat-protocol.md §1.4): the HTTP status, an `x-amzn-ErrorType` header naming
-//! the error shape, and a JSON body carrying the message under both `message` and `Message`,
-//! so the Rust SDK, boto3 and chatjs all map it to their typed errors.
+//! errors (docs/connect-chat.md §1.4): the HTTP status, an `x-amzn-ErrorType` header
+//! naming the error shape, and a JSON body carrying the message under both `message` and
+//! `Message`, so the Rust SDK, boto3 and chatjs all map it to their typed errors.
 
 use std::borrow::Cow;
 

@@ -217,7 +217,7 @@ fn default_error_type(operation: Operation, status: StatusCode) -> &'static str 
     }
 }
 
-/// WebSocket fault switches (§8).
+/// WebSocket fault switches (docs/connect-chat.md §8).
 #[derive(Debug, Default)]
 pub struct SocketFaults {
     mute_heartbeats: AtomicBool,

@@ -6,7 +6,7 @@
 //! chat, so fan-out costs one atomic increment per socket and never waits. A socket whose
 //! queue is full is a slow consumer: it is closed and counted, so one stuck client cannot
 //! hold memory or delay the others. The hub lives under the same lock as the model, so frames
-//! are queued in transcript order (connect-chat-protocol.md §5.5).
+//! are queued in transcript order (docs/connect-chat.md §5.5).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! Participant operations, the participant WebSocket, an agent control API and a web agent
 //! console on one port, faithfully enough that the official clients (the AWS SDKs and
 //! amazon-connect-chatjs) work against it unmodified. Its rules come from
-//! `connect-chat-protocol.md`; it depends on no crate of the bridge, so the bridge's own
-//! bugs cannot make it agree with them.
+//! docs/connect-chat.md at the repository root; it depends on no crate of the bridge, so
+//! the bridge's own bugs cannot make it agree with them.
 //!
 //! # Layout
 //! - [`config`]: [`SimConfig`], AWS defaults for every lifetime and limit.

@@ -1,5 +1,5 @@
 //! Optional per-operation TPS quotas: token buckets with AWS's default rates and bursts
-//! (connect-chat-protocol.md §6.4). Off unless enabled; an over-limit call answers 429
+//! (docs/connect-chat.md §6.4). Off unless enabled; an over-limit call answers 429
 //! ThrottlingException (participant) or TooManyRequestsException (admin).
 //!
 //! The buckets are global to the emulator, standing in for "per account and Region" (admin)

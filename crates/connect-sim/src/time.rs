@@ -1,7 +1,7 @@
 //! Time for the emulator: AWS time strings and a clock tests can move forward.
 //!
 //! Every time field of the Connect and Participant APIs is a string in the form
-//! `YYYY-MM-DDThh:mm:ss.sssZ` (connect-chat-protocol.md §1.3); this module is the only place
+//! `YYYY-MM-DDThh:mm:ss.sssZ` (docs/connect-chat.md §1.3); this module is the only place
 //! that formats or parses it.
 //!
 //! [`SimClock`] adds a test-controlled offset to the real clocks, so lifecycle rules (token

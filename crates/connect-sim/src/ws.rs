@@ -1,4 +1,4 @@
-//! The participant WebSocket at `/ws/<key>` (connect-chat-protocol.md §5).
+//! The participant WebSocket at `/ws/<key>` (docs/connect-chat.md §5).
 //!
 //! The upgrade is refused with 403 unless the key was issued by CreateParticipantConnection,
 //! is used for the first time, within its validity, for a live chat. One task per socket

@@ -127,7 +127,8 @@ pub const DEFAULT_WAIT_FOR_START_MS: u64 = 10_000;
 
 /// Connect's `DisplayName` limit (ParticipantDetails, 1–256 characters).
 const MAX_DISPLAY_NAME_CHARS: usize = 256;
-/// One SNS Publish carries at most 1,600 characters (§7.2); a configured reply must fit.
+/// One SNS Publish carries at most 1,600 characters (docs/connect-chat.md §7.2); a
+/// configured reply must fit.
 const MAX_REPLY_CHARS: usize = 1_600;
 
 /// One support number customers text, and the contact flow its chats start in.

@@ -1,7 +1,7 @@
 //! Inbound SMS: the End User Messaging two-way SMS payload and the SNS envelope around it.
 //!
 //! End User Messaging publishes one flat JSON object per inbound text to an SNS topic, and
-//! Lambda receives it as a string inside an SNS event (`connect-chat-protocol.md` §7.1).
+//! Lambda receives it as a string inside an SNS event (docs/connect-chat.md §7.1).
 //! This module turns either shape into an [`InboundSms`] whose numbers are valid E.164,
 //! whose body is non-blank and bounded, and whose message id is usable as a dedupe key.
 //!

@@ -1,7 +1,7 @@
 //! Opt-out, opt-in and help keywords in an inbound text.
 //!
 //! Carriers and AWS give certain whole-message replies a legal meaning
-//! (`connect-chat-protocol.md` §7.3): the bridge must not forward them into the chat as
+//! (docs/connect-chat.md §7.3): the bridge must not forward them into the chat as
 //! ordinary text. This module only recognises them; what happens next (ending the chat,
 //! clearing the opt-out flag, answering HELP) is decided by `session`.
 //!

@@ -4,7 +4,7 @@
 //! decides the encoding (GSM-7 when every character is in GSM 03.38, UCS-2 otherwise) and
 //! cuts the text into parts that fit: 160 septets / 70 UTF-16 units for a single SMS, 153 /
 //! 67 per part once the text needs several (the rest of the 140 bytes holds the
-//! concatenation header). The facts come from `connect-chat-protocol.md` §7.2.
+//! concatenation header). The facts come from docs/connect-chat.md §7.2.
 //!
 //! Inbound, Connect refuses a `text/plain` message over [`CONNECT_MESSAGE_MAX_CHARS`]
 //! characters, so [`split_for_connect`] cuts a long SMS body into in-order chunks.

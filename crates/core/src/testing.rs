@@ -540,7 +540,7 @@ impl ChatState {
 
 /// An in-memory Amazon Connect chat for domain tests.
 ///
-/// It keeps the service's contract as the bridge relies on it (connect-chat-protocol.md):
+/// It keeps the service's contract as the bridge relies on it (docs/connect-chat.md):
 /// StartChatContact and SendMessage are idempotent on their ClientToken; a connection token
 /// expires after a lifetime measured on the shared [`Clock`]; every participant call on an
 /// ended chat answers 403 ([`ChatError::ChatEnded`]); persistent chat needs an ended source

@@ -13,7 +13,7 @@ use bridge_core::ports::{ItemKind, Role, TranscriptItem};
 use bridge_core::render::{markdown_to_sms, normalise_for_gsm};
 use bridge_core::segment::{SegmentOptions, segment};
 
-/// Content types of events share this prefix (`connect-chat-protocol.md` §4.2).
+/// Content types of events share this prefix (docs/connect-chat.md §4.2).
 const EVENT_PREFIX: &str = "application/vnd.amazonaws.connect.event.";
 const INTERACTIVE: &str = "application/vnd.amazonaws.connect.message.interactive";
 const TEXT_PLAIN: &str = "text/plain";

@@ -1,5 +1,5 @@
 //! The participant WebSocket's frames: what the relay sends, and typed parsing of what the
-//! service sends back (`connect-chat-protocol.md` §5.2 and §4.1).
+//! service sends back (docs/connect-chat.md §5.2 and §4.1).
 //!
 //! Pure: text in, typed frame out. No socket here (that is [`crate::ws`]), and no decision
 //! about what an item means for the customer (that is [`crate::forward`]). A frame that

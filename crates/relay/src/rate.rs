@@ -1,7 +1,7 @@
 //! Spacing out connection set-ups (CreateParticipantConnection).
 //!
 //! Connect allows CreateParticipantConnection at 6 a second, burst 9, per instance
-//! (connect-chat-protocol.md §6.4), and that quota is shared: every relay's reconnects and
+//! (docs/connect-chat.md §6.4), and that quota is shared: every relay's reconnects and
 //! socket renewals, and every inbound Lambda starting or refreshing a chat. A relay that
 //! restarts holding thousands of sessions would otherwise spend all of it at once, and
 //! the inbound texts that need a connection would be throttled past the SDK's retries

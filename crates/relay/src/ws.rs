@@ -164,7 +164,7 @@ impl Dialer {
         // The handshake leaves a 4 KiB read buffer behind (tungstenite reuses the one it
         // read the HTTP response with), whatever `read_buffer_size` says. Start the frame
         // layer afresh on the same connection: nothing is lost, because the service sends
-        // nothing on this socket before it is subscribed (connect-chat-protocol.md §5.3).
+        // nothing on this socket before it is subscribed (docs/connect-chat.md §5.3).
         let transport = socket.into_inner();
         Ok(WebSocketStream::from_raw_socket(transport, Role::Client, Some(socket_config())).await)
     }

@@ -1,5 +1,5 @@
 //! The Connect Participant half of the chat adapter: connections, messages, events,
-//! transcripts, disconnect (connect-chat-protocol.md §3).
+//! transcripts, disconnect (docs/connect-chat.md §3).
 //!
 //! These calls authenticate with the participant's bearer tokens, not IAM, so a 403
 //! AccessDeniedException means the chat ended or the token expired and becomes

@@ -1,6 +1,6 @@
 //! The SNS adapter: outbound SMS with SNS Publish to a phone number.
 //!
-//! [`SnsSender`] publishes one SMS (connect-chat-protocol.md §7.2) to the customer's
+//! [`SnsSender`] publishes one SMS (docs/connect-chat.md §7.2) to the customer's
 //! number with the message attributes `AWS.MM.SMS.OriginationNumber` = the support number
 //! the customer texted (so the reply comes from it) and `AWS.SNS.SMS.SMSType`. Bodies that
 //! SNS would refuse (empty, over 1,600 characters) are refused here before any call.

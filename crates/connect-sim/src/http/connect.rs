@@ -1,4 +1,5 @@
-//! Connect (admin) API handlers: StartChatContact and StopContact (§2).
+//! Connect (admin) API handlers: StartChatContact and StopContact (docs/connect-chat.md
+//! §2).
 //!
 //! Authentication is SigV4 in AWS; the emulator ignores signatures entirely (§1.2).
 

@@ -2,7 +2,7 @@
 //!
 //! Handlers stay thin: read the bearer token and JSON body, pass fault injection and quotas,
 //! call the model under [`Shared::mutate`], map the result. Decisions from
-//! connect-chat-protocol.md §1: SigV4 headers are accepted and ignored, `X-Amz-Bearer` is read
+//! docs/connect-chat.md §1: SigV4 headers are accepted and ignored, `X-Amz-Bearer` is read
 //! case-insensitively, every response carries `x-amzn-RequestId`, CORS answers chatjs in
 //! browsers, empty outputs are `{}`.
 
@@ -183,7 +183,7 @@ pub async fn gate(shared: &Shared, operation: Operation) -> Result<(), ApiError>
 }
 
 /// `ws://host` for WebSocket URLs: the Host the client used (chatjs accepts only
-/// `ws://127.0.0.1:` or `wss://`, §3.1), else the listener address.
+/// `ws://127.0.0.1:` or `wss://`, docs/connect-chat.md §3.1), else the listener address.
 #[must_use]
 pub fn ws_base(shared: &Shared, headers: &HeaderMap) -> String {
     let host = headers

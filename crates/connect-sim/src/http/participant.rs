@@ -1,4 +1,5 @@
-//! Participant API handlers (§3): the bearer token decides who is calling.
+//! Participant API handlers (docs/connect-chat.md §3): the bearer token decides who is
+//! calling.
 
 use std::sync::Arc;
 

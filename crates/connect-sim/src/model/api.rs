@@ -1,7 +1,7 @@
 //! Request and response bodies of the emulated operations, with their wire names.
 //!
 //! restJson1 keeps the Smithy member names, so every field is PascalCase
-//! (connect-chat-protocol.md, introduction). Request members are all optional here so that
+//! (docs/connect-chat.md, introduction). Request members are all optional here so that
 //! missing or malformed values become the operation's own validation error instead of a
 //! generic parse failure; unknown members are ignored (§1.3).
 

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::ids::{ContactId, ItemId, ParticipantId, ParticipantToken};
 use super::item::{Item, ItemType, Role, StoredItem, View};
 
-/// Lifecycle state (connect-chat-protocol.md §6.1).
+/// Lifecycle state (docs/connect-chat.md §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {

@@ -1,7 +1,7 @@
 //! Identifier and secret newtypes.
 //!
 //! Ids are UUID v4 strings like the real service's. Tokens are opaque random strings that
-//! encode nothing (connect-chat-protocol.md §2.1); their `Debug` is redacted so a token never
+//! encode nothing (docs/connect-chat.md §2.1); their `Debug` is redacted so a token never
 //! reaches a log line.
 
 use std::fmt;

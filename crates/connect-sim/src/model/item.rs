@@ -1,6 +1,6 @@
 //! Transcript items: how they are stored and how they look on the wire.
 //!
-//! One stored item renders three ways (connect-chat-protocol.md §4.1, §5.5): in GetTranscript
+//! One stored item renders three ways (docs/connect-chat.md §4.1, §5.5): in GetTranscript
 //! of its own contact (with `ContactId`), in GetTranscript of a later persistent chat (with
 //! `RelatedContactId` instead), and on the WebSocket (with `ContactId` and
 //! `InitialContactId`).

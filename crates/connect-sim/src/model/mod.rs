@@ -3,7 +3,7 @@
 //! Every operation takes the current [`Now`] and returns its response or an [`ApiError`];
 //! side effects on sockets (broadcasts, closes) are queued as [`Effect`]s that the caller
 //! drains with [`Model::take_effects`] and applies while still holding the model, so frames
-//! go out in transcript order. Rules follow `connect-chat-protocol.md` (§ numbers below).
+//! go out in transcript order. Rules follow docs/connect-chat.md (§ numbers below).
 //!
 //! Lifecycle timers: the model keeps a deadline set (customer-connect timeout, chat
 //! duration). It never sleeps; the server's reaper task asks [`Model::next_deadline`],

@@ -1,6 +1,6 @@
 //! Content rules shared by StartChatContact, SendMessage, SendEvent and the agent API.
 //!
-//! Lengths are counted in Unicode scalar values (connect-chat-protocol.md §3.2, emulator
+//! Lengths are counted in Unicode scalar values (docs/connect-chat.md §3.2, emulator
 //! decision). Functions return the matching `&'static str` so stored items never own a
 //! content type.
 

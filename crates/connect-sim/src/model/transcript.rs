@@ -2,7 +2,7 @@
 //!
 //! The view of a contact is the items of the contacts it continues (persistent chat, oldest
 //! first, the "past" segment) followed by its own items (the "current" segment). Decisions
-//! where the API reference is silent (connect-chat-protocol.md §3.4, §6.5, §9 item 4):
+//! where the API reference is silent (docs/connect-chat.md §3.4, §6.5, §9 item 4):
 //!
 //! - Without StartPosition, BACKWARD starts at the newest item and FORWARD at the oldest
 //!   item of the current contact. StartPosition applies to current items only.

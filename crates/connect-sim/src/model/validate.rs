@@ -1,7 +1,7 @@
 //! Input validation of the emulated operations (pure functions over request bodies).
 //!
 //! Each failure maps to the service's own 400: InvalidRequestException for the Connect admin
-//! API, ValidationException for the participant API (connect-chat-protocol.md §1.4, §8).
+//! API, ValidationException for the participant API (docs/connect-chat.md §1.4, §8).
 
 use std::collections::BTreeMap;
 
