@@ -543,17 +543,7 @@ mod tests {
         payload.to_string()
     }
 
-    /// The error and every cause below it, joined as a log line would show them.
-    fn chain(error: &dyn std::error::Error) -> String {
-        let mut text = error.to_string();
-        let mut next = error.source();
-        while let Some(cause) = next {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            next = cause.source();
-        }
-        text
-    }
+    use crate::report::chain;
 
     fn phone(text: &str) -> PhoneNumber {
         PhoneNumber::parse(text).unwrap()

@@ -19,6 +19,7 @@
 //!   `Clock`) and their typed errors.
 //! - [`config`]: typed configuration loaded from the environment, validated all at once.
 //! - [`usage`]: what a binary's `--help` and `--version` print, from its variable lists.
+//! - [`report`]: an error's cause chain on one log line, phone numbers masked.
 #![warn(missing_docs)]
 
 pub mod config;
@@ -28,6 +29,7 @@ pub mod keyword;
 pub mod phone;
 pub mod ports;
 pub mod render;
+pub mod report;
 pub mod segment;
 pub mod session;
 #[cfg(any(test, feature = "test-support"))]

@@ -167,16 +167,9 @@ impl HandlerError {
         }
     }
 
-    /// The error and its whole source chain on one line, for logs.
+    /// The error and its whole source chain on one line, for logs, phone numbers masked.
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = self.source();
-        while let Some(error) = cause {
-            text.push_str(": ");
-            text.push_str(&error.to_string());
-            cause = error.source();
-        }
-        text
+        bridge_core::report::chain(self)
     }
 }
 

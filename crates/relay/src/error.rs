@@ -101,17 +101,7 @@ pub enum RelayError {
     },
 }
 
-/// An error with its whole source chain on one line, for logs: `a: b: c`.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        out.push_str(": ");
-        out.push_str(&error.to_string());
-        cause = error.source();
-    }
-    out
-}
+pub use bridge_core::report::chain;
 
 #[cfg(test)]
 mod tests {

@@ -286,6 +286,7 @@ async fn a_chat_ended_while_the_relay_was_down_reaches_the_phone(mode: AfterEnd)
         (stack.session(&phone).await.status == bridge_core::session::Status::Ended).then_some(())
     })
     .await;
+    restarted.assert_logs_leak_nothing(&[stack.session(&phone).await]);
     assert!(restarted.terminate().await.success());
 }
 
@@ -388,6 +389,12 @@ async fn a_relay_cut_off_from_dynamodb_stops_sending_before_another_takes_over()
         fenced >= 1.0,
         "A never had to refuse a send: the test did not reach the hole"
     );
+    let mut sessions = Vec::new();
+    for (phone, _) in &chats {
+        sessions.push(stack.session(phone).await);
+    }
+    a.assert_logs_leak_nothing(&sessions);
+    b.assert_logs_leak_nothing(&sessions);
     proxy.clear();
     a.kill9().await;
     assert!(b.terminate().await.success());
@@ -439,7 +446,10 @@ async fn replies_held_through_an_sns_authorization_error_all_arrive_after_it_cle
     // THEN all three arrive after it clears, in order, once, none dropped
     let sent = stack.wait_sms(&phone, 3).await;
     assert_eq!(sent, ["one", "two", "three"]);
-    assert!(started.elapsed() >= outage - Duration::from_secs(1), "held through the outage");
+    assert!(
+        started.elapsed() >= outage - Duration::from_secs(1),
+        "held through the outage"
+    );
     let page = relay.metrics(&stack.http).await;
     let held = page
         .lines()
@@ -453,5 +463,7 @@ async fn replies_held_through_an_sns_authorization_error_all_arrive_after_it_cle
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(stack.sms_to(&phone).await.len(), 3, "no duplicate");
+    // AND the ERROR lines of the refusal leak no number and no token
+    relay.assert_logs_leak_nothing(&[stack.session(&phone).await]);
     assert!(relay.terminate().await.success());
 }

@@ -374,7 +374,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let (service, op) = operation(&parts.method, &parts.headers, &body);
     lock(&shared.seen).push(op.clone());
     match decide(&shared, &op, &body) {
-        Some(Fault::Error { status, code }) => return error_response(service, status, &code),
+        Some(Fault::Error { status, code }) => {
+            return error_response(service, status, &code, &body);
+        }
         Some(Fault::BlackHole) => std::future::pending::<()>().await,
         Some(Fault::Delay { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
         None => {}
@@ -414,10 +416,28 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     }
 }
 
-/// An AWS error answer in `service`'s protocol.
-fn error_response(service: Service, status: u16, code: &str) -> Response {
+/// The `PhoneNumber` of an awsQuery SNS request, decoded.
+fn phone_number(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let value = text
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("PhoneNumber="))?;
+    Some(value.replace("%2B", "+").replace("%2b", "+"))
+}
+
+/// An AWS error answer in `service`'s protocol. Like AWS's own, an SNS refusal quotes the
+/// resource it was refused on, the destination phone number included: what the bridge logs
+/// of it must not.
+fn error_response(service: Service, status: u16, code: &str, body: &[u8]) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let message = format!("injected by the fault proxy: {code}");
+    let message = match (service, phone_number(body)) {
+        (Service::Sns, Some(number)) => format!(
+            "User: arn:aws:sts::000000000000:assumed-role/bridge-relay/task is not \
+             authorized to perform: SNS:Publish on resource: {number} (injected by the \
+             fault proxy: {code})"
+        ),
+        _ => format!("injected by the fault proxy: {code}"),
+    };
     let (content_type, body) = match service {
         Service::Dynamodb => (
             "application/x-amz-json-1.0",

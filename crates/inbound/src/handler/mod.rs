@@ -54,6 +54,7 @@ use bridge_core::keyword::{self, Keyword};
 use bridge_core::ports::{
     ChatApi, Clock, DedupeStore, Marker, SessionStore, SmsSender, StoreError, SystemClock,
 };
+use bridge_core::report::chain as chain_of;
 use bridge_core::segment::{CONNECT_MESSAGE_MAX_CHARS, split_for_connect};
 use bridge_core::session::{self, Decision, Input, Policy, Session, SessionKey, StartPlan};
 use chrono::TimeDelta;
@@ -641,17 +642,6 @@ fn masked_numbers(raw: &str) -> (Option<String>, Option<String>) {
         masked(names::ORIGINATION_NUMBER),
         masked(names::DESTINATION_NUMBER),
     )
-}
-
-fn chain_of(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -647,6 +647,34 @@ impl RelayProcess {
     pub fn logs(&self) -> Vec<String> {
         self.lines.lock().unwrap().iter().cloned().collect()
     }
+
+    /// Fails if any log line carries a full phone number, or a participant or connection
+    /// token of `sessions` (ERROR paths included: an SDK's error text can quote a request).
+    pub fn assert_logs_leak_nothing(&self, sessions: &[bridge_core::session::Session]) {
+        let secrets: Vec<String> = sessions
+            .iter()
+            .filter_map(|session| session.chat.as_ref())
+            .flat_map(|chat| {
+                [
+                    chat.participant_token.expose().to_owned(),
+                    chat.connection.token.expose().to_owned(),
+                ]
+            })
+            .collect();
+        for line in self.logs() {
+            assert_eq!(
+                bridge_core::report::mask_numbers(&line),
+                line,
+                "a full phone number in a relay log line"
+            );
+            for secret in &secrets {
+                assert!(
+                    !line.contains(secret.as_str()),
+                    "a token in a relay log line: {line}"
+                );
+            }
+        }
+    }
 }
 
 /// Removes consecutive repeats (the at-most-one duplicate a crash may cause) and reports
