@@ -38,6 +38,23 @@ use crate::config::LeaseTimings;
 use crate::error::chain;
 use crate::metrics::Metrics;
 
+/// Shards that neither this instance (`held`) nor any live lease of `listing` covers.
+pub fn unowned(
+    shard_count: u16,
+    listing: &[Lease],
+    held: &BTreeSet<u16>,
+    now: DateTime<Utc>,
+) -> usize {
+    let live: HashSet<u16> = listing
+        .iter()
+        .filter(|lease| lease.shard < shard_count && lease.expires_at > now)
+        .map(|lease| lease.shard)
+        .collect();
+    (0..shard_count)
+        .filter(|shard| !live.contains(shard) && !held.contains(shard))
+        .count()
+}
+
 /// Number of membership pseudo-shards, so at most this many relay instances take part.
 pub const MEMBER_SLOTS: u16 = 32;
 
@@ -303,6 +320,12 @@ impl LeaseManager {
             &active,
             now,
             acquiring,
+        );
+        self.metrics
+            .live_instances
+            .set(i64::try_from(plan.live).unwrap_or(i64::MAX));
+        self.metrics.shards_unowned.set(
+            i64::try_from(unowned(self.shard_count, &listing, &active, now)).unwrap_or(i64::MAX),
         );
         debug!(
             live = plan.live,

@@ -18,6 +18,7 @@
 //! - [`backoff`]: capped exponential backoff with full jitter (pure).
 //! - [`rate`]: this instance's share of Connect's CreateParticipantConnection quota.
 //! - [`metrics`], [`admin`]: Prometheus metrics and the `/healthz` `/readyz` `/metrics` listener.
+//! - [`report`]: the metrics the alarms need, as a log line a minute (CloudWatch, no agent).
 //! - [`shutdown`]: SIGINT/SIGTERM → the root cancellation token.
 //! - [`error`]: the relay's errors.
 
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod probe;
 pub mod progress;
 pub mod rate;
+pub mod report;
 pub mod service;
 pub mod shutdown;
 pub mod worker;

@@ -48,6 +48,26 @@ pub struct Metrics {
     /// (`throttled`, `unavailable`, `refused` for account-level refusals such as
     /// permissions, KMS or credentials, `timeout`). A growing `refused` needs an operator.
     pub sms_held: Family<Label, Counter>,
+    /// `relay_shards_unowned`: shards no live instance held at the last lease round.
+    pub shards_unowned: Gauge,
+    /// `relay_live_instances`: relay instances holding a live lease at the last round.
+    pub live_instances: Gauge,
+    /// What the periodic report ([`crate::report`]) sums across labels.
+    pub totals: Totals,
+}
+
+/// Running totals across labels, for the periodic report's alarms.
+#[derive(Clone, Debug, Default)]
+pub struct Totals {
+    /// Replies that will never reach the phone for a reason an operator should see:
+    /// rejected by SNS, or a gap's transcript that could not be read.
+    pub replies_lost: Counter,
+    /// Socket replacements that were not planned renewals.
+    pub reconnects: Counter,
+    /// Sessions not relayed because the instance was at `BRIDGE_RELAY_MAX_SESSIONS`.
+    pub over_capacity: Counter,
+    /// SMS a worker refused to send because its shard's lease was no longer safe.
+    pub lease_fenced: Counter,
 }
 
 impl Metrics {
@@ -64,6 +84,9 @@ impl Metrics {
             reconnects: Family::default(),
             errors: Family::default(),
             sms_held: Family::default(),
+            shards_unowned: Gauge::default(),
+            live_instances: Gauge::default(),
+            totals: Totals::default(),
         };
         registry.register(
             "relay_sockets_open",
@@ -115,6 +138,16 @@ impl Metrics {
             "SMS failures that held a reply for another attempt, by reason",
             metrics.sms_held.clone(),
         );
+        registry.register(
+            "relay_shards_unowned",
+            "Shards no live instance held at the last lease round",
+            metrics.shards_unowned.clone(),
+        );
+        registry.register(
+            "relay_live_instances",
+            "Relay instances holding a live lease at the last lease round",
+            metrics.live_instances.clone(),
+        );
         metrics
     }
 
@@ -131,11 +164,20 @@ impl Metrics {
     /// Counts one error of `kind`.
     pub fn error(&self, kind: &'static str) {
         self.errors.get_or_create(&[("kind", kind)]).inc();
+        match kind {
+            "transcript_unreadable" => self.totals.replies_lost.inc(),
+            "capacity" => self.totals.over_capacity.inc(),
+            "lease_fenced" => self.totals.lease_fenced.inc(),
+            _ => 0,
+        };
     }
 
     /// Counts one reconnect for `reason`.
     pub fn reconnect(&self, reason: &'static str) {
         self.reconnects.get_or_create(&[("reason", reason)]).inc();
+        if reason != "renew" {
+            self.totals.reconnects.inc();
+        }
     }
 
     /// Counts one item delivered as SMS.
@@ -146,6 +188,9 @@ impl Metrics {
     /// Counts one item that will never reach the phone.
     pub fn dropped(&self, reason: &'static str) {
         self.dropped.get_or_create(&[("reason", reason)]).inc();
+        if reason == "rejected" {
+            self.totals.replies_lost.inc();
+        }
     }
 }
 

@@ -26,6 +26,7 @@ use crate::forward::Rules;
 use crate::leases::{Busy, LeaseManager, LeaseManagerParts, Owned};
 use crate::metrics::Metrics;
 use crate::rate::RateLimit;
+use crate::report;
 use crate::worker::{self, Shared};
 use crate::ws::Dialer;
 
@@ -136,6 +137,8 @@ pub async fn run(
                 .await
         }
     });
+    let report_stop = CancellationToken::new();
+    let report_task = tokio::spawn(report::run(metrics.clone(), report_stop.clone()));
     let leases_task = tokio::spawn(lease_manager.run(root.clone(), leases_stop.clone()));
     let discovery_task = tokio::spawn(discovery.run());
     info!(owner = %config.owner, "relay started");
@@ -182,6 +185,10 @@ pub async fn run(
         }
     }
     health.stopping.store(true, Ordering::Release);
+    report_stop.cancel();
+    if report_task.await.is_err() {
+        error!("metrics report task panicked");
+    }
     leases_stop.cancel();
     if !leases_done && leases_task.await.is_err() {
         failure.get_or_insert(RelayError::Component {
