@@ -133,6 +133,11 @@ bench-inbound: venv tools ## Inbound Lambda: AWS calls per path, CPU per event, 
 	$(CARGO) build --release -p bridge-bench -p bridge-inbound -p connect-sim
 	scripts/with-emulators.sh $(TARGET_DIR)/release/inbound-bench --out $(TARGET_DIR)/inbound-bench.md
 
+.PHONY: chaos
+chaos: venv tools ## Chaos run: 500 chats while relays crash, DynamoDB throttles and SNS fails (writes target/chaos.md)
+	$(CARGO) build --bins -p bridge-bench -p bridge-relay -p connect-sim
+	scripts/with-emulators.sh $(TARGET_DIR)/debug/chaos --chats $(or $(CHATS),500) --kills $(or $(KILLS),3) --out $(TARGET_DIR)/chaos.md
+
 .PHONY: bench-replay
 bench-replay: venv tools ## Replay 10,000 SMS events through the local stack: events/s, handler vs emulator time
 	$(CARGO) build --bins -p bridge-cli -p connect-sim

@@ -516,6 +516,62 @@ mod suite {
         assert_eq!(h.raw_session(&key_absent()).await, None);
     }
 
+    /// The customer's next text replaced chat c-8 with c-9 before the relay delivered
+    /// c-8's end: the relay may still write c-8's cursor, and the row then says how far it
+    /// got (`Session::undelivered_previous`); a chat older than that, never.
+    pub async fn advance_cursor_accepts_the_previous_chat(h: Harness) {
+        let key = key(8);
+        let first = active(&h, &key, 2, "c-8").await;
+        let starting = h
+            .store
+            .put(&first.next_generation(h.now()), Some(first.version))
+            .await
+            .unwrap();
+        let next = h
+            .store
+            .put(
+                &starting.activated(chat("c-9", h.now()), h.now()),
+                Some(starting.version),
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.previous_contact_id, Some(contact("c-8")));
+        assert_eq!(next.previous_started_at, Some(first.started_at));
+        let owed = next.undelivered_previous().unwrap();
+        assert_eq!((owed.contact_id, owed.cursor), (contact("c-8"), None));
+
+        let item = ItemId::new("i-3").unwrap();
+        assert!(
+            h.store
+                .advance_cursor(&key, &contact("c-8"), &item, h.now())
+                .await
+                .unwrap()
+        );
+        let stored = h.store.get(&key).await.unwrap().unwrap();
+        assert_eq!(stored.undelivered_previous().unwrap().cursor, Some(item));
+        assert!(
+            h.store
+                .advance_cursor(
+                    &key,
+                    &contact("c-8"),
+                    &Session::closing_sent_cursor(),
+                    h.now()
+                )
+                .await
+                .unwrap()
+        );
+        let stored = h.store.get(&key).await.unwrap().unwrap();
+        assert_eq!(stored.undelivered_previous(), None, "delivered to its end");
+        assert_eq!(stored.version, next.version, "the cursor is the relay's");
+        // Neither the current chat nor the previous one: refused.
+        assert!(
+            !h.store
+                .advance_cursor(&key, &contact("c-7"), &ItemId::new("i-1").unwrap(), h.now())
+                .await
+                .unwrap()
+        );
+    }
+
     pub async fn active_in_shard_lists_live_sessions_only(h: Harness) {
         let starting = h
             .store
@@ -922,6 +978,7 @@ targets!(
     put_never_touches_the_relay_cursor,
     end_chat_is_conditional_on_the_contact,
     advance_cursor_is_conditional_on_the_contact,
+    advance_cursor_accepts_the_previous_chat,
     active_in_shard_lists_live_sessions_only,
     dedupe_marker_is_idempotent,
     session_and_marker_are_read_in_one_request,

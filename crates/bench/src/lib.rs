@@ -9,11 +9,14 @@
 //!   bridge's clients built with it.
 //! - [`runtime_api`]: a local stand-in for the Lambda Runtime API, so a Lambda binary runs
 //!   here as it does in Lambda (start-up time, invocations, init errors).
+//! - [`chaos`]: many chats through the whole local stack while relays crash and services
+//!   fail, then every delivery property checked (`make chaos`, and briefly in `make test`).
 //!
 //! The binaries: `relay-load` (src/bin/relay-load), `inbound-bench`
 //! (src/bin/inbound-bench) and `hello-lambda`, the yardstick for start-up.
 
 pub mod calls;
+pub mod chaos;
 pub mod inbound;
 pub mod probe;
 pub mod runtime_api;

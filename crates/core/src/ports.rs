@@ -103,8 +103,9 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Option<Session>, StoreError>;
 
     /// Records that every transcript item up to and including `item` of chat `contact_id`
-    /// was delivered as SMS. A no-op (`Ok(false)`) when the session's current chat is no
-    /// longer `contact_id`.
+    /// was delivered as SMS. A no-op (`Ok(false)`) when `contact_id` is neither the
+    /// session's current chat nor its previous one (a chat the customer's next text
+    /// replaced is still written to while the relay finishes delivering it).
     async fn advance_cursor(
         &self,
         key: &SessionKey,

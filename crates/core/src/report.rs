@@ -20,13 +20,19 @@ const MAX_DIGITS: usize = 15;
 /// Digits kept at the end, as `PhoneNumber::masked` keeps them.
 const KEEP_TAIL: usize = 4;
 
-/// `error` and every cause below it, `a: b: c`, phone numbers masked.
+/// `error` and every cause below it, `a: b: c`, phone numbers masked. A cause that says
+/// no more than the text before it ends with is left out: the AWS SDK's service errors
+/// print their code and message, then return as their source an error that prints both
+/// again.
 pub fn chain(error: &dyn Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
+        let said = next.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         cause = next.source();
     }
     mask_numbers(&text)
@@ -75,6 +81,28 @@ mod tests {
             chain(&Outer(Inner)),
             "sms request rejected as invalid: Invalid parameter: PhoneNumber Reason: \
              +1******4567 is not valid"
+        );
+    }
+
+    /// As the SDK's service errors nest: `ServiceError` prints its code and message, and
+    /// so does its source.
+    #[derive(Debug, thiserror::Error)]
+    #[error("store throttled the request")]
+    struct Store(#[source] Service);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("ThrottlingException: slow down")]
+    struct Service(#[source] Meta);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("ThrottlingException: slow down")]
+    struct Meta;
+
+    #[test]
+    fn a_cause_that_repeats_the_text_before_it_is_left_out() {
+        assert_eq!(
+            chain(&Store(Service(Meta))),
+            "store throttled the request: ThrottlingException: slow down"
         );
     }
 

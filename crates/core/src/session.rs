@@ -126,6 +126,17 @@ pub struct Cursor {
     pub item_id: ItemId,
 }
 
+/// An ended chat the relay still owes the phone the end of ([`Session::undelivered_previous`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndedChat {
+    /// The chat.
+    pub contact_id: ContactId,
+    /// When it started (where its archived transcript is filed).
+    pub started_at: DateTime<Utc>,
+    /// The last item delivered; `None`: nothing was.
+    pub cursor: Option<ItemId>,
+}
+
 /// A session as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -143,8 +154,13 @@ pub struct Session {
     pub shard: u16,
     /// The relay's delivery cursor, written only by the relay.
     pub relay_cursor: Option<Cursor>,
-    /// The chat before the current one (for persistent chat).
+    /// The chat before the current one (for persistent chat, and for the relay: what
+    /// that chat said after the relay last saw it is still owed to the phone).
     pub previous_contact_id: Option<ContactId>,
+    /// When [`Self::previous_contact_id`] started (where its archived transcript is
+    /// filed). `None` on rows written before it was kept: the relay then leaves that
+    /// chat alone.
+    pub previous_started_at: Option<DateTime<Utc>>,
     /// The customer texted an opt-out keyword and has not opted back in.
     pub opted_out: bool,
     /// When the current generation started (or began starting).
@@ -185,6 +201,7 @@ impl Session {
             shard,
             relay_cursor: None,
             previous_contact_id: None,
+            previous_started_at: None,
             opted_out: false,
             started_at: now,
             updated_at: now,
@@ -196,18 +213,19 @@ impl Session {
     }
 
     /// This session moving to `starting` for the next generation. The ended chat becomes
-    /// `previous_contact_id`, so persistent chat can continue from it.
+    /// `previous_contact_id`, so persistent chat can continue from it (and the relay can
+    /// finish delivering it: [`Self::undelivered_previous`]).
     pub fn next_generation(&self, now: DateTime<Utc>) -> Self {
-        let previous = self
-            .chat
-            .as_ref()
-            .map(|chat| chat.contact_id.clone())
-            .or_else(|| self.previous_contact_id.clone());
+        let (previous, previous_started_at) = match &self.chat {
+            Some(chat) => (Some(chat.contact_id.clone()), Some(self.started_at)),
+            None => (self.previous_contact_id.clone(), self.previous_started_at),
+        };
         Self {
             status: Status::Starting,
             generation: self.generation.saturating_add(1),
             chat: None,
             previous_contact_id: previous,
+            previous_started_at,
             started_at: now,
             updated_at: now,
             initial_sms: None,
@@ -256,9 +274,10 @@ impl Session {
             .map(|cursor| &cursor.item_id)
     }
 
-    /// The relay cursor value that says "the closing text of this chat went out": after
-    /// it every item had been delivered, and nothing but marking the chat ended is left. It
-    /// is no transcript item id (Connect's are UUIDs), so it never names a real item.
+    /// The relay cursor value that says "this chat was delivered to its end": every item
+    /// went out, then the closing text (when one is configured), and nothing but marking
+    /// the chat ended is left. It is no transcript item id (Connect's are UUIDs), so it
+    /// never names a real item.
     pub fn closing_sent_cursor() -> ItemId {
         // INVARIANT: a non-empty literal well under the id length limit.
         ItemId::new(CLOSING_SENT).unwrap_or_else(|_| unreachable!("valid literal"))
@@ -268,6 +287,38 @@ impl Session {
     pub fn closing_sent(&self) -> bool {
         self.cursor_for_current_chat()
             .is_some_and(|cursor| cursor.as_str() == CLOSING_SENT)
+    }
+
+    /// The previous chat, when the relay may not have delivered all of it: it ended while
+    /// no relay held its socket (a crash, a restart, a lease move), and the customer's next
+    /// text started the current chat before a relay came back to read the end.
+    ///
+    /// The relay cursor tells: on the previous chat and short of its end marker, the
+    /// relay delivered up to there; on the current chat, the relay moved on (it finishes a
+    /// previous chat before it writes the current one's cursor); absent or on an older chat,
+    /// nothing of the previous chat was delivered. Only while the current chat is live
+    /// (a worker runs for it) and the previous one's start is known.
+    pub fn undelivered_previous(&self) -> Option<EndedChat> {
+        let contact_id = self.previous_contact_id.clone()?;
+        let started_at = self.previous_started_at?;
+        if !self.status.is_live() {
+            return None;
+        }
+        let cursor = match &self.relay_cursor {
+            Some(cursor) if cursor.contact_id == contact_id => {
+                if cursor.item_id.as_str() == CLOSING_SENT {
+                    return None;
+                }
+                Some(cursor.item_id.clone())
+            }
+            Some(cursor) if self.contact_id() == Some(&cursor.contact_id) => return None,
+            _ => None,
+        };
+        Some(EndedChat {
+            contact_id,
+            started_at,
+            cursor,
+        })
     }
 
     /// The current chat's contact id.
@@ -514,6 +565,68 @@ mod tests {
             &Policy::default(),
             persistent,
         )
+    }
+
+    /// `c-1` ended; the customer's next text started `c-2`; the relay cursor as given.
+    fn replaced(cursor: Option<(&str, &str)>) -> Session {
+        let first = active("c-1", t(0));
+        let mut next = first
+            .next_generation(t(100))
+            .activated(chat("c-2", t(200)), t(101));
+        next.relay_cursor = cursor.map(|(contact, item)| Cursor {
+            contact_id: ContactId::new(contact).unwrap(),
+            item_id: ItemId::new(item).unwrap(),
+        });
+        next
+    }
+
+    #[test]
+    fn the_previous_chat_is_owed_from_where_the_relay_stopped_in_it() {
+        let owed = replaced(Some(("c-1", "item-7")))
+            .undelivered_previous()
+            .unwrap();
+        assert_eq!(owed.contact_id.as_str(), "c-1");
+        assert_eq!(owed.started_at, t(0), "where its transcript is filed");
+        assert_eq!(owed.cursor.unwrap().as_str(), "item-7");
+        // Nothing of it delivered (cursor absent or on an older chat): all of it.
+        for cursor in [None, Some(("c-0", "item-1"))] {
+            let owed = replaced(cursor).undelivered_previous().unwrap();
+            assert_eq!(owed.contact_id.as_str(), "c-1");
+            assert_eq!(owed.cursor, None);
+        }
+    }
+
+    #[test]
+    fn the_previous_chat_is_not_owed_once_delivered_to_its_end_or_left_behind() {
+        // Delivered to its end (closing text sent, or none configured).
+        assert_eq!(
+            replaced(Some(("c-1", CLOSING_SENT))).undelivered_previous(),
+            None
+        );
+        // The relay writes the current chat's cursor only after the previous one's end.
+        assert_eq!(
+            replaced(Some(("c-2", "item-1"))).undelivered_previous(),
+            None
+        );
+        // A row from before `previous_started_at` was kept: left alone.
+        let mut old = replaced(None);
+        old.previous_started_at = None;
+        assert_eq!(old.undelivered_previous(), None);
+        // No previous chat at all.
+        assert_eq!(active("c-1", t(0)).undelivered_previous(), None);
+    }
+
+    #[test]
+    fn a_chat_that_ended_at_once_is_still_the_previous_one_of_the_next_generation() {
+        let mut ended = Session::first(key(), 3, t(0)).next_generation(t(5));
+        ended.status = Status::Ended;
+        ended.previous_contact_id = Some(ContactId::new("c-1").unwrap());
+        ended.previous_started_at = Some(t(5));
+        let next = ended
+            .next_generation(t(50))
+            .activated(chat("c-2", t(99)), t(51));
+        let owed = next.undelivered_previous().unwrap();
+        assert_eq!((owed.contact_id.as_str(), owed.started_at), ("c-1", t(5)));
     }
 
     #[test]

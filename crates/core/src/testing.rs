@@ -169,7 +169,9 @@ impl SessionStore for MemoryStore {
         let Some(session) = sessions.rows.get_mut(key) else {
             return Ok(false);
         };
-        if session.contact_id() != Some(contact_id) {
+        if session.contact_id() != Some(contact_id)
+            && session.previous_contact_id.as_ref() != Some(contact_id)
+        {
             return Ok(false);
         }
         session.relay_cursor = Some(Cursor {

@@ -26,7 +26,7 @@ use bridge_core::ports::{
     ChatApi, ChatError, Clock, ConnectionKind, SessionStore, SmsError, SmsSender, StoreError,
     TranscriptArchive, TranscriptItem, TranscriptStart,
 };
-use bridge_core::session::{Session, SessionKey};
+use bridge_core::session::{EndedChat, Session, SessionKey};
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Semaphore, watch};
@@ -193,10 +193,13 @@ pub struct Worker {
     /// The connection token of the latest connection: after a gap it may still read what
     /// was said in it.
     token: Option<ConnectionToken>,
-    /// The closing text went out for this chat (in this worker, or before a restart:
-    /// [`Session::closing_sent`]); it is never sent twice.
+    /// This chat was delivered to its end, closing text included (in this worker, or
+    /// before a restart: [`Session::closing_sent`]); the closing text is never sent twice.
     closing_sent: bool,
     progress: Progress,
+    /// The chat before this one, when its end may not have reached the phone
+    /// ([`Session::undelivered_previous`]): delivered first. Boxed: rarely there.
+    previous: Option<Box<EndedChat>>,
     cancel: CancellationToken,
 }
 
@@ -222,6 +225,7 @@ impl Worker {
                     .filter(|_| !closing_sent)
                     .cloned(),
             ),
+            previous: session.undelivered_previous().map(Box::new),
             cancel,
         })
     }
@@ -234,6 +238,12 @@ impl Worker {
     pub async fn run(mut self) -> Outcome {
         info!("relaying session");
         let _running = Running::new(&self.shared.metrics);
+        if let Some(previous) = self.previous.take()
+            && let Some(outcome) = Box::pin(self.deliver_previous(*previous)).await
+        {
+            info!(outcome = ?outcome, "session released");
+            return outcome;
+        }
         let mut failures = 0u32;
         let outcome = loop {
             if self.closing_sent {
@@ -280,6 +290,54 @@ impl Worker {
         };
         info!(outcome = ?outcome, "session released");
         outcome
+    }
+
+    /// The previous chat ended while no relay held its socket, and the customer's next
+    /// text started this one before a relay came back to read that end: what the agent
+    /// said in the gap, then the closing text, go out first, read as for any chat that
+    /// ended in a gap ([`Self::ended_in_gap`]: its connection tokens went with it, so in
+    /// practice from the archived transcript). Its cursor is written on the row as it
+    /// goes (the store accepts the previous chat's), so a crash resumes where it stopped.
+    /// `None`: done, relay this chat; `Some`: the worker is over (cancelled, or the
+    /// session moved on again).
+    async fn deliver_previous(&mut self, previous: EndedChat) -> Option<Outcome> {
+        info!(previous = %previous.contact_id, "the previous chat ended unseen; delivering its end first");
+        let mut ended = Self {
+            shared: Arc::clone(&self.shared),
+            key: self.key.clone(),
+            shard: self.shard,
+            contact_id: previous.contact_id,
+            participant_token: self.participant_token.clone(),
+            opted_out: self.opted_out,
+            started_at: previous.started_at,
+            token: None,
+            closing_sent: false,
+            progress: Progress::new(previous.cursor),
+            previous: None,
+            cancel: self.cancel.clone(),
+        };
+        let mut failures = 0u32;
+        loop {
+            match Box::pin(ended.ended_in_gap()).await {
+                Ok(Exit::Ended) => {
+                    // What it learnt about STOP holds for this chat too.
+                    self.opted_out |= ended.opted_out;
+                    return None;
+                }
+                Ok(Exit::Stopped) => return Some(Outcome::Stopped),
+                Ok(Exit::Moved) => return Some(Outcome::Moved),
+                Err(error) => {
+                    warn!(kind = error.kind(), error = %chain(&error), failures, "previous chat not delivered; retrying");
+                    self.shared.metrics.error(error.kind());
+                    let delay = backoff::delay(self.shared.settings.backoff, failures);
+                    failures = failures.saturating_add(1);
+                    tokio::select! {
+                        () = self.cancel.cancelled() => return Some(Outcome::Stopped),
+                        () = Box::pin(tokio::time::sleep(delay)) => {}
+                    }
+                }
+            }
+        }
     }
 
     /// One connection: open, catch up, stream.
@@ -905,14 +963,19 @@ impl Worker {
             .as_deref()
             .map(|text| forward::sms_parts(text, self.shared.settings.rules.numbering))
             .unwrap_or_default();
-        if !closing.is_empty() && !self.closing_sent && self.notice_allowed().await {
-            let id = item.map(|item| &item.id);
-            if let Delivery::Cancelled = self.deliver(id, Sent::Closing, &closing, None).await? {
-                return Ok(Exit::Stopped);
+        if !self.closing_sent {
+            if !closing.is_empty() && self.notice_allowed().await {
+                let id = item.map(|item| &item.id);
+                if let Delivery::Cancelled = self.deliver(id, Sent::Closing, &closing, None).await?
+                {
+                    return Ok(Exit::Stopped);
+                }
             }
             self.closing_sent = true;
             // Remembered on the row too, so a worker after a crash or a failed end below
-            // does not send it again (best effort: this worker remembers it regardless).
+            // does not send the closing text again, and a worker for the customer's next
+            // chat knows this one needs nothing more ([`Session::undelivered_previous`]);
+            // best effort: this worker remembers it regardless.
             let marked = tokio::time::timeout(
                 self.shared.settings.call_timeout,
                 self.shared.sessions.advance_cursor(

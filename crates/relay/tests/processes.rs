@@ -300,6 +300,77 @@ async fn a_chat_ended_while_the_relay_was_down_is_read_from_the_transcript_in_s3
     a_chat_ended_while_the_relay_was_down_reaches_the_phone(AfterEnd::OnlyTheArchive).await;
 }
 
+/// Found by the chaos run (`make chaos`): the relay is down when the agent replies and
+/// ends the chat, and the customer texts again before it is back, so their next chat is
+/// the session's current one by the time a relay reads it. The old chat's reply and
+/// closing text still reach the phone, once, before anything of the new chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_that_ended_unseen_is_delivered_even_after_the_customer_started_the_next() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN connect-sim writing ended chats' transcripts to moto's S3, and a relay that
+    // reads them, holding a live chat
+    let bucket = common::unique("transcripts");
+    let location = format!("s3://{bucket}/connect/acme/ChatTranscripts");
+    let moto = common::moto();
+    let stack = Stack::with_sim(connect_sim::SimConfig {
+        transcript_archive: Some(
+            connect_sim::archive::ArchiveTarget::parse(&moto, &location).unwrap(),
+        ),
+        ..connect_sim::SimConfig::default()
+    })
+    .await;
+    let mut env: Vec<(&str, &str)> = FAST_LEASES.to_vec();
+    env.extend([
+        ("BRIDGE_CLOSING_TEXT", "Thanks, this chat has ended."),
+        ("BRIDGE_RELAY_TRANSCRIPT_WAIT_SECS", "60"),
+        ("BRIDGE_RELAY_TRANSCRIPT_S3", location.as_str()),
+        ("AWS_ENDPOINT_URL_S3", moto.as_str()),
+    ]);
+    let relay = RelayProcess::spawn(&stack, &env).await;
+    relay.wait_ready(&stack.http).await;
+    let phone = customer();
+    let first = stack.start_session(&phone, "is my refund through?").await;
+    let old = first.contact_id().unwrap().clone();
+    stack.agent_says(&old, "let me check").await;
+    assert_eq!(stack.wait_sms(&phone, 1).await, ["let me check"]);
+
+    // WHEN the relay is killed; the agent answers and ends the chat; and the customer
+    // texts again, which starts their next chat
+    relay.kill9().await;
+    stack.agent_says(&old, "refund done, bye").await;
+    stack.agent_ends(&old).await;
+    stack.session(&phone).await;
+    let next = stack.start_session(&phone, "one more thing").await;
+    let new = next.contact_id().unwrap().clone();
+    assert_ne!(new, old);
+    stack.agent_says(&new, "hello again").await;
+
+    // THEN a restarted relay delivers the old chat's reply and closing text, then the new
+    // chat's reply: once each, in that order
+    let restarted = RelayProcess::spawn(&stack, &env).await;
+    let expected = [
+        "let me check",
+        "refund done, bye",
+        "Thanks, this chat has ended.",
+        "hello again",
+    ];
+    assert_eq!(stack.wait_sms(&phone, expected.len()).await, expected);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stack.sms_to(&phone).await, expected, "no duplicate");
+    // AND the new chat goes on as usual
+    stack.agent_says(&new, "anything else?").await;
+    assert_eq!(
+        stack
+            .wait_sms(&phone, expected.len() + 1)
+            .await
+            .last()
+            .unwrap(),
+        "anything else?"
+    );
+    restarted.assert_logs_leak_nothing(&[stack.session(&phone).await]);
+    assert!(restarted.terminate().await.success());
+}
+
 /// Acceptance for issue 12, item 2: relay A's DynamoDB degrades so its lease renewals hang
 /// (its cursor writes and SNS still work), so its lease manager only learns it lost its
 /// shards when the calls time out, well after the leases lapsed, and its discovery later

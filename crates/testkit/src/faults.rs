@@ -431,11 +431,14 @@ fn phone_number(body: &[u8]) -> Option<String> {
 fn error_response(service: Service, status: u16, code: &str, body: &[u8]) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let message = match (service, phone_number(body)) {
-        (Service::Sns, Some(number)) => format!(
+        (Service::Sns, Some(number)) if code == "AuthorizationError" => format!(
             "User: arn:aws:sts::000000000000:assumed-role/bridge-relay/task is not \
              authorized to perform: SNS:Publish on resource: {number} (injected by the \
              fault proxy: {code})"
         ),
+        (Service::Sns, Some(number)) => {
+            format!("Publish to {number} failed (injected by the fault proxy: {code})")
+        }
         _ => format!("injected by the fault proxy: {code}"),
     };
     let (content_type, body) = match service {

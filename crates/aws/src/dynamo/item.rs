@@ -155,6 +155,10 @@ pub(super) fn session_writes(
         Some(previous) => set.push((attr::PREVIOUS_CONTACT_ID, s(previous.as_str()))),
         None => remove.push(attr::PREVIOUS_CONTACT_ID),
     }
+    match session.previous_started_at {
+        Some(at) => set.push((attr::PREVIOUS_STARTED_AT, time(at))),
+        None => remove.push(attr::PREVIOUS_STARTED_AT),
+    }
     match &session.writer {
         Some(writer) => set.push((attr::WRITER, s(writer.as_str()))),
         None => remove.push(attr::WRITER),
@@ -240,6 +244,13 @@ impl<'a> Reader<'a> {
             .map_err(|_| self.corrupt(format!("{name} is not an RFC 3339 time")))
     }
 
+    fn opt_time(&self, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if self.opt_s(name)?.is_none() {
+            return Ok(None);
+        }
+        self.time(name).map(Some)
+    }
+
     fn parsed<T, E>(
         &self,
         name: &str,
@@ -310,6 +321,7 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         shard: reader.n(attr::SHARD)?,
         relay_cursor,
         previous_contact_id: reader.opt_parsed(attr::PREVIOUS_CONTACT_ID, ContactId::new)?,
+        previous_started_at: reader.opt_time(attr::PREVIOUS_STARTED_AT)?,
         opted_out: reader.boolean(attr::OPTED_OUT)?,
         started_at: reader.time(attr::STARTED_AT)?,
         updated_at: reader.time(attr::UPDATED_AT)?,
@@ -371,6 +383,7 @@ mod tests {
         };
         let mut session = Session::first(key(), 9, now).activated(chat, now);
         session.previous_contact_id = Some(ContactId::new("c-0").unwrap());
+        session.previous_started_at = Some(now - chrono::TimeDelta::hours(2));
         session.initial_sms = Some(InboundMessageId::new("sms-1").unwrap());
         session.starting_sms = Some(InboundMessageId::new("sms-0").unwrap());
         session.starting_digest = Some("0123456789abcdef01234567".to_owned());

@@ -570,10 +570,13 @@ impl SessionStore for DynamoStore {
         expr.set(attr::UPDATED_AT, time(now));
         expr.set(TTL, n(self.session_ttl(now)));
         let contact = expr.name(attr::CONTACT_ID);
+        let previous = expr.name(attr::PREVIOUS_CONTACT_ID);
         let expected_contact = expr.value("contact", s(contact_id.as_str()));
         let ttl = expr.name(TTL);
         let now = expr.value("now", n(epoch_seconds(self.clock.now())));
-        let condition = format!("{contact} = {expected_contact} AND {ttl} > {now}");
+        let condition = format!(
+            "({contact} = {expected_contact} OR {previous} = {expected_contact}) AND {ttl} > {now}"
+        );
         // A resent attempt finds the same contact and succeeds again: no special case.
         Ok(self
             .update(item::session_key(key), expr, condition, "cursor advance")

@@ -73,6 +73,8 @@ pub mod attr {
     pub const RELAY_CURSOR_CONTACT: &str = "relay_cursor_contact";
     /// Session: the chat before the current one (string).
     pub const PREVIOUS_CONTACT_ID: &str = "previous_contact_id";
+    /// Session: when the chat before the current one started (RFC 3339 string).
+    pub const PREVIOUS_STARTED_AT: &str = "previous_started_at";
     /// Session: the customer opted out (boolean).
     pub const OPTED_OUT: &str = "opted_out";
     /// Session: when the current generation started (string, RFC 3339).

@@ -278,6 +278,7 @@ impl Handler {
             status: Status::Ended,
             chat: None,
             previous_contact_id: Some(started.contact_id.clone()),
+            previous_started_at: Some(starting.started_at),
             updated_at: self.clock.now(),
             ..starting.clone()
         };

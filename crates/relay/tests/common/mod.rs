@@ -311,14 +311,20 @@ impl Stack {
     }
 
     /// Starts a chat for `customer` and stores the active session, as the inbound Lambda
-    /// does for a first text.
+    /// does for a first text, or for a text after the last chat ended (the next
+    /// generation, `Session::next_generation`, as the Lambda's decision makes it).
     pub async fn start_session(&self, customer: &PhoneNumber, first_text: &str) -> Session {
         let key = SessionKey::new(customer.clone(), support());
         let shard = key.shard(NonZeroU16::new(self.shards).unwrap());
         let now = Utc::now();
+        let existing = self.store.get(&key).await.expect("session read");
+        let (starting, expected) = match &existing {
+            Some(current) => (current.next_generation(now), Some(current.version)),
+            None => (Session::first(key.clone(), shard, now), None),
+        };
         let row = self
             .store
-            .put(&Session::first(key.clone(), shard, now), None)
+            .put(&starting, expected)
             .await
             .expect("starting row");
         let started = self
