@@ -10,8 +10,10 @@
 //!
 //! Clients are cheap to clone and hold a connection pool: build them once at start-up.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -126,14 +128,94 @@ impl Clients {
     }
 }
 
+/// A DynamoDB client for `shared` (for a caller that builds the other clients on first
+/// use: [`OnFirstUse`]).
+pub fn dynamodb_client(shared: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(shared)
+}
+
 /// The standard environment's shared SDK configuration (region, credentials chain,
 /// `AWS_ENDPOINT_URL_<SERVICE>` overrides), over [`lazy_https_client`]: what
 /// [`Clients::from_env`] builds its clients from, for the clients it does not build.
+///
+/// Where the environment names the region and the credentials (Lambda always sets
+/// `AWS_REGION` and the `AWS_ACCESS_KEY_ID` family), they are taken from it directly: the
+/// default chains would pick those same values first, but only after building every other
+/// provider (profile files, web identity with an STS client of its own, container, IMDS),
+/// which cost ~0.5 ms of the Lambda's init (`make bench-inbound`). Elsewhere (a relay in
+/// ECS, a laptop with a profile) the default chains run as usual.
 pub async fn load_shared() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(lazy_https_client())
-        .load()
-        .await
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(lazy_https_client());
+    let set = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    };
+    if let Some(region) = set("AWS_REGION") {
+        loader = loader.region(Region::new(region));
+    }
+    if set("AWS_ACCESS_KEY_ID").is_some() && set("AWS_SECRET_ACCESS_KEY").is_some() {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    loader.load().await
+}
+
+/// An SDK client built when it is first used, or one built already.
+///
+/// The first client of a service a process builds costs ~0.2 ms of CPU (the SDK parses
+/// that service's endpoint rules and partition table then). The Lambda builds the
+/// DynamoDB client at start-up, since every event reads the session, and each of the
+/// others when an event first needs it: a first text never calls the participant service
+/// or SNS, a resumed one never calls Connect's admin API.
+#[derive(Debug)]
+pub struct OnFirstUse<C>(Source<C>);
+
+#[derive(Debug)]
+enum Source<C> {
+    Ready(C),
+    Later {
+        /// Boxed: a configuration is large, and only needed until the client is built.
+        config: Box<SdkConfig>,
+        build: fn(&SdkConfig) -> C,
+        client: OnceLock<C>,
+    },
+}
+
+impl<C> OnFirstUse<C> {
+    /// A client built already.
+    pub fn ready(client: C) -> Self {
+        Self(Source::Ready(client))
+    }
+
+    /// A client `build` makes from `config` when [`Self::get`] is first called.
+    pub fn later(config: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        Self(Source::Later {
+            config: Box::new(config.clone()),
+            build,
+            client: OnceLock::new(),
+        })
+    }
+
+    /// The client, built now if it was not yet.
+    pub fn get(&self) -> &C {
+        match &self.0 {
+            Source::Ready(client) => client,
+            Source::Later {
+                config,
+                build,
+                client,
+            } => client.get_or_init(|| build(config)),
+        }
+    }
+
+    /// Whether the client exists yet.
+    pub fn is_built(&self) -> bool {
+        match &self.0 {
+            Source::Ready(_) => true,
+            Source::Later { client, .. } => client.get().is_some(),
+        }
+    }
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, the proxy settings of the
@@ -205,6 +287,18 @@ pub fn emulator_config(endpoint: &str) -> SdkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_on_first_use_is_built_once_when_first_asked_for() {
+        let config = emulator_config("http://127.0.0.1:1");
+        let later = OnFirstUse::later(&config, aws_sdk_sns::Client::new);
+        assert!(!later.is_built());
+        let first: *const aws_sdk_sns::Client = later.get();
+        assert!(later.is_built());
+        assert!(std::ptr::eq(first, later.get()), "built once");
+        let ready = OnFirstUse::ready(aws_sdk_sns::Client::new(&config));
+        assert!(ready.is_built());
+    }
 
     #[test]
     fn settings_reach_the_sdk_config() {

@@ -30,7 +30,8 @@ mod participant;
 pub mod sns;
 
 pub use archive::{S3Transcripts, TranscriptLocation};
-pub use clients::{ClientSettings, Clients, emulator_config, load_shared};
+pub use aws_config::SdkConfig;
+pub use clients::{ClientSettings, Clients, OnFirstUse, emulator_config, load_shared};
 pub use connect::ConnectChat;
 pub use dynamo::{DynamoSettings, DynamoStore};
 pub use sns::{SmsType, SnsSender};

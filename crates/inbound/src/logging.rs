@@ -7,8 +7,10 @@
 //! span's fields (`sms_id`, masked `phone`, `contact_id`) on every line.
 
 use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Filter, Layer, SubscriberExt};
+use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -21,25 +23,51 @@ pub fn init(config: &LogConfig) -> Result<(), tracing::subscriber::SetGlobalDefa
 }
 
 /// The subscriber [`init`] installs, writing to `writer` (tests capture the lines).
+///
+/// The filter is a [`Targets`] when the directives are plain `target=level` ones (always,
+/// from `AWS_LAMBDA_LOG_LEVEL`): an [`EnvFilter`] compiles its directive regexes on first
+/// use, a tenth of a millisecond of the Lambda's init (`make bench-inbound`). Anything else
+/// (span and field filters, in `RUST_LOG`) gets an `EnvFilter`: `Targets` would read
+/// `[span]` as a target name and match nothing.
 pub fn subscriber<W>(config: &LogConfig, writer: W) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::builder().parse_lossy(&config.filter))
+    let plain = config
+        .filter
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '=' | ','));
+    match config.filter.parse::<Targets>() {
+        Ok(targets) if plain => formatted(config.format, writer, targets),
+        _ => formatted(
+            config.format,
+            writer,
+            EnvFilter::builder().parse_lossy(&config.filter),
+        ),
+    }
+}
+
+fn formatted<W, F>(format: LogFormat, writer: W, filter: F) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+    F: Filter<Registry> + Send + Sync + 'static,
+{
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(false)
         .with_target(false)
         .without_time();
-    match config.format {
+    match format {
         LogFormat::Json => Box::new(
-            builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .finish(),
+            Registry::default().with(
+                layer
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_filter(filter),
+            ),
         ),
-        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Text => Box::new(Registry::default().with(layer.with_filter(filter))),
     }
 }

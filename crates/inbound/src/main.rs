@@ -1,12 +1,14 @@
 //! Lambda entry point for `bridge-inbound`: configuration, logging, adapters, run.
 //!
-//! Everything else is the library's [`bridge_inbound::Handler`]. The AWS clients and
-//! adapters are built once, before the first event, and shared by every invocation.
+//! Everything else is the library's [`bridge_inbound::Handler`]. The adapters are built
+//! once, before the first event, and shared by every invocation; of the AWS clients only
+//! DynamoDB's is built then, the others when an event first needs them
+//! (`Ports::aws_on_first_use`).
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sns::SnsEvent;
-use bridge_aws::{ClientSettings, Clients};
+use bridge_aws::ClientSettings;
 use bridge_core::config::Config;
 use bridge_core::usage::{Program, Request};
 use bridge_inbound::config::LogConfig;
@@ -58,8 +60,8 @@ async fn main() -> Result<(), Error> {
     };
     tracing::info!(?config, "configuration loaded");
 
-    let clients = Clients::from_env(&ClientSettings::default()).await;
-    let ports = Ports::aws(&clients, &config);
+    let shared = ClientSettings::default().apply(&bridge_aws::load_shared().await);
+    let ports = Ports::aws_on_first_use(&shared, &config);
     let handler = Arc::new(Handler::new(ports, config));
 
     run(service_fn(move |event: LambdaEvent<SnsEvent>| {

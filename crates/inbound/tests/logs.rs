@@ -13,6 +13,10 @@ use serde_json::Value;
 // Logs
 // ---------------------------------------------------------------------------------------
 
+/// Held by each test: a per-thread default subscriber is not reliable while another
+/// thread registers callsites (see the top of this file), so these tests run one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Log lines written by the handler, captured in memory.
 #[derive(Clone, Default)]
 struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
@@ -28,7 +32,11 @@ impl std::io::Write for Captured {
 }
 
 #[tokio::test]
+#[allow(clippy::await_holding_lock)] // a current-thread runtime: nothing else waits on it
 async fn logs_carry_ids_and_masked_numbers_but_never_tokens_numbers_or_bodies() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let captured = Captured::default();
     let config = bridge_inbound::config::LogConfig {
         filter: "trace".to_owned(),
@@ -76,4 +84,39 @@ async fn logs_carry_ids_and_masked_numbers_but_never_tokens_numbers_or_bodies() 
         !logs.contains("ptoken") && !logs.contains("ctoken"),
         "a token was logged"
     );
+}
+
+/// What `filter` lets through of an info and a warn line, and of a debug line inside an
+/// `sms` span, in text format.
+fn lines_through(filter: &str) -> String {
+    let captured = Captured::default();
+    let config = bridge_inbound::config::LogConfig {
+        filter: filter.to_owned(),
+        format: bridge_inbound::config::LogFormat::Text,
+    };
+    let writer = captured.clone();
+    let subscriber = bridge_inbound::logging::subscriber(&config, move || writer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("plain info");
+        tracing::warn!("plain warn");
+        tracing::info_span!("sms").in_scope(|| tracing::debug!("debug in sms"));
+    });
+    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn level_filters_and_span_filters_both_apply() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Plain directives, as AWS_LAMBDA_LOG_LEVEL gives (the fast filter).
+    let logs = lines_through("warn,bridge_inbound=warn");
+    assert!(logs.contains("plain warn"), "{logs}");
+    assert!(!logs.contains("plain info"), "{logs}");
+    assert!(!logs.contains("debug in sms"), "{logs}");
+    // A span directive only the full filter reads (RUST_LOG-style).
+    let logs = lines_through("warn,[sms]=debug");
+    assert!(logs.contains("plain warn"), "{logs}");
+    assert!(!logs.contains("plain info"), "{logs}");
+    assert!(logs.contains("debug in sms"), "{logs}");
 }

@@ -10,7 +10,10 @@
 
 mod map;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use bridge_core::ids::{ConnectionToken, ContactId, InstanceId, ParticipantToken};
 use bridge_core::ports::{
     ChatApi, ChatError, Connected, ConnectionKind, SentMessage, StartChat, StartedChat,
@@ -18,6 +21,7 @@ use bridge_core::ports::{
 };
 use chrono::{DateTime, Utc};
 
+use crate::clients::OnFirstUse;
 use crate::error::{ChatService, ResponseError, chat_error, code_of};
 use crate::participant;
 
@@ -32,8 +36,8 @@ const CONTACT_NOT_FOUND: &str = "ContactNotFoundException";
 /// Amazon Connect chat, as the bridge uses it.
 #[derive(Clone, Debug)]
 pub struct ConnectChat {
-    connect: aws_sdk_connect::Client,
-    participant: aws_sdk_connectparticipant::Client,
+    connect: Arc<OnFirstUse<aws_sdk_connect::Client>>,
+    participant: Arc<OnFirstUse<aws_sdk_connectparticipant::Client>>,
 }
 
 impl ConnectChat {
@@ -43,8 +47,19 @@ impl ConnectChat {
         participant: aws_sdk_connectparticipant::Client,
     ) -> Self {
         Self {
-            connect,
-            participant,
+            connect: Arc::new(OnFirstUse::ready(connect)),
+            participant: Arc::new(OnFirstUse::ready(participant)),
+        }
+    }
+
+    /// An adapter whose clients are built from `shared` when first used ([`OnFirstUse`]).
+    pub fn on_first_use(shared: &SdkConfig) -> Self {
+        Self {
+            connect: Arc::new(OnFirstUse::later(shared, aws_sdk_connect::Client::new)),
+            participant: Arc::new(OnFirstUse::later(
+                shared,
+                aws_sdk_connectparticipant::Client::new,
+            )),
         }
     }
 }
@@ -69,7 +84,7 @@ pub(crate) fn parse_time(
 #[async_trait]
 impl ChatApi for ConnectChat {
     async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError> {
-        let output = map::start_chat_request(&self.connect, request)?
+        let output = map::start_chat_request(self.connect.get(), request)?
             .send()
             .await
             .map_err(|error| chat_error(error, ChatService::Admin))?;
@@ -83,6 +98,7 @@ impl ChatApi for ConnectChat {
     ) -> Result<(), ChatError> {
         let stopped = self
             .connect
+            .get()
             .stop_contact()
             .instance_id(instance_id.as_str())
             .contact_id(contact_id.as_str())
@@ -101,7 +117,8 @@ impl ChatApi for ConnectChat {
         kind: ConnectionKind,
         connect_participant: bool,
     ) -> Result<Connected, ChatError> {
-        participant::create_connection(&self.participant, token, kind, connect_participant).await
+        participant::create_connection(self.participant.get(), token, kind, connect_participant)
+            .await
     }
 
     async fn send_message(
@@ -110,7 +127,7 @@ impl ChatApi for ConnectChat {
         content: &str,
         client_token: &str,
     ) -> Result<SentMessage, ChatError> {
-        participant::send_message(&self.participant, token, content, client_token).await
+        participant::send_message(self.participant.get(), token, content, client_token).await
     }
 
     async fn send_event(
@@ -121,7 +138,7 @@ impl ChatApi for ConnectChat {
         client_token: &str,
     ) -> Result<(), ChatError> {
         participant::send_event(
-            &self.participant,
+            self.participant.get(),
             token,
             content_type,
             content,
@@ -136,7 +153,7 @@ impl ChatApi for ConnectChat {
         start: &TranscriptStart,
         next_token: Option<&str>,
     ) -> Result<TranscriptPage, ChatError> {
-        participant::get_transcript(&self.participant, token, start, next_token).await
+        participant::get_transcript(self.participant.get(), token, start, next_token).await
     }
 
     async fn disconnect(
@@ -144,7 +161,7 @@ impl ChatApi for ConnectChat {
         token: &ConnectionToken,
         client_token: &str,
     ) -> Result<(), ChatError> {
-        participant::disconnect(&self.participant, token, client_token).await
+        participant::disconnect(self.participant.get(), token, client_token).await
     }
 }
 

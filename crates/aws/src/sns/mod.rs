@@ -13,12 +13,16 @@
 
 mod map;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_sdk_sns::Client;
 use bridge_core::PhoneNumber;
 use bridge_core::ids::SmsMessageId;
 use bridge_core::ports::{SmsError, SmsSender};
 
+use crate::clients::OnFirstUse;
 use crate::error::RequestError;
 
 /// The most characters one Publish may carry (§7.2).
@@ -51,14 +55,25 @@ impl SmsType {
 /// Sends SMS with SNS Publish.
 #[derive(Clone, Debug)]
 pub struct SnsSender {
-    client: Client,
+    client: Arc<OnFirstUse<Client>>,
     sms_type: SmsType,
 }
 
 impl SnsSender {
     /// A sender publishing with `client`, marking messages `sms_type`.
     pub fn new(client: Client, sms_type: SmsType) -> Self {
-        Self { client, sms_type }
+        Self {
+            client: Arc::new(OnFirstUse::ready(client)),
+            sms_type,
+        }
+    }
+
+    /// A sender whose client is built from `shared` when first used ([`OnFirstUse`]).
+    pub fn on_first_use(shared: &SdkConfig, sms_type: SmsType) -> Self {
+        Self {
+            client: Arc::new(OnFirstUse::later(shared, Client::new)),
+            sms_type,
+        }
     }
 }
 
@@ -88,6 +103,7 @@ impl SmsSender for SnsSender {
         check_body(body).map_err(|error| SmsError::Invalid(Box::new(error)))?;
         let output = self
             .client
+            .get()
             .publish()
             .phone_number(to.as_e164())
             .message(body)

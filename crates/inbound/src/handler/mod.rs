@@ -46,7 +46,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
-use bridge_aws::{Clients, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender};
+use bridge_aws::{
+    Clients, ConnectChat, DynamoSettings, DynamoStore, SdkConfig, SmsType, SnsSender,
+};
 use bridge_core::config::{Config, SupportLine};
 use bridge_core::ids::{ContactId, InboundMessageId};
 use bridge_core::inbound::{InboundRecord, parse_sns_event};
@@ -99,28 +101,50 @@ impl Ports {
     /// participant service for chats, SNS for keyword replies as transactional SMS) and
     /// the system clock.
     pub fn aws(clients: &Clients, config: &Config) -> Self {
-        let clock = Arc::new(SystemClock);
-        let store = Arc::new(
+        Self::over(
             DynamoStore::new(
                 clients.dynamodb.clone(),
                 config.table_name.as_str(),
-                DynamoSettings {
-                    shard_count: config.shard_count,
-                    ..DynamoSettings::default()
-                },
-            )
-            .with_clock(clock.clone()),
-        );
+                store_settings(config),
+            ),
+            ConnectChat::new(clients.connect.clone(), clients.participant.clone()),
+            SnsSender::new(clients.sns.clone(), SmsType::Transactional),
+        )
+    }
+
+    /// The same wiring over `shared`, the DynamoDB client built now (every event reads the
+    /// session) and the others when an event first needs them: what the Lambda binary
+    /// runs, so its init builds one client rather than four ([`bridge_aws::OnFirstUse`]).
+    pub fn aws_on_first_use(shared: &SdkConfig, config: &Config) -> Self {
+        Self::over(
+            DynamoStore::new(
+                bridge_aws::clients::dynamodb_client(shared),
+                config.table_name.as_str(),
+                store_settings(config),
+            ),
+            ConnectChat::on_first_use(shared),
+            SnsSender::on_first_use(shared, SmsType::Transactional),
+        )
+    }
+
+    fn over(store: DynamoStore, chat: ConnectChat, sms: SnsSender) -> Self {
+        let clock = Arc::new(SystemClock);
+        let store = Arc::new(store.with_clock(clock.clone()));
         Self {
             sessions: store.clone(),
             dedupe: store,
-            chat: Arc::new(ConnectChat::new(
-                clients.connect.clone(),
-                clients.participant.clone(),
-            )),
-            sms: Arc::new(SnsSender::new(clients.sns.clone(), SmsType::Transactional)),
+            chat: Arc::new(chat),
+            sms: Arc::new(sms),
             clock,
         }
+    }
+}
+
+/// The session store's settings for `config`.
+fn store_settings(config: &Config) -> DynamoSettings {
+    DynamoSettings {
+        shard_count: config.shard_count,
+        ..DynamoSettings::default()
     }
 }
 
