@@ -123,7 +123,7 @@ bench-sim: ## connect-sim load: 10,000 participant sockets, fan-out (release bui
 	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(TARGET_DIR)/release/connect-sim-load --sim-bin $(TARGET_DIR)/release/connect-sim
 
 .PHONY: bench-relay
-bench-relay: ## Relay load: 1k/5k/10k sessions beside a bare Node ws client (writes target/relay-load.md)
+bench-relay: ## Relay load: 1k/5k/10k sessions over ws and wss beside a bare Node ws client (writes target/relay-load.md)
 	cd tests/load && npm ci --no-audit --no-fund
 	$(CARGO) build --release -p bridge-bench -p connect-sim
 	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); $(TARGET_DIR)/release/relay-load --sessions 1000,5000,10000 --out $(TARGET_DIR)/relay-load.md

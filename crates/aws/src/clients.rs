@@ -8,7 +8,11 @@
 //! retry on top of it: an error that survives the SDK's retries goes back to the caller
 //! classified (`is_retriable`), and the platform (Lambda, the relay's loop) decides.
 //!
-//! Clients are cheap to clone and hold a connection pool: build them once at start-up.
+//! Clients are cheap to clone and hold a connection pool: build each once per process
+//! (at start-up, or on first use: [`OnFirstUse`]).
+//!
+//! [`ExtraCa`] adds a certificate authority to the platform's roots, for endpoints that
+//! serve a local CA's certificate (connect-sim over TLS); local use and tests only.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -19,12 +23,14 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 /// Timeouts and retries applied to every client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,19 +235,111 @@ impl<C> OnFirstUse<C> {
 /// the first request needs it; everything else is the SDK's default client unchanged
 /// (`make bench-inbound` measures the difference; README, Measured).
 pub fn lazy_https_client() -> SharedHttpClient {
-    let default =
-        aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+    https_client(None)
+}
+
+/// `shared` over an HTTPS client that also trusts `ca` (besides the platform's roots).
+pub fn trusting_extra_ca(shared: &SdkConfig, ca: &ExtraCa) -> SdkConfig {
+    shared
+        .to_builder()
+        .http_client(https_client(Some(ca)))
+        .build()
+}
+
+/// [`lazy_https_client`], trusting `ca` too when given.
+fn https_client(ca: Option<&ExtraCa>) -> SharedHttpClient {
+    let mut trust = TrustStore::default();
+    if let Some(ca) = ca {
+        // Checked by `ExtraCa::from_pem` exactly as the SDK's rustls set-up reads it, so
+        // that set-up (which panics on a certificate it cannot parse) accepts it.
+        trust = trust.with_pem_certificate(ca.pem.clone());
+    }
+    let context = TlsContext::builder().with_trust_store(trust).build();
+    let default = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+        move |settings, components| {
             let mut builder = aws_smithy_http_client::Connector::builder().tls_provider(
                 tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc),
             );
+            if let Ok(context) = &context {
+                builder = builder.tls_context(context.clone());
+            }
             builder.set_connector_settings(settings.cloned());
             if let Some(components) = components {
                 builder.set_sleep_impl(components.sleep_impl());
             }
             builder.set_proxy_config(Some(ProxyConfig::from_env()));
             builder.build()
-        });
+        },
+    );
     SharedHttpClient::new(OnFirstRequest(default))
+}
+
+/// Certificates to trust besides the platform's roots, checked when read: the CA a local
+/// emulator serves TLS with (`connect-sim --tls-ca-out`). Local use and tests only; a
+/// deployment talks to AWS, whose certificates the platform's roots already cover.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExtraCa {
+    pem: Vec<u8>,
+    certificates: Vec<CertificateDer<'static>>,
+}
+
+impl std::fmt::Debug for ExtraCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtraCa")
+            .field("certificates", &self.certificates.len())
+            .finish()
+    }
+}
+
+/// Why a PEM file cannot serve as [`ExtraCa`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExtraCaError {
+    /// It holds no `CERTIFICATE` block.
+    #[error("holds no PEM certificate")]
+    Empty,
+    /// A `CERTIFICATE` block is malformed, or is not a certificate a client can trust.
+    #[error("certificate {index} is unusable: {reason}")]
+    Unusable {
+        /// Its position in the file, from 1.
+        index: usize,
+        /// What the TLS library said.
+        reason: String,
+    },
+}
+
+impl ExtraCa {
+    /// The certificates of a PEM file's text.
+    ///
+    /// # Errors
+    /// [`ExtraCaError`] when the text holds no certificate, or one that rustls cannot use
+    /// as a trust anchor.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, ExtraCaError> {
+        let mut roots = rustls::RootCertStore::empty();
+        let mut certificates = Vec::new();
+        for (at, certificate) in CertificateDer::pem_slice_iter(pem).enumerate() {
+            let unusable = |reason: String| ExtraCaError::Unusable {
+                index: at + 1,
+                reason,
+            };
+            let certificate = certificate.map_err(|error| unusable(error.to_string()))?;
+            roots
+                .add(certificate.clone())
+                .map_err(|error| unusable(error.to_string()))?;
+            certificates.push(certificate);
+        }
+        if certificates.is_empty() {
+            return Err(ExtraCaError::Empty);
+        }
+        Ok(Self {
+            pem: pem.to_vec(),
+            certificates,
+        })
+    }
+
+    /// The certificates, DER.
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certificates
+    }
 }
 
 /// An HTTP client whose connector is built on first use only: the wrapped client's
@@ -298,6 +396,20 @@ mod tests {
         assert!(std::ptr::eq(first, later.get()), "built once");
         let ready = OnFirstUse::ready(aws_sdk_sns::Client::new(&config));
         assert!(ready.is_built());
+    }
+
+    #[test]
+    fn an_extra_ca_must_hold_usable_certificates() {
+        assert_eq!(ExtraCa::from_pem(b""), Err(ExtraCaError::Empty));
+        assert_eq!(
+            ExtraCa::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            Err(ExtraCaError::Empty)
+        );
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            ExtraCa::from_pem(garbage),
+            Err(ExtraCaError::Unusable { index: 1, .. })
+        ));
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub mod sns;
 
 pub use archive::{S3Transcripts, TranscriptLocation};
 pub use aws_config::SdkConfig;
-pub use clients::{ClientSettings, Clients, OnFirstUse, emulator_config, load_shared};
+pub use clients::{
+    ClientSettings, Clients, ExtraCa, ExtraCaError, OnFirstUse, emulator_config, load_shared,
+    trusting_extra_ca,
+};
 pub use connect::ConnectChat;
 pub use dynamo::{DynamoSettings, DynamoStore};
 pub use sns::{SmsType, SnsSender};

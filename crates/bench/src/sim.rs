@@ -11,7 +11,7 @@ use tokio::process::{Child, Command};
 
 /// A running connect-sim.
 pub struct Sim {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub url: String,
     child: Child,
 }
@@ -19,7 +19,16 @@ pub struct Sim {
 impl Sim {
     /// Starts `binary` and waits for its address line.
     pub async fn spawn(binary: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(binary)
+        Self::spawn_with(binary, None).await
+    }
+
+    /// The same, serving HTTPS and WSS with a CA it writes to `tls_ca_out` when given.
+    pub async fn spawn_with(binary: &Path, tls_ca_out: Option<&Path>) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary);
+        if let Some(path) = tls_ca_out {
+            command.arg("--tls-ca-out").arg(path);
+        }
+        let mut child = command
             .args([
                 "--port",
                 "0",

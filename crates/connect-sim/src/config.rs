@@ -45,6 +45,9 @@ pub struct SimConfig {
     /// Write each ended chat's transcript to S3, as Connect does to the instance's bucket
     /// ([`crate::archive`]); `None`: not written.
     pub transcript_archive: Option<crate::archive::ArchiveTarget>,
+    /// Serve HTTPS and WSS with this CA's certificate instead of plain HTTP and WS
+    /// (local use and tests: production Connect is TLS only).
+    pub tls: Option<crate::tls::SimTls>,
 }
 
 /// Frames a socket may have queued before it is closed as a slow consumer.
@@ -67,6 +70,7 @@ impl Default for SimConfig {
             request_timeout: Duration::from_secs(60),
             transcript_after_end: false,
             transcript_archive: None,
+            tls: None,
         }
     }
 }

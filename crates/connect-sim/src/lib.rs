@@ -18,6 +18,7 @@
 //! - [`console`]: the web agent console at `/`.
 //! - [`faults`], [`quotas`]: fault injection and TPS token buckets.
 //! - [`time`]: AWS time strings and the test-movable clock.
+//! - [`tls`]: HTTPS and WSS with a CA made at start (local use and tests).
 //! - [`server`]: [`serve`], [`spawn`] and [`RunningSim`].
 //! - [`error`]: [`ApiError`] in AWS's restJson1 error shape, and [`ServeError`].
 
@@ -33,6 +34,7 @@ pub mod quotas;
 pub mod server;
 pub mod state;
 pub mod time;
+pub mod tls;
 pub mod ws;
 
 pub use config::SimConfig;

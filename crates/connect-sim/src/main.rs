@@ -1,8 +1,8 @@
 //! `connect-sim` binary: parse flags, start logging, bind, print the address, serve until
 //! SIGINT/SIGTERM.
 //!
-//! The first stdout line is `connect-sim listening on http://HOST:PORT` (flushed), so scripts
-//! using `--port 0` can read the chosen port. Logs go to stderr (`RUST_LOG`, default `info`).
+//! The first stdout line is `connect-sim listening on http://HOST:PORT` (`https://` with
+//! `--tls-ca-out`; flushed), so scripts using `--port 0` can read the chosen port. Logs go to stderr (`RUST_LOG`, default `info`).
 
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -67,6 +67,10 @@ struct Args {
     /// The S3 endpoint transcripts are written to (moto: http://127.0.0.1:5055).
     #[arg(long, env = "CONNECT_SIM_S3_ENDPOINT", value_name = "URL")]
     s3_endpoint: Option<String>,
+    /// Serve HTTPS and WSS with a CA made at start, and write the CA certificate (PEM) to
+    /// this file for clients to trust. For local use and tests only.
+    #[arg(long, env = "CONNECT_SIM_TLS_CA_OUT", value_name = "FILE")]
+    tls_ca_out: Option<std::path::PathBuf>,
     /// Frames queued per socket before it is closed as a slow consumer.
     #[arg(long, env = "CONNECT_SIM_SOCKET_BUFFER", default_value_t = NonZeroUsize::new(connect_sim::config::DEFAULT_SOCKET_BUFFER).unwrap_or(NonZeroUsize::MIN))]
     socket_buffer: NonZeroUsize,
@@ -89,6 +93,15 @@ impl Args {
             ),
             _ => None,
         };
+        let tls = match &self.tls_ca_out {
+            Some(path) => {
+                let tls = connect_sim::tls::SimTls::generate().context("--tls-ca-out")?;
+                std::fs::write(path, tls.ca_pem())
+                    .with_context(|| format!("writing the CA to {}", path.display()))?;
+                Some(tls)
+            }
+            None => None,
+        };
         Ok(SimConfig {
             bind: SocketAddr::new(self.bind, self.port),
             connection_token_ttl: self.connection_token_ttl_secs,
@@ -103,6 +116,7 @@ impl Args {
             socket_buffer: self.socket_buffer,
             transcript_after_end: self.transcript_after_end,
             transcript_archive,
+            tls,
             ..SimConfig::default()
         })
     }
@@ -124,7 +138,12 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}http://{addr}", connect_sim::LISTENING_ON).context("writing stdout")?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    writeln!(stdout, "{}{scheme}://{addr}", connect_sim::LISTENING_ON).context("writing stdout")?;
     stdout.flush().context("flushing stdout")?;
     drop(stdout);
     connect_sim::serve(listener, config, shutdown_signal())

@@ -1,6 +1,9 @@
 //! Running an emulator: [`serve`] on a listener until a shutdown future resolves, or
 //! [`spawn`] one in-process on a random port for tests.
 //!
+//! With [`SimConfig::tls`] set, the same routes are served over HTTPS and WSS
+//! ([`crate::tls`]).
+//!
 //! Tasks: the HTTP server, one reaper (lifecycle deadlines) and one task per WebSocket, all
 //! tracked and all cancelled by one token. Shutdown stops accepting, closes every socket with
 //! 1001, and waits for the tasks.
@@ -29,19 +32,30 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let local_addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
+    let tls = config.tls.clone();
     let cancel = CancellationToken::new();
     let shared = Shared::new(config, local_addr, cancel.clone());
     shared.tasks.spawn(reaper(shared.clone()));
     let app = crate::http::router(shared.clone());
     let stop = cancel.clone();
-    tracing::info!(%local_addr, "connect-sim serving");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stop.cancel();
-        })
-        .await
-        .map_err(ServeError::Serve);
+    let shutdown = async move {
+        shutdown.await;
+        stop.cancel();
+    };
+    tracing::info!(%local_addr, tls = tls.is_some(), "connect-sim serving");
+    let served = match tls {
+        Some(tls) => {
+            axum::serve(tls.listener(listener), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+    .map_err(ServeError::Serve);
     cancel.cancel();
     shared.tasks.close();
     shared.tasks.wait().await;
@@ -74,6 +88,7 @@ async fn reaper(shared: Arc<Shared>) {
 #[derive(Debug)]
 pub struct RunningSim {
     addr: SocketAddr,
+    tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -85,10 +100,11 @@ impl RunningSim {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` when serving TLS.
     #[must_use]
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops the emulator and waits until every task ended.
@@ -129,12 +145,14 @@ pub async fn spawn(config: SimConfig) -> Result<RunningSim, ServeError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
+    let tls = config.tls.is_some();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, config, async move {
         let _ = stopped.await;
     }));
     Ok(RunningSim {
         addr,
+        tls,
         stop: Some(stop),
         task: Some(task),
     })

@@ -68,8 +68,13 @@ pub const TRANSCRIPT_S3: &str = "BRIDGE_RELAY_TRANSCRIPT_S3";
 /// Default 300.
 pub const TRANSCRIPT_WAIT_SECS: &str = "BRIDGE_RELAY_TRANSCRIPT_WAIT_SECS";
 
+/// A PEM file of CA certificates trusted besides the platform's roots, for Connect and the
+/// other AWS endpoints and for participant sockets: local use and tests only (connect-sim
+/// serving TLS, `--tls-ca-out`). Default none.
+pub const EXTRA_CA_FILE: &str = "BRIDGE_RELAY_EXTRA_CA_FILE";
+
 /// Every relay-specific variable, with its default and meaning (`--help`).
-pub const VARS: [Var; 20] = [
+pub const VARS: [Var; 21] = [
     Var::with_default(
         OWNER_ID,
         "<hostname>-<pid>-<random>",
@@ -165,6 +170,10 @@ pub const VARS: [Var; 20] = [
         "300",
         "How long such a chat waits for its transcript to appear in S3, s",
     ),
+    Var::optional(
+        EXTRA_CA_FILE,
+        "PEM file of CA certificates to trust besides the platform's (local emulators over TLS; not for production)",
+    ),
 ];
 
 /// Every problem found in the core and relay configuration; `Display` lists them all.
@@ -236,6 +245,9 @@ pub enum Invalid {
     /// Not `s3://bucket/prefix`.
     #[error("expected s3://bucket/prefix: {0}")]
     NotAnS3Location(String),
+    /// The file cannot be read, or holds no usable CA certificate.
+    #[error("not a readable PEM file of CA certificates: {0}")]
+    NotACaFile(String),
     /// Longer than allowed.
     #[error("has {chars} characters, more than {max}")]
     TooLong {
@@ -329,6 +341,8 @@ pub struct Config {
     pub transcript_s3: Option<bridge_aws::TranscriptLocation>,
     /// How long to wait for an archived transcript ([`TRANSCRIPT_WAIT_SECS`]).
     pub transcript_wait: Duration,
+    /// CA certificates trusted besides the platform's ([`EXTRA_CA_FILE`]).
+    pub extra_ca: Option<bridge_aws::ExtraCa>,
 }
 
 /// The admin address alone ([`ADMIN_ADDR`], default [`DEFAULT_ADMIN_ADDR`]), for the health
@@ -434,6 +448,7 @@ impl Config {
             bridge_aws::TranscriptLocation::parse(v).map_err(Invalid::NotAnS3Location)
         });
         let transcript_wait = Duration::from_secs(vars.number(TRANSCRIPT_WAIT_SECS, 0, 3_600, 300));
+        let extra_ca = vars.parse(EXTRA_CA_FILE, read_extra_ca);
 
         let Ok(core) = core else {
             return Err(ConfigError { problems });
@@ -472,8 +487,16 @@ impl Config {
             log_format,
             transcript_s3,
             transcript_wait,
+            extra_ca,
         })
     }
+}
+
+/// Reads and checks [`EXTRA_CA_FILE`]: a CA the SDK's TLS set-up could not parse would
+/// panic on the first request, so it is refused here, at start.
+fn read_extra_ca(path: &str) -> Result<bridge_aws::ExtraCa, Invalid> {
+    let pem = std::fs::read(path.trim()).map_err(|error| Invalid::NotACaFile(error.to_string()))?;
+    bridge_aws::ExtraCa::from_pem(&pem).map_err(|error| Invalid::NotACaFile(error.to_string()))
 }
 
 fn nonzero(value: u64) -> NonZeroUsize {
@@ -615,6 +638,33 @@ mod tests {
         ] {
             assert!(vars.contains(&expected), "{expected} missing from {vars:?}");
         }
+    }
+
+    #[test]
+    fn an_extra_ca_file_must_exist_and_hold_a_certificate() {
+        let mut env = base_env();
+        env.insert(EXTRA_CA_FILE, "/nonexistent/ca.pem".into());
+        let error = load(&env).unwrap_err();
+        assert!(matches!(
+            error.problems.as_slice(),
+            [Problem::Invalid {
+                var: EXTRA_CA_FILE,
+                reason: Invalid::NotACaFile(_)
+            }]
+        ));
+        let dir = std::env::temp_dir().join(format!("relay-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        env.insert(EXTRA_CA_FILE, not_pem.display().to_string());
+        assert!(load(&env).is_err());
+        let ca = dir.join("ca.pem");
+        let tls = connect_sim::tls::SimTls::generate().unwrap();
+        std::fs::write(&ca, tls.ca_pem()).unwrap();
+        env.insert(EXTRA_CA_FILE, ca.display().to_string());
+        let config = load(&env).unwrap();
+        assert_eq!(config.extra_ca.map(|ca| ca.certificates().len()), Some(1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

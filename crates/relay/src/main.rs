@@ -92,7 +92,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     info!(admin_addr = %admin_addr, "admin listening");
 
     let settings = ClientSettings::default();
-    let shared = bridge_aws::load_shared().await;
+    let mut shared = bridge_aws::load_shared().await;
+    if let Some(ca) = &config.extra_ca {
+        tracing::warn!(
+            var = bridge_relay::config::EXTRA_CA_FILE,
+            "trusting an extra CA: for local emulators only"
+        );
+        shared = bridge_aws::trusting_extra_ca(&shared, ca);
+    }
     let clients = Clients::new(&shared, &settings);
     let archive = config.transcript_s3.clone().map(|location| {
         Arc::new(bridge_aws::S3Transcripts::new(&shared, &settings, location))

@@ -89,7 +89,7 @@ pub async fn run(
             transcript_wait: config.transcript_wait,
         },
         metrics: metrics.clone(),
-        dialer: Dialer::default(),
+        dialer: Dialer::trusting(config.extra_ca.clone()),
         connect_permits: Semaphore::new(config.connect_concurrency.get()),
         connect_rate: config.connect_rate.map(RateLimit::new),
         epoch: tokio::time::Instant::now(),

@@ -114,9 +114,19 @@ impl AsyncWrite for Transport {
 #[derive(Debug, Default)]
 pub struct Dialer {
     tls: OnceCell<Arc<rustls::ClientConfig>>,
+    extra_ca: Option<bridge_aws::ExtraCa>,
 }
 
 impl Dialer {
+    /// A dialer that trusts `extra_ca` besides the platform's roots (a local emulator's
+    /// CA; [`crate::config::EXTRA_CA_FILE`]).
+    pub fn trusting(extra_ca: Option<bridge_aws::ExtraCa>) -> Self {
+        Self {
+            tls: OnceCell::new(),
+            extra_ca,
+        }
+    }
+
     /// Connects to `url` (`ws://` or `wss://`). The caller bounds it with a timeout.
     ///
     /// # Errors
@@ -175,7 +185,8 @@ impl Dialer {
         let config = self
             .tls
             .get_or_try_init(|| async {
-                tokio::task::spawn_blocking(tls_config)
+                let extra_ca = self.extra_ca.clone();
+                tokio::task::spawn_blocking(move || tls_config(extra_ca.as_ref()))
                     .await
                     .map_err(|join| WsError::Io(io::Error::other(join)))?
             })
@@ -184,10 +195,17 @@ impl Dialer {
     }
 }
 
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, WsError> {
+fn tls_config(
+    extra_ca: Option<&bridge_aws::ExtraCa>,
+) -> Result<Arc<rustls::ClientConfig>, WsError> {
     let loaded = rustls_native_certs::load_native_certs();
     let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(loaded.certs);
+    let (mut added, _ignored) = roots.add_parsable_certificates(loaded.certs);
+    if let Some(ca) = extra_ca {
+        // Checked when the configuration was read; none is ignored.
+        let (extra, _ignored) = roots.add_parsable_certificates(ca.certificates().iter().cloned());
+        added += extra;
+    }
     if added == 0 {
         return Err(WsError::Io(io::Error::new(
             io::ErrorKind::NotFound,
@@ -266,6 +284,36 @@ mod tests {
             .unwrap();
         let result = runtime.block_on(dialer.connect("http://127.0.0.1:1/ws"));
         assert!(matches!(result, Err(SessionError::Socket(_))));
+    }
+
+    #[tokio::test]
+    async fn a_wss_socket_is_dialled_only_to_a_server_whose_ca_is_trusted() {
+        use axum::serve::Listener as _;
+        use tokio::net::TcpListener;
+        let tls = connect_sim::tls::SimTls::generate().unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let mut listener = tls.listener(tcp);
+        let server = tokio::spawn(async move {
+            let (stream, _peer) = listener.accept().await;
+            let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+            let _ = ws.next().await;
+        });
+        let url = format!("wss://127.0.0.1:{}/ws/x", addr.port());
+
+        let untrusting = Dialer::trusting(None);
+        let refused = untrusting.connect(&url).await;
+        assert!(
+            matches!(refused, Err(SessionError::Socket(_))),
+            "a server signed by an unknown CA must be refused"
+        );
+
+        let ca = bridge_aws::ExtraCa::from_pem(tls.ca_pem().as_bytes()).unwrap();
+        let dialer = Dialer::trusting(Some(ca));
+        let mut socket = dialer.connect(&url).await.unwrap();
+        assert!(matches!(socket.get_ref(), Transport::Tls(_)));
+        close(&mut socket).await;
+        server.await.unwrap();
     }
 
     #[tokio::test]

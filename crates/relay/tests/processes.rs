@@ -538,3 +538,73 @@ async fn replies_held_through_an_sns_authorization_error_all_arrive_after_it_cle
     relay.assert_logs_leak_nothing(&[stack.session(&phone).await]);
     assert!(relay.terminate().await.success());
 }
+
+fn tls_sim() -> connect_sim::SimConfig {
+    connect_sim::SimConfig {
+        concurrent_chat_limit: None,
+        tls: Some(connect_sim::tls::SimTls::generate().expect("certificates")),
+        ..connect_sim::SimConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_as_connect_serves_it_the_binary_relays_through_https_and_wss() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN connect-sim serving HTTPS and WSS with a CA of its own, which the relay is told
+    // to trust
+    let stack = Stack::with_sim(tls_sim()).await;
+    assert!(stack.sim.base_url().starts_with("https://"));
+    let relay = RelayProcess::spawn(&stack, &FAST_LEASES).await;
+    relay.wait_ready(&stack.http).await;
+
+    // WHEN a chat starts and the agent replies
+    let phone = customer();
+    let session = stack.start_session(&phone, "hi").await;
+    let contact = session.contact_id().unwrap().clone();
+    eventually("socket open", WAIT, || async {
+        (relay.metric(&stack.http, "relay_sockets_open").await == Some(1.0)).then_some(())
+    })
+    .await;
+    stack.agent_says(&contact, "over TLS").await;
+
+    // THEN the reply reaches the phone: CreateParticipantConnection over HTTPS, the socket
+    // over wss:// (the only scheme the sim hands out when serving TLS)
+    assert_eq!(stack.wait_sms(&phone, 1).await, ["over TLS"]);
+    let stats = stack.sim_stats().await;
+    assert_eq!(stats["SocketsOpen"], 1, "{stats}");
+    relay.assert_logs_leak_nothing(&[stack.session(&phone).await]);
+    assert!(relay.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_relay_without_the_ca_holds_no_socket() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // GIVEN connect-sim serving TLS, and a relay that is not told about its CA
+    let stack = Stack::with_sim(tls_sim()).await;
+    let mut env: Vec<(&str, &str)> = FAST_LEASES.to_vec();
+    env.push(("BRIDGE_RELAY_EXTRA_CA_FILE", ""));
+    let relay = RelayProcess::spawn(&stack, &env).await;
+    relay.wait_ready(&stack.http).await;
+
+    // WHEN a chat starts
+    let phone = customer();
+    let session = stack.start_session(&phone, "hi").await;
+    let contact = session.contact_id().unwrap().clone();
+
+    // THEN the relay's connection set-up fails on the certificate and no socket opens: the
+    // extra CA is what made the other test work, not a verifier that accepts anything
+    eventually("a refused connection", WAIT, || async {
+        let page = relay.metrics(&stack.http).await;
+        (metric_value(&page, "relay_errors_total", "connection") >= 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        relay.metric(&stack.http, "relay_sockets_open").await,
+        Some(0.0)
+    );
+    stack.agent_says(&contact, "unheard").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(stack.sms_to(&phone).await.is_empty());
+    assert_eq!(stack.sim_stats().await["SocketsOpen"], 0);
+    assert!(relay.terminate().await.success());
+}

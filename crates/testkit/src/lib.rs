@@ -5,7 +5,9 @@
 //! - [`faults`]: [`FaultProxy`], a fault-injecting HTTP proxy in front of the local AWS
 //!   emulators (errors in each service's protocol, latency, black holes), in process or as
 //!   the `fault-proxy` binary.
+//! - [`tls`]: HTTP clients that trust a local emulator's CA.
 
 pub mod faults;
+pub mod tls;
 
 pub use faults::{Fault, FaultProxy, Rule};

@@ -182,17 +182,23 @@ pub async fn gate(shared: &Shared, operation: Operation) -> Result<(), ApiError>
     shared.quotas.check(operation, tokio::time::Instant::now())
 }
 
-/// `ws://host` for WebSocket URLs: the Host the client used (chatjs accepts only
-/// `ws://127.0.0.1:` or `wss://`, docs/connect-chat.md §3.1), else the listener address.
+/// `ws://host` (`wss://host` when serving TLS) for WebSocket URLs: the Host the client
+/// used (chatjs accepts only `ws://127.0.0.1:` or `wss://`, docs/connect-chat.md §3.1),
+/// else the listener address.
 #[must_use]
 pub fn ws_base(shared: &Shared, headers: &HeaderMap) -> String {
+    let scheme = if shared.config.tls.is_some() {
+        "wss"
+    } else {
+        "ws"
+    };
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()));
     match host {
-        Some(host) => format!("ws://{host}"),
-        None => format!("ws://{}", shared.local_addr),
+        Some(host) => format!("{scheme}://{host}"),
+        None => format!("{scheme}://{}", shared.local_addr),
     }
 }
 

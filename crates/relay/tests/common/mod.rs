@@ -190,6 +190,9 @@ pub struct Stack {
     pub sns: aws_sdk_sns::Client,
     pub captured: CapturedRequests,
     pub http: reqwest::Client,
+    /// The CA connect-sim serves TLS with, written for the relay process
+    /// (`BRIDGE_RELAY_EXTRA_CA_FILE`); `None` when it serves plain HTTP.
+    pub ca_file: Option<tempfile::NamedTempFile>,
 }
 
 impl Stack {
@@ -221,6 +224,7 @@ impl Stack {
 
     async fn build(sim_config: SimConfig, shards: u16) -> Self {
         let moto = moto();
+        let ca_pem = sim_config.tls.as_ref().map(|tls| tls.ca_pem().to_owned());
         let sim = connect_sim::spawn(sim_config)
             .await
             .expect("connect-sim starts");
@@ -244,7 +248,17 @@ impl Stack {
                 .interceptor(captured.clone())
                 .build(),
         );
-        let connect_config = sdk_config(&sim.base_url());
+        let mut connect_config = sdk_config(&sim.base_url());
+        let mut http = reqwest::Client::builder();
+        let mut ca_file = None;
+        if let Some(pem) = &ca_pem {
+            let ca = bridge_aws::ExtraCa::from_pem(pem.as_bytes()).expect("the sim's CA");
+            connect_config = bridge_aws::trusting_extra_ca(&connect_config, &ca);
+            http = bridge_testkit::tls::trusting(pem).expect("the sim's CA");
+            let file = tempfile::NamedTempFile::new().expect("a temporary file");
+            std::fs::write(file.path(), pem).expect("CA written");
+            ca_file = Some(file);
+        }
         let chat = Arc::new(ConnectChat::new(
             aws_sdk_connect::Client::new(&connect_config),
             aws_sdk_connectparticipant::Client::new(&connect_config),
@@ -258,7 +272,8 @@ impl Stack {
             chat,
             sns,
             captured,
-            http: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
+            http: http.timeout(WAIT).build().unwrap(),
+            ca_file,
         }
     }
 
@@ -285,6 +300,12 @@ impl Stack {
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
+        if let Some(file) = &self.ca_file {
+            env.push((
+                "BRIDGE_RELAY_EXTRA_CA_FILE".to_owned(),
+                file.path().display().to_string(),
+            ));
+        }
         for (name, value) in extra {
             env.retain(|(existing, _)| existing != name);
             env.push(((*name).to_owned(), (*value).to_owned()));

@@ -27,6 +27,7 @@ pub async fn run(
     shards: NonZeroU16,
     sessions: usize,
     discovery_ms: u64,
+    extra_ca: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let store = Arc::new(MemoryStore::new());
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -44,7 +45,8 @@ pub async fn run(
     );
     say(&format!("loaded {loaded}\n")).await?;
 
-    let aws = crate::sdk_config(sim);
+    let ca = extra_ca.map(crate::read_ca).transpose()?;
+    let aws = crate::sdk_config(sim, ca.as_ref());
     let chat = Arc::new(ConnectChat::new(
         aws_sdk_connect::Client::new(&aws),
         aws_sdk_connectparticipant::Client::new(&aws),
@@ -63,7 +65,7 @@ pub async fn run(
     say(&format!("admin {}\n", listener.local_addr()?)).await?;
     let root = CancellationToken::new();
     let signals = tokio::spawn(shutdown::cancel_on_signal(root.clone()));
-    let config = config(shards, sessions, discovery_ms)?;
+    let config = config(shards, sessions, discovery_ms, extra_ca)?;
     let result = bridge_relay::run(config, ports, listener, root).await;
     signals.abort();
     let _ = signals.await;
@@ -85,8 +87,13 @@ async fn say(line: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config(shards: NonZeroU16, sessions: usize, discovery_ms: u64) -> anyhow::Result<Config> {
-    let vars: HashMap<&str, String> = HashMap::from([
+fn config(
+    shards: NonZeroU16,
+    sessions: usize,
+    discovery_ms: u64,
+    extra_ca: Option<&std::path::Path>,
+) -> anyhow::Result<Config> {
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("BRIDGE_CONNECT_INSTANCE_ID", seed::INSTANCE.to_owned()),
         (
             "BRIDGE_SUPPORT_LINES",
@@ -103,5 +110,11 @@ fn config(shards: NonZeroU16, sessions: usize, discovery_ms: u64) -> anyhow::Res
         // relay holding N sessions, not how long N connections take at the quota's rate.
         ("BRIDGE_RELAY_CONNECT_RATE", "0".to_owned()),
     ]);
+    if let Some(path) = extra_ca {
+        vars.insert(
+            bridge_relay::config::EXTRA_CA_FILE,
+            path.display().to_string(),
+        );
+    }
     Config::from_lookup(|name| vars.get(name).cloned()).map_err(|error| anyhow::anyhow!("{error}"))
 }

@@ -1,7 +1,8 @@
 //! `relay-load`: how much the relay costs per session, and how much latency it adds.
 //!
-//! For each session count (default 1,000, 5,000, 10,000), against a fresh connect-sim
-//! subprocess:
+//! For each transport (plain `ws://`, and `wss://` as Amazon Connect serves it: connect-sim
+//! with a CA of its own, which the relay and the Node client are told to trust) and each
+//! session count (default 1,000, 5,000, 10,000), against a fresh connect-sim subprocess:
 //! 1. seed N active chats as the inbound Lambda would (the real `ConnectChat` adapter);
 //! 2. start the relay in a child process (`relay-load relay-child`, running
 //!    `bridge_relay::run`, the binary's code path) with the sessions in core's in-memory
@@ -78,7 +79,29 @@ enum ChildCommand {
         /// The relay's discovery period, ms.
         #[arg(long, default_value_t = 1000)]
         discovery_ms: u64,
+        /// connect-sim's CA (PEM), when it serves TLS.
+        #[arg(long)]
+        extra_ca: Option<PathBuf>,
     },
+}
+
+/// How the sockets and API calls travel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    /// `ws://` and `http://`.
+    #[default]
+    Plain,
+    /// `wss://` and `https://`, as production.
+    Tls,
+}
+
+impl Transport {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Plain => "ws",
+            Self::Tls => "wss (TLS)",
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,6 +109,9 @@ struct Args {
     /// Session counts, run one after the other.
     #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000")]
     sessions: Vec<usize>,
+    /// Transports, each with every session count.
+    #[arg(long, value_delimiter = ',', default_value = "plain,tls")]
+    transports: Vec<Transport>,
     /// The connect-sim binary (default: next to this one).
     #[arg(long)]
     sim_bin: Option<PathBuf>,
@@ -127,6 +153,7 @@ const CONNECT_ALL_WITHIN: Duration = Duration::from_secs(900);
 /// One run's figures.
 #[derive(Debug, Default)]
 struct Row {
+    transport: Transport,
     sessions: usize,
     seed: Duration,
     connect_all: Duration,
@@ -148,7 +175,7 @@ struct Row {
     node_cpu_idle: Option<f64>,
 }
 
-const HEADER: &str = "| sessions | sockets held (relay / Node) | relay RSS (before start: runtime + store) | relay peak RSS | Node ws RSS | idle CPU relay / Node | added latency p50 / p99 (frame→SNS call) | end-to-end p50 / p99 (agent POST→SNS call) | CPU during 200 msg/s | connect all | drain |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+const HEADER: &str = "| transport | sessions | sockets held (relay / Node) | relay RSS (before start: runtime + store) | relay peak RSS | Node ws RSS | idle CPU relay / Node | added latency p50 / p99 (frame→SNS call) | end-to-end p50 / p99 (agent POST→SNS call) | CPU during 200 msg/s | connect all | drain |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 impl Row {
     fn markdown(&self) -> String {
@@ -162,7 +189,8 @@ impl Row {
             .node_sockets
             .map_or_else(|| "n/a".to_owned(), |n| n.to_string());
         format!(
-            "| {} | {} / {} | {:.1} MiB ({:.1}) | {:.1} MiB | {} | {:.1} % / {} | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {:.1} % | {:.1} s | {:.2} s |",
+            "| {} | {} | {} / {} | {:.1} MiB ({:.1}) | {:.1} MiB | {} | {:.1} % / {} | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {:.1} % | {:.1} s | {:.2} s |",
+            self.transport.label(),
             self.sessions,
             self.sockets,
             node_sockets,
@@ -192,10 +220,11 @@ async fn main() -> anyhow::Result<()> {
         sessions,
         log_level,
         discovery_ms,
+        extra_ca,
     }) = &cli.child
     {
         init_logging(*log_level);
-        return child::run(sim, shards, *sessions, *discovery_ms).await;
+        return child::run(sim, shards, *sessions, *discovery_ms, extra_ca.as_deref()).await;
     }
     init_logging(LevelFilter::WARN);
     let args = cli.args;
@@ -213,8 +242,12 @@ async fn main() -> anyhow::Result<()> {
     let ticks = probe::ticks_per_second();
     let mut rows = Vec::new();
     println!("{HEADER}");
-    for (run, &sessions) in args.sessions.iter().enumerate() {
-        let row = measure(&args, &sim_bin, ticks, run, sessions).await?;
+    let runs = args
+        .transports
+        .iter()
+        .flat_map(|&transport| args.sessions.iter().map(move |&n| (transport, n)));
+    for (run, (transport, sessions)) in runs.enumerate() {
+        let row = measure(&args, &sim_bin, ticks, run, transport, sessions).await?;
         println!("{}", row.markdown());
         eprintln!("details: {row:?}");
         rows.push(row);
@@ -249,9 +282,20 @@ fn init_logging(level: LevelFilter) {
         .init();
 }
 
-/// Static test credentials, us-east-1, `endpoint` for every service, the bridge's timeouts.
-pub(crate) fn sdk_config(endpoint: &str) -> SdkConfig {
-    ClientSettings::default().apply(&bridge_aws::emulator_config(endpoint))
+/// Static test credentials, us-east-1, `endpoint` for every service, the bridge's timeouts;
+/// trusting `ca` besides the platform's roots when given.
+pub(crate) fn sdk_config(endpoint: &str, ca: Option<&bridge_aws::ExtraCa>) -> SdkConfig {
+    let config = ClientSettings::default().apply(&bridge_aws::emulator_config(endpoint));
+    match ca {
+        Some(ca) => bridge_aws::trusting_extra_ca(&config, ca),
+        None => config,
+    }
+}
+
+/// connect-sim's CA file, read and checked.
+pub(crate) fn read_ca(path: &Path) -> anyhow::Result<bridge_aws::ExtraCa> {
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    bridge_aws::ExtraCa::from_pem(&pem).with_context(|| format!("{}", path.display()))
 }
 
 async fn scrape(http: &reqwest::Client, admin: SocketAddr) -> anyhow::Result<String> {
@@ -279,6 +323,7 @@ impl RelayChild {
         records: &[seed::Record],
         log_level: LevelFilter,
         discovery_ms: u64,
+        extra_ca: Option<&Path>,
     ) -> anyhow::Result<(Self, probe::Memory)> {
         // RELAY_LOAD_CHILD_PREFIX (e.g. `heaptrack -o /tmp/relay`) wraps the relay process
         // in a profiler.
@@ -294,6 +339,9 @@ impl RelayChild {
             }
             None => Command::new(&exe),
         };
+        if let Some(path) = extra_ca {
+            command.arg("--extra-ca").arg(path);
+        }
         let mut child = command
             .args([
                 "relay-child",
@@ -394,20 +442,31 @@ async fn measure(
     sim_bin: &Path,
     ticks: u64,
     run: usize,
+    transport: Transport,
     sessions: usize,
 ) -> anyhow::Result<Row> {
     let mut row = Row {
+        transport,
         sessions,
         ..Row::default()
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let sim = Sim::spawn(sim_bin).await?;
+    let ca_file = match transport {
+        Transport::Plain => None,
+        Transport::Tls => Some(tempfile::NamedTempFile::new().context("a file for the CA")?),
+    };
+    let ca_path = ca_file.as_ref().map(tempfile::NamedTempFile::path);
+    let sim = Sim::spawn_with(sim_bin, ca_path).await?;
+    let ca = ca_path.map(read_ca).transpose()?;
+    let http = match ca_path {
+        Some(path) => bridge_testkit::tls::trusting(&std::fs::read_to_string(path)?)?,
+        None => reqwest::Client::builder(),
+    }
+    .timeout(Duration::from_secs(30))
+    .build()?;
     eprintln!("run {run}: {sessions} sessions against {}", sim.url);
 
     // 1. Seed.
-    let aws = sdk_config(&sim.url);
+    let aws = sdk_config(&sim.url, ca.as_ref());
     let chat = Arc::new(ConnectChat::new(
         aws_sdk_connect::Client::new(&aws),
         aws_sdk_connectparticipant::Client::new(&aws),
@@ -417,8 +476,14 @@ async fn measure(
     row.seed = started.elapsed();
 
     // 2. Relay.
-    let (relay, before) =
-        RelayChild::start(&sim.url, &records, args.log_level, args.discovery_ms).await?;
+    let (relay, before) = RelayChild::start(
+        &sim.url,
+        &records,
+        args.log_level,
+        args.discovery_ms,
+        ca_path,
+    )
+    .await?;
     row.before_mib = mib(before.rss_kib);
     let started = Instant::now();
     loop {
@@ -510,7 +575,8 @@ async fn measure(
     // 5. Yardstick.
     if !args.no_node {
         let urls = seed::websocket_urls(&chat, run, sessions).await?;
-        let mut node = node::NodeClient::spawn(&args.node, &args.node_script, &urls).await?;
+        let mut node =
+            node::NodeClient::spawn(&args.node, &args.node_script, &urls, ca_path).await?;
         drop(urls);
         row.node_sockets = Some(node.ready(CONNECT_ALL_WITHIN).await?);
         let node_pid = node.pid().context("node pid")?;

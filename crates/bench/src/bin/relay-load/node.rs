@@ -17,9 +17,19 @@ pub struct NodeClient {
 }
 
 impl NodeClient {
-    /// Starts `node script` and hands it the WebSocket URLs on stdin.
-    pub async fn spawn(node: &str, script: &Path, urls: &[String]) -> anyhow::Result<Self> {
-        let mut child = Command::new(node)
+    /// Starts `node script` and hands it the WebSocket URLs on stdin; Node trusts
+    /// `extra_ca` (`NODE_EXTRA_CA_CERTS`) besides its own roots when given.
+    pub async fn spawn(
+        node: &str,
+        script: &Path,
+        urls: &[String],
+        extra_ca: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::new(node);
+        if let Some(path) = extra_ca {
+            command.env("NODE_EXTRA_CA_CERTS", path);
+        }
+        let mut child = command
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
