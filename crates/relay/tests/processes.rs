@@ -33,15 +33,7 @@ async fn kill_9_during_twenty_replies_then_restart_delivers_all_in_order_at_most
     let _serial = ONE_AT_A_TIME.lock().await;
     // GIVEN the relay binary holding a customer's socket
     let stack = Stack::start().await;
-    let relay = RelayProcess::spawn(&stack, &FAST_LEASES).await;
-    relay.wait_ready(&stack.http).await;
-    let phone = customer();
-    let session = stack.start_session(&phone, "hi").await;
-    let contact = session.contact_id().unwrap().clone();
-    eventually("socket open", WAIT, || async {
-        (relay.metric(&stack.http, "relay_sockets_open").await == Some(1.0)).then_some(())
-    })
-    .await;
+    let (relay, phone, contact) = relay_holding_a_chat(&stack, &FAST_LEASES).await;
 
     // WHEN the agent sends 20 replies (paced like a fast typist) and the relay is killed
     // with SIGKILL after the first few reached the phone
@@ -493,15 +485,7 @@ async fn replies_held_through_an_sns_authorization_error_all_arrive_after_it_cle
     let proxy_url = proxy.url();
     let mut env: Vec<(&str, &str)> = FAST_LEASES.to_vec();
     env.push(("AWS_ENDPOINT_URL_SNS", proxy_url.as_str()));
-    let relay = RelayProcess::spawn(&stack, &env).await;
-    relay.wait_ready(&stack.http).await;
-    let phone = customer();
-    let session = stack.start_session(&phone, "hi").await;
-    let contact = session.contact_id().unwrap().clone();
-    eventually("socket open", WAIT, || async {
-        (relay.metric(&stack.http, "relay_sockets_open").await == Some(1.0)).then_some(())
-    })
-    .await;
+    let (relay, phone, contact) = relay_holding_a_chat(&stack, &env).await;
 
     // WHEN SNS answers AuthorizationError for 8 s while the agent replies three times
     let outage = Duration::from_secs(8);
@@ -539,6 +523,23 @@ async fn replies_held_through_an_sns_authorization_error_all_arrive_after_it_cle
     assert!(relay.terminate().await.success());
 }
 
+/// The relay binary started with `env`, holding the socket of one chat it was handed.
+async fn relay_holding_a_chat(
+    stack: &Stack,
+    env: &[(&str, &str)],
+) -> (RelayProcess, PhoneNumber, ContactId) {
+    let relay = RelayProcess::spawn(stack, env).await;
+    relay.wait_ready(&stack.http).await;
+    let phone = customer();
+    let session = stack.start_session(&phone, "hi").await;
+    let contact = session.contact_id().unwrap().clone();
+    eventually("socket open", WAIT, || async {
+        (relay.metric(&stack.http, "relay_sockets_open").await == Some(1.0)).then_some(())
+    })
+    .await;
+    (relay, phone, contact)
+}
+
 fn tls_sim() -> connect_sim::SimConfig {
     connect_sim::SimConfig {
         concurrent_chat_limit: None,
@@ -554,17 +555,9 @@ async fn over_tls_as_connect_serves_it_the_binary_relays_through_https_and_wss()
     // to trust
     let stack = Stack::with_sim(tls_sim()).await;
     assert!(stack.sim.base_url().starts_with("https://"));
-    let relay = RelayProcess::spawn(&stack, &FAST_LEASES).await;
-    relay.wait_ready(&stack.http).await;
 
     // WHEN a chat starts and the agent replies
-    let phone = customer();
-    let session = stack.start_session(&phone, "hi").await;
-    let contact = session.contact_id().unwrap().clone();
-    eventually("socket open", WAIT, || async {
-        (relay.metric(&stack.http, "relay_sockets_open").await == Some(1.0)).then_some(())
-    })
-    .await;
+    let (relay, phone, contact) = relay_holding_a_chat(&stack, &FAST_LEASES).await;
     stack.agent_says(&contact, "over TLS").await;
 
     // THEN the reply reaches the phone: CreateParticipantConnection over HTTPS, the socket
