@@ -32,6 +32,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::error::chain;
 use crate::leases::{Busy, Owned};
+use crate::rate::RateLimit;
 use crate::worker::{Outcome, Shared, Worker};
 
 /// Shard queries in flight at once.
@@ -179,6 +180,14 @@ impl Discovery {
     async fn reconcile(&mut self) {
         self.stop_lost();
         let valid = valid_shards(&self.owned_rx.borrow(), self.shared.clock.now());
+        // A round over shards just gained (a start, a take-over) holds the connection turns
+        // until every session it lists is queued, so the most recently active of all of them
+        // go first rather than the sessions of whichever shard answered first.
+        let shared = Arc::clone(&self.shared);
+        let _hold = (!valid.is_subset(&self.queried))
+            .then_some(shared.connect_rate.as_ref())
+            .flatten()
+            .map(RateLimit::hold);
         self.queried.clone_from(&valid);
         let now = Instant::now();
         self.cooldown.retain(|_, until| *until > now);
@@ -281,7 +290,14 @@ impl Discovery {
             .entry(shard)
             .or_insert_with(|| self.root.child_token());
         let cancel = shard_token.child_token();
-        let Some(worker) = Worker::new(Arc::clone(&self.shared), session, cancel.clone()) else {
+        // Queued now, in the order of this round: see `reconcile`'s hold.
+        let ticket = self
+            .shared
+            .connect_rate
+            .as_ref()
+            .map(|rate| rate.ticket(session.updated_at));
+        let Some(worker) = Worker::new(Arc::clone(&self.shared), session, ticket, cancel.clone())
+        else {
             return;
         };
         let Some(contact_id) = session.contact_id().cloned() else {
@@ -425,6 +441,8 @@ mod tests {
         calls: AtomicUsize,
         connecting: AtomicUsize,
         most: AtomicUsize,
+        /// Each call's participant token, and when it came.
+        order: std::sync::Mutex<Vec<(String, Instant)>>,
     }
 
     struct Leaving<'a>(&'a AtomicUsize);
@@ -445,11 +463,15 @@ mod tests {
         }
         async fn create_connection(
             &self,
-            _: &ParticipantToken,
+            token: &ParticipantToken,
             _: ConnectionKind,
             _: bool,
         ) -> Result<Connected, ChatError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            self.order
+                .lock()
+                .unwrap()
+                .push((token.expose().to_owned(), Instant::now()));
             let now = self.connecting.fetch_add(1, Ordering::SeqCst) + 1;
             self.most.fetch_max(now, Ordering::SeqCst);
             let _leaving = Leaving(&self.connecting);
@@ -496,7 +518,7 @@ mod tests {
         Chat {
             contact_id: ContactId::new(contact).unwrap(),
             participant_id: ParticipantId::new("p").unwrap(),
-            participant_token: ParticipantToken::new("pt").unwrap(),
+            participant_token: ParticipantToken::new(format!("pt-{contact}")).unwrap(),
             connection: Connection {
                 token: ConnectionToken::new("ct").unwrap(),
                 expires_at: Utc::now() + TimeDelta::days(1),
@@ -516,6 +538,11 @@ mod tests {
 
     impl Harness {
         fn start(store: Arc<MemoryStore>) -> Self {
+            Self::start_with(store, None)
+        }
+
+        /// Discovery with connection set-ups limited to `rate`.
+        fn start_with(store: Arc<MemoryStore>, rate: Option<crate::rate::Rate>) -> Self {
             let chat = Arc::new(Hanging::default());
             let metrics = Metrics::unregistered();
             let (owned, owned_rx) = watch::channel(Owned::default());
@@ -541,7 +568,7 @@ mod tests {
                 metrics: metrics.clone(),
                 dialer: Dialer::default(),
                 connect_permits: tokio::sync::Semaphore::new(64),
-                connect_rate: None,
+                connect_rate: rate.map(RateLimit::new),
                 epoch: Instant::now(),
                 archive: None,
                 owned: owned_rx.clone(),
@@ -553,7 +580,7 @@ mod tests {
                 Settings {
                     every: Duration::from_millis(20),
                     call_timeout: Duration::from_secs(1),
-                    max_sessions: 100,
+                    max_sessions: 1000,
                     drain: Duration::from_secs(1),
                 },
                 owned_rx,
@@ -600,15 +627,63 @@ mod tests {
     }
 
     async fn active(store: &MemoryStore, n: u32, shard: u16, contact: &str) -> Session {
-        let now = Utc::now();
+        active_at(store, n, shard, contact, Utc::now()).await
+    }
+
+    /// An active session whose row was last written at `at`.
+    async fn active_at(
+        store: &MemoryStore,
+        n: u32,
+        shard: u16,
+        contact: &str,
+        at: DateTime<Utc>,
+    ) -> Session {
         let row = store
-            .put(&Session::first(key(n), shard, now), None)
+            .put(&Session::first(key(n), shard, at), None)
             .await
             .unwrap();
         store
-            .put(&row.activated(chat(contact), now), Some(row.version))
+            .put(&row.activated(chat(contact), at), Some(row.version))
             .await
             .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_take_over_the_most_recently_active_chats_connect_first() {
+        let store = Arc::new(MemoryStore::new());
+        let now = Utc::now();
+        // 200 sessions over 4 shards; session n was last active `rank` minutes ago, the
+        // ranks shuffled (73 is coprime with 200), so neither the index nor the shards list
+        // them in order of recency.
+        for n in 0..200u32 {
+            let rank = (n * 73) % 200;
+            let at = now - TimeDelta::minutes(i64::from(rank));
+            active_at(&store, n, (n % 4) as u16, &format!("c-{rank}"), at).await;
+        }
+        // Connect's default share per relay: 2 a second, burst 9.
+        let rate = crate::rate::Rate {
+            per_second: 2.try_into().unwrap(),
+            burst: 9.try_into().unwrap(),
+        };
+        let h = Harness::start_with(store, Some(rate));
+        let taken_over = Instant::now();
+        h.own(&[0, 1, 2, 3]);
+        while h.chat.calls.load(Ordering::SeqCst) < 20 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let first: Vec<(String, Instant)> = h.chat.order.lock().unwrap()[..20].to_vec();
+        let tokens: Vec<&str> = first.iter().map(|(token, _)| token.as_str()).collect();
+        let expected: Vec<String> = (0..20).map(|rank| format!("pt-c-{rank}")).collect();
+        assert_eq!(
+            tokens, expected,
+            "the 20 most recent first, in order of recency"
+        );
+        let twentieth = first[19].1 - taken_over;
+        assert!(
+            twentieth <= Duration::from_secs(10),
+            "the 20th most recent connected {twentieth:?} after the take-over"
+        );
+        h.stop().await;
     }
 
     #[tokio::test]

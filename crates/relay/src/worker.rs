@@ -43,7 +43,7 @@ use crate::frame::{self, FrameError, ServerFrame};
 use crate::leases::Owned;
 use crate::metrics::{Metrics, OpenSocket};
 use crate::progress::{Progress, Source};
-use crate::rate::RateLimit;
+use crate::rate::{RateLimit, Ticket};
 use crate::ws::{self, Dialer, Socket};
 
 /// Most GetTranscript pages one catch-up reads; a guard against a service that keeps
@@ -200,12 +200,23 @@ pub struct Worker {
     /// The chat before this one, when its end may not have reached the phone
     /// ([`Session::undelivered_previous`]): delivered first. Boxed: rarely there.
     previous: Option<Box<EndedChat>>,
+    /// When the chat was last active (the row's last write, then each item handled): a
+    /// connection set-up's place in the queue for [`Shared::connect_rate`].
+    active_at: DateTime<Utc>,
+    /// A place in that queue taken for the first connection, when discovery queued it.
+    ticket: Option<Ticket>,
     cancel: CancellationToken,
 }
 
 impl Worker {
-    /// A worker for `session`'s current chat; `None` when it has no chat yet.
-    pub fn new(shared: Arc<Shared>, session: &Session, cancel: CancellationToken) -> Option<Self> {
+    /// A worker for `session`'s current chat; `None` when it has no chat yet. `ticket`: its
+    /// first connection's place in the [`Shared::connect_rate`] queue, when already taken.
+    pub fn new(
+        shared: Arc<Shared>,
+        session: &Session,
+        ticket: Option<Ticket>,
+        cancel: CancellationToken,
+    ) -> Option<Self> {
         let chat = session.chat.as_ref()?;
         let closing_sent = session.closing_sent();
         Some(Self {
@@ -226,6 +237,8 @@ impl Worker {
                     .cloned(),
             ),
             previous: session.undelivered_previous().map(Box::new),
+            active_at: session.updated_at,
+            ticket,
             cancel,
         })
     }
@@ -314,6 +327,9 @@ impl Worker {
             closing_sent: false,
             progress: Progress::new(previous.cursor),
             previous: None,
+            active_at: self.active_at,
+            // It reads the archive, not a socket: the queued turn waits for this chat.
+            ticket: None,
             cancel: self.cancel.clone(),
         };
         let mut failures = 0u32;
@@ -342,9 +358,10 @@ impl Worker {
 
     /// One connection: open, catch up, stream.
     async fn connection(&mut self, failures: &mut u32) -> Result<Exit, SessionError> {
+        let opening = Box::pin(self.open());
         let opened = tokio::select! {
             () = self.cancel.cancelled() => return Ok(Exit::Stopped),
-            opened = Box::pin(self.open()) => opened?,
+            opened = opening => opened?,
         };
         let Some(Opened {
             mut socket,
@@ -491,8 +508,19 @@ impl Worker {
     }
 
     /// CreateParticipantConnection, connect, subscribe ([`open`]) for this session.
-    fn open(&self) -> impl Future<Output = Result<Option<Opened>, SessionError>> + Send + 'static {
-        open(Arc::clone(&self.shared), self.participant_token.clone())
+    fn open(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<Opened>, SessionError>> + Send + 'static {
+        let turn = self.shared.connect_rate.as_ref().map(|rate| {
+            self.ticket
+                .take()
+                .unwrap_or_else(|| rate.ticket(self.active_at))
+        });
+        open(
+            Arc::clone(&self.shared),
+            self.participant_token.clone(),
+            turn,
+        )
     }
 
     /// Delivers what the transcript holds after the cursor. `Some` when the session is
@@ -720,6 +748,7 @@ impl Worker {
         if self.progress.is_seen(item, source) {
             return Ok(None);
         }
+        self.active_at = self.shared.clock.now();
         match forward::decide(item, &self.contact_id, self.shared.settings.rules) {
             Action::Skip { why, persisted } => {
                 let cursor = why != Skip::OtherChat && (persisted || source == Source::Transcript);
@@ -1056,13 +1085,16 @@ struct Opened {
 async fn open(
     shared: Arc<Shared>,
     participant_token: ParticipantToken,
+    turn: Option<Ticket>,
 ) -> Result<Option<Opened>, SessionError> {
     let settings = &shared.settings;
+    // The turn first: permits are handed out first come, first served, and must not undo
+    // the rate limit's most-recent-first order.
+    if let Some(turn) = turn {
+        turn.wait().await;
+    }
     // The semaphore is never closed, so acquiring only waits.
     let _permit = shared.connect_permits.acquire().await;
-    if let Some(rate) = &shared.connect_rate {
-        rate.acquire().await;
-    }
     let connected = tokio::time::timeout(
         settings.call_timeout,
         shared

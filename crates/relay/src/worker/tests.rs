@@ -542,7 +542,7 @@ impl Harness {
 
     fn start(&self, cancel: &CancellationToken) -> JoinHandle<Outcome> {
         let session = self.store.sessions().pop().unwrap();
-        let worker = Worker::new(self.shared.clone(), &session, cancel.clone()).unwrap();
+        let worker = Worker::new(self.shared.clone(), &session, None, cancel.clone()).unwrap();
         tokio::spawn(worker.run())
     }
 
@@ -1251,7 +1251,7 @@ async fn a_worker_sends_nothing_once_its_shard_lease_is_lost_or_about_to_lapse()
 async fn an_idle_worker_future_stays_small() {
     let h = Harness::new(Vec::new(), ScriptedSms::default(), None).await;
     let session = h.store.sessions().pop().unwrap();
-    let worker = Worker::new(h.shared.clone(), &session, CancellationToken::new()).unwrap();
+    let worker = Worker::new(h.shared.clone(), &session, None, CancellationToken::new()).unwrap();
     let future = worker.run();
     let size = std::mem::size_of_val(&future);
     // 1,360 bytes when written; the socket, buffers and in-flight calls live in boxed
