@@ -718,6 +718,70 @@ mod suite {
         assert_eq!(repeated, written);
     }
 
+    pub async fn a_resumed_text_is_marked_and_recorded_as_the_sessions_latest_activity(h: Harness) {
+        // GIVEN an active session, its relay cursor written (which the mark must keep)
+        let (key, absent) = (key(7003), key(7004));
+        let session = active(&h, &key, 5, "c-resumed").await;
+        h.store
+            .advance_cursor(
+                &key,
+                &contact("c-resumed"),
+                &ItemId::new("i-1").unwrap(),
+                h.now(),
+            )
+            .await
+            .unwrap();
+        let before = h.store.get(&key).await.unwrap().unwrap();
+
+        // WHEN a text reaches its chat an hour later
+        h.clock.advance(TimeDelta::hours(1));
+        let id = InboundMessageId::new("msg-resumed").unwrap();
+        let marker = Marker {
+            id: id.clone(),
+            contact_id: Some(contact("c-resumed")),
+            at: h.now(),
+        };
+        h.store.mark_resumed(&key, &marker).await.unwrap();
+
+        // THEN the text is marked, and the row says the session was active just now (what
+        // the relay's index query reads), with nothing else changed
+        assert!(h.store.is_processed(&id).await.unwrap());
+        let after = h.store.get(&key).await.unwrap().unwrap();
+        assert_eq!(after.updated_at, h.now());
+        assert_eq!(
+            after,
+            Session {
+                updated_at: h.now(),
+                ..before.clone()
+            }
+        );
+        assert_eq!(after.version, session.version);
+        let listed = h.store.active_in_shard(5).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].updated_at, h.now());
+
+        // WHEN a text is marked for a session whose row has expired (or never was)
+        h.clock.advance(TimeDelta::days(30) + TimeDelta::hours(2));
+        let late = InboundMessageId::new("msg-late").unwrap();
+        let marker = Marker {
+            id: late.clone(),
+            at: h.now(),
+            ..marker
+        };
+        h.store.mark_resumed(&key, &marker).await.unwrap();
+        let never = InboundMessageId::new("msg-never").unwrap();
+        let marker = Marker {
+            id: never.clone(),
+            ..marker
+        };
+        h.store.mark_resumed(&absent, &marker).await.unwrap();
+        // THEN each text is still marked, and no row comes back or appears
+        assert!(h.store.is_processed(&late).await.unwrap());
+        assert!(h.store.is_processed(&never).await.unwrap());
+        assert_eq!(h.store.get(&key).await.unwrap(), None);
+        assert!(h.raw_session(&absent).await.is_none());
+    }
+
     pub async fn expired_dedupe_marker_is_absent(h: Harness) {
         let id = InboundMessageId::new("msg-old").unwrap();
         h.store.mark_processed(&id, None, h.now()).await.unwrap();
@@ -983,6 +1047,7 @@ targets!(
     dedupe_marker_is_idempotent,
     session_and_marker_are_read_in_one_request,
     put_marked_writes_the_session_and_the_marker_together_or_neither,
+    a_resumed_text_is_marked_and_recorded_as_the_sessions_latest_activity,
     expired_dedupe_marker_is_absent,
     expired_session_is_absent_and_can_be_created_again,
     leases_acquire_renew_and_release,

@@ -37,13 +37,14 @@ async fn every_path_keeps_its_aws_call_budget() {
     let rows = paths::run_all(&stack).await.unwrap();
     let table = paths::markdown(&rows);
 
-    // THEN the resume path is one batched read, SendMessage and one write: 3 calls
+    // THEN the resume path is one batched read, SendMessage and one write (the marker and
+    // the session's activity in one transaction): 3 calls
     assert_eq!(
         row(&rows, RESUME).names(),
         [
             "DynamoDB.BatchGetItem",
             "ConnectParticipant.SendMessage",
-            "DynamoDB.PutItem"
+            "DynamoDB.TransactWriteItems"
         ],
         "{table}"
     );

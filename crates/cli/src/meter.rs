@@ -212,6 +212,15 @@ impl<P: SessionStore + ?Sized> SessionStore for Metered<P> {
         .await
     }
 
+    async fn mark_resumed(&self, key: &SessionKey, marker: &Marker) -> Result<(), StoreError> {
+        timed(
+            &self.totals,
+            Service::DynamoDb,
+            self.inner.mark_resumed(key, marker),
+        )
+        .await
+    }
+
     async fn end_chat(
         &self,
         key: &SessionKey,

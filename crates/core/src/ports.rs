@@ -146,6 +146,18 @@ pub trait SessionStore: Send + Sync {
         expected: Option<u64>,
         marker: &Marker,
     ) -> Result<Session, StoreError>;
+
+    /// Marks inbound text `marker` processed ([`DedupeStore::mark_processed`]) after it
+    /// reached the session's chat, and records it as the session's latest activity
+    /// (`updated_at`, which the row's expiry follows), in one request where the store can,
+    /// keeping a resumed text at three AWS calls. After a take-over the relay reconnects
+    /// the most recently active chats first, and a text sent while no relay held the
+    /// chat's socket is exactly the activity that must count.
+    ///
+    /// The activity is best effort, the marker is not: when the combined write fails
+    /// (the row expired meanwhile, a concurrent write), the marker is written on its own.
+    /// No default body, for the reason [`Self::get_with_marker`] gives.
+    async fn mark_resumed(&self, key: &SessionKey, marker: &Marker) -> Result<(), StoreError>;
 }
 
 /// A dedupe marker to write: "inbound message `id` reached chat `contact_id`".

@@ -182,6 +182,14 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
+    async fn mark_resumed(&self, key: &SessionKey, marker: &Marker) -> Result<(), StoreError> {
+        if let Some(row) = self.sessions.lock().unwrap().rows.get_mut(key) {
+            row.updated_at = marker.at;
+        }
+        self.mark_processed(&marker.id, marker.contact_id.as_ref(), marker.at)
+            .await
+    }
+
     async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError> {
         let sessions = self.sessions.lock().unwrap();
         Ok(sessions

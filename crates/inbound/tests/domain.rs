@@ -87,6 +87,31 @@ async fn second_text_lands_in_the_same_chat_with_three_store_calls() {
 }
 
 #[tokio::test]
+async fn a_resumed_text_is_the_sessions_latest_activity() {
+    // GIVEN a chat whose row was last written when it started
+    let world = World::new();
+    let customer = "+15550101012";
+    world.text(customer, "first").await.unwrap();
+    let started = world.session(customer).await.unwrap();
+
+    // WHEN the customer texts again ten minutes later
+    world.clock.advance(chrono::TimeDelta::minutes(10));
+    world.text(customer, "still there?").await.unwrap();
+
+    // THEN the row says so (the relay reconnects the most recently active chats first),
+    // and nothing else about the session changed
+    let resumed = world.session(customer).await.unwrap();
+    assert_eq!(resumed.updated_at, world.clock.now());
+    assert_eq!(
+        resumed,
+        Session {
+            updated_at: world.clock.now(),
+            ..started
+        }
+    );
+}
+
+#[tokio::test]
 async fn the_same_record_three_times_is_delivered_once() {
     let world = World::new();
     let customer = "+15550101003";

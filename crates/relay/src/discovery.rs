@@ -660,10 +660,10 @@ mod tests {
             let at = now - TimeDelta::minutes(i64::from(rank));
             active_at(&store, n, (n % 4) as u16, &format!("c-{rank}"), at).await;
         }
-        // Connect's default share per relay: 2 a second, burst 9.
+        // The relay's default share of Connect's quota: 2 a second, burst 4.
         let rate = crate::rate::Rate {
             per_second: 2.try_into().unwrap(),
-            burst: 9.try_into().unwrap(),
+            burst: 4.try_into().unwrap(),
         };
         let h = Harness::start_with(store, Some(rate));
         let taken_over = Instant::now();

@@ -525,6 +525,48 @@ impl SessionStore for DynamoStore {
             .inspect_err(|error| log_lost_put(error, session, expected))
     }
 
+    async fn mark_resumed(&self, key: &SessionKey, marker: &Marker) -> Result<(), StoreError> {
+        let mut expr = Expr::default();
+        expr.set(attr::UPDATED_AT, time(marker.at));
+        expr.set(TTL, n(self.session_ttl(marker.at)));
+        let ttl = expr.name(TTL);
+        let now = expr.value("now", n(epoch_seconds(self.clock.now())));
+        // Only a live row: an expired one must not come back, nor a missing one appear.
+        let condition = format!("{ttl} > {now}");
+        let update = expr.update_expression();
+        let (names, values) = expr.into_maps();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::session_key(key)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(|source| build_error("TransactWriteItems", source))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.marker_item(marker)))
+            .build()
+            .map_err(|source| build_error("TransactWriteItems", source))?;
+        let sent = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let error = store_error(error, "session activity and mark");
+                debug!(error = %bridge_core::report::chain(&error), "activity not recorded; marking the text on its own");
+                self.mark_processed(&marker.id, marker.contact_id.as_ref(), marker.at)
+                    .await
+            }
+        }
+    }
+
     async fn end_chat(
         &self,
         key: &SessionKey,

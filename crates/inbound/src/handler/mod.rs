@@ -424,10 +424,27 @@ impl Handler {
         };
         if outcome != Outcome::Duplicate && !marked {
             let now = self.clock.now();
-            self.dedupe
-                .mark_processed(&text.id, outcome.contact_id(), now)
-                .await
-                .map_err(|e| HandlerError::store(Step::MarkProcessed, e))?;
+            let marked = match &outcome {
+                // A text into a chat already open: the session row records it as the
+                // chat's latest activity, which orders the relay's reconnects.
+                Outcome::Delivered {
+                    contact_id,
+                    started: false,
+                } => {
+                    let marker = Marker {
+                        id: text.id.clone(),
+                        contact_id: Some(contact_id.clone()),
+                        at: now,
+                    };
+                    self.sessions.mark_resumed(&text.key, &marker).await
+                }
+                _ => {
+                    self.dedupe
+                        .mark_processed(&text.id, outcome.contact_id(), now)
+                        .await
+                }
+            };
+            marked.map_err(|e| HandlerError::store(Step::MarkProcessed, e))?;
         }
         Ok(outcome)
     }

@@ -107,6 +107,15 @@ impl SessionStore for Store {
         }
         self.inner.put_marked(session, expected, marker).await
     }
+    async fn mark_resumed(&self, key: &SessionKey, marker: &Marker) -> Result<(), StoreError> {
+        // One write of both items, as DynamoDB's TransactWriteItems: counted as one mark.
+        tokio::task::yield_now().await;
+        self.marks.fetch_add(1, Ordering::SeqCst);
+        if self.fail_next_mark.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::Transient("injected dynamodb outage".into()));
+        }
+        self.inner.mark_resumed(key, marker).await
+    }
     async fn end_chat(
         &self,
         key: &SessionKey,

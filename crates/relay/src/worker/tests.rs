@@ -376,6 +376,13 @@ impl SessionStore for FlakyStore {
     ) -> Result<Session, StoreError> {
         self.inner.put_marked(session, expected, marker).await
     }
+    async fn mark_resumed(
+        &self,
+        key: &SessionKey,
+        marker: &bridge_core::ports::Marker,
+    ) -> Result<(), StoreError> {
+        self.inner.mark_resumed(key, marker).await
+    }
     async fn end_chat(
         &self,
         key: &SessionKey,
