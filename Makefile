@@ -128,6 +128,13 @@ bench-relay: ## Relay load: 1k/5k/10k sessions over ws and wss beside a bare Nod
 	$(CARGO) build --release -p bridge-bench -p connect-sim
 	ulimit -n 20000 2>/dev/null || ulimit -n $$(ulimit -Hn); $(TARGET_DIR)/release/relay-load --sessions 1000,5000,10000 --out $(TARGET_DIR)/relay-load.md
 
+.PHONY: bench-failover
+bench-failover: ## Relay fail-over: 10,000 wss sessions, relay killed, a second takes over at 2/s and at 100/s (writes target/relay-failover.md)
+	$(CARGO) build --release -p bridge-bench -p connect-sim
+	rm -f $(TARGET_DIR)/relay-failover.md
+	ulimit -n 40000 2>/dev/null || ulimit -n $$(ulimit -Hn); $(TARGET_DIR)/release/relay-load failover --sessions 10000 --connect-rate 2 --connect-burst 4 --watch-secs 60 --reply-rate 0 --out $(TARGET_DIR)/relay-failover.md
+	ulimit -n 40000 2>/dev/null || ulimit -n $$(ulimit -Hn); $(TARGET_DIR)/release/relay-load failover --sessions 10000 --connect-rate 100 --connect-burst 100 --watch-secs 600 --reply-rate 20 --out $(TARGET_DIR)/relay-failover.md
+
 .PHONY: bench-inbound
 bench-inbound: venv tools ## Inbound Lambda: AWS calls per path, CPU per event, start-up beside a hello-world Lambda (writes target/inbound-bench.md)
 	$(CARGO) build --release -p bridge-bench -p bridge-inbound -p connect-sim

@@ -28,6 +28,7 @@ pub async fn run(
     sessions: usize,
     discovery_ms: u64,
     extra_ca: Option<&std::path::Path>,
+    connect: (u32, u32),
 ) -> anyhow::Result<()> {
     let store = Arc::new(MemoryStore::new());
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -65,7 +66,7 @@ pub async fn run(
     say(&format!("admin {}\n", listener.local_addr()?)).await?;
     let root = CancellationToken::new();
     let signals = tokio::spawn(shutdown::cancel_on_signal(root.clone()));
-    let config = config(shards, sessions, discovery_ms, extra_ca)?;
+    let config = config(shards, sessions, discovery_ms, extra_ca, connect)?;
     let result = bridge_relay::run(config, ports, listener, root).await;
     signals.abort();
     let _ = signals.await;
@@ -92,6 +93,7 @@ fn config(
     sessions: usize,
     discovery_ms: u64,
     extra_ca: Option<&std::path::Path>,
+    (connect_rate, connect_burst): (u32, u32),
 ) -> anyhow::Result<Config> {
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("BRIDGE_CONNECT_INSTANCE_ID", seed::INSTANCE.to_owned()),
@@ -106,9 +108,14 @@ fn config(
         ("BRIDGE_RELAY_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
         ("BRIDGE_RELAY_MAX_SESSIONS", (sessions + 1).to_string()),
         ("BRIDGE_RELAY_DISCOVERY_MS", discovery_ms.to_string()),
-        // connect-sim runs without Connect's quotas here, and the benchmark measures the
-        // relay holding N sessions, not how long N connections take at the quota's rate.
-        ("BRIDGE_RELAY_CONNECT_RATE", "0".to_owned()),
+        // connect-sim runs without Connect's quotas here. The load benchmark measures the
+        // relay holding N sessions (no limit); the fail-over one, how long N connections
+        // take at a rate.
+        ("BRIDGE_RELAY_CONNECT_RATE", connect_rate.to_string()),
+        (
+            "BRIDGE_RELAY_CONNECT_BURST",
+            connect_burst.max(1).to_string(),
+        ),
     ]);
     if let Some(path) = extra_ca {
         vars.insert(

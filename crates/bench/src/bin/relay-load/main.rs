@@ -25,11 +25,13 @@
 //! Needs `ulimit -n` above N plus a margin in every process (the Makefile target raises it).
 
 mod child;
+mod failover;
 mod node;
 mod seed;
 mod timing;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
 use std::path::{Path, PathBuf};
@@ -82,7 +84,17 @@ enum ChildCommand {
         /// connect-sim's CA (PEM), when it serves TLS.
         #[arg(long)]
         extra_ca: Option<PathBuf>,
+        /// The relay's connection set-ups a second (`BRIDGE_RELAY_CONNECT_RATE`; 0: no
+        /// limit).
+        #[arg(long, default_value_t = 0)]
+        connect_rate: u32,
+        /// Their burst (`BRIDGE_RELAY_CONNECT_BURST`).
+        #[arg(long, default_value_t = 1)]
+        connect_burst: u32,
     },
+    /// A relay holding N sessions is killed and a second takes them over at the connect
+    /// rate: when sessions stream again, most recently active first, and no reply lost.
+    Failover(failover::Args),
 }
 
 /// How the sockets and API calls travel.
@@ -215,30 +227,38 @@ impl Row {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let shards = NonZeroU16::new(SHARDS).context("shards")?;
-    if let Some(ChildCommand::RelayChild {
-        sim,
-        sessions,
-        log_level,
-        discovery_ms,
-        extra_ca,
-    }) = &cli.child
-    {
-        init_logging(*log_level);
-        return child::run(sim, shards, *sessions, *discovery_ms, extra_ca.as_deref()).await;
+    match &cli.child {
+        Some(ChildCommand::RelayChild {
+            sim,
+            sessions,
+            log_level,
+            discovery_ms,
+            extra_ca,
+            connect_rate,
+            connect_burst,
+        }) => {
+            init_logging(*log_level);
+            let connect = (*connect_rate, *connect_burst);
+            return child::run(
+                sim,
+                shards,
+                *sessions,
+                *discovery_ms,
+                extra_ca.as_deref(),
+                connect,
+            )
+            .await;
+        }
+        Some(ChildCommand::Failover(args)) => {
+            init_logging(LevelFilter::WARN);
+            let sim_bin = sim_binary(args.sim_bin.as_deref())?;
+            return failover::run(args, &sim_bin).await;
+        }
+        None => {}
     }
     init_logging(LevelFilter::WARN);
     let args = cli.args;
-    let sim_bin = match &args.sim_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .context("locating this binary")?
-            .with_file_name("connect-sim"),
-    };
-    anyhow::ensure!(
-        sim_bin.exists(),
-        "{} not found: build it (cargo build --release -p connect-sim) or pass --sim-bin",
-        sim_bin.display()
-    );
+    let sim_bin = sim_binary(args.sim_bin.as_deref())?;
     let ticks = probe::ticks_per_second();
     let mut rows = Vec::new();
     println!("{HEADER}");
@@ -261,6 +281,22 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
+}
+
+/// The connect-sim binary: `given`, or the one next to this binary.
+fn sim_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let sim_bin = match given {
+        Some(path) => path.to_owned(),
+        None => std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name("connect-sim"),
+    };
+    anyhow::ensure!(
+        sim_bin.exists(),
+        "{} not found: build it (cargo build --release -p connect-sim) or pass --sim-bin",
+        sim_bin.display()
+    );
+    Ok(sim_bin)
 }
 
 /// JSON at `level` to a sink (what the relay's logging costs, without the I/O), warnings
@@ -317,14 +353,27 @@ struct RelayChild {
     reader: tokio::task::JoinHandle<()>,
 }
 
+/// How to run a relay child.
+pub(crate) struct Spec<'a> {
+    log_level: LevelFilter,
+    discovery_ms: u64,
+    extra_ca: Option<&'a Path>,
+    /// Connection set-ups a second and burst (0: no limit).
+    connect: (u32, u32),
+}
+
 impl RelayChild {
     async fn start(
         sim: &str,
         records: &[seed::Record],
-        log_level: LevelFilter,
-        discovery_ms: u64,
-        extra_ca: Option<&Path>,
+        spec: &Spec<'_>,
     ) -> anyhow::Result<(Self, probe::Memory)> {
+        let Spec {
+            log_level,
+            discovery_ms,
+            extra_ca,
+            connect: (connect_rate, connect_burst),
+        } = *spec;
         // RELAY_LOAD_CHILD_PREFIX (e.g. `heaptrack -o /tmp/relay`) wraps the relay process
         // in a profiler.
         let prefix: Vec<String> = std::env::var("RELAY_LOAD_CHILD_PREFIX")
@@ -339,9 +388,6 @@ impl RelayChild {
             }
             None => Command::new(&exe),
         };
-        if let Some(path) = extra_ca {
-            command.arg("--extra-ca").arg(path);
-        }
         let mut child = command
             .args([
                 "relay-child",
@@ -353,7 +399,17 @@ impl RelayChild {
                 &log_level.to_string(),
                 "--discovery-ms",
                 &discovery_ms.to_string(),
+                "--connect-rate",
+                &connect_rate.to_string(),
+                "--connect-burst",
+                &connect_burst.to_string(),
             ])
+            // The subcommand's option, so after its name.
+            .args(
+                extra_ca
+                    .iter()
+                    .flat_map(|path| [OsStr::new("--extra-ca"), path.as_os_str()]),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -420,6 +476,14 @@ impl RelayChild {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// SIGKILL: the relay dies as a crashed task does, holding everything.
+    async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.start_kill().context("killing the relay")?;
+        self.child.wait().await.context("waiting for the relay")?;
+        self.reader.abort();
+        Ok(())
+    }
+
     /// SIGTERM, and how long the relay took to drain and exit.
     async fn stop(mut self) -> anyhow::Result<Duration> {
         let started = Instant::now();
@@ -476,14 +540,13 @@ async fn measure(
     row.seed = started.elapsed();
 
     // 2. Relay.
-    let (relay, before) = RelayChild::start(
-        &sim.url,
-        &records,
-        args.log_level,
-        args.discovery_ms,
-        ca_path,
-    )
-    .await?;
+    let spec = Spec {
+        log_level: args.log_level,
+        discovery_ms: args.discovery_ms,
+        extra_ca: ca_path,
+        connect: (0, 1),
+    };
+    let (relay, before) = RelayChild::start(&sim.url, &records, &spec).await?;
     row.before_mib = mib(before.rss_kib);
     let started = Instant::now();
     loop {

@@ -42,6 +42,9 @@ pub struct Record {
     pub connection_token: String,
     /// Its expiry.
     pub connection_expiry: DateTime<Utc>,
+    /// When the chat was last active (the row's `updated_at`); `None`: now.
+    #[serde(default)]
+    pub active_at: Option<DateTime<Utc>>,
 }
 
 impl Record {
@@ -51,7 +54,7 @@ impl Record {
             PhoneNumber::parse(&self.customer)?,
             PhoneNumber::parse(SUPPORT)?,
         );
-        let now = Utc::now();
+        let now = self.active_at.unwrap_or_else(Utc::now);
         let shard = key.shard(shards);
         Ok(Session::first(key, shard, now).activated(
             Chat {
@@ -160,5 +163,6 @@ async fn one(chat: &ConnectChat, run: usize, n: usize) -> anyhow::Result<Record>
         participant_token: started.participant_token.expose().to_owned(),
         connection_token: connection.token.expose().to_owned(),
         connection_expiry: connection.expires_at,
+        active_at: None,
     })
 }
