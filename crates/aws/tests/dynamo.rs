@@ -760,6 +760,20 @@ mod suite {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].updated_at, h.now());
 
+        // WHEN a text of another chat is marked (the session moved on meanwhile)
+        let stamped = h.now();
+        h.clock.advance(TimeDelta::minutes(1));
+        let other = InboundMessageId::new("msg-other-chat").unwrap();
+        let other_marker = Marker {
+            id: other.clone(),
+            contact_id: Some(contact("c-earlier")),
+            at: h.now(),
+        };
+        h.store.mark_resumed(&key, &other_marker).await.unwrap();
+        // THEN it is marked, and the row keeps its own chat's activity
+        assert!(h.store.is_processed(&other).await.unwrap());
+        assert_eq!(h.store.get(&key).await.unwrap().unwrap().updated_at, stamped);
+
         // WHEN a text is marked for a session whose row has expired (or never was)
         h.clock.advance(TimeDelta::days(30) + TimeDelta::hours(2));
         let late = InboundMessageId::new("msg-late").unwrap();

@@ -183,7 +183,9 @@ impl SessionStore for MemoryStore {
     }
 
     async fn mark_resumed(&self, key: &SessionKey, marker: &Marker) -> Result<(), StoreError> {
-        if let Some(row) = self.sessions.lock().unwrap().rows.get_mut(key) {
+        if let Some(row) = self.sessions.lock().unwrap().rows.get_mut(key)
+            && row.contact_id() == marker.contact_id.as_ref()
+        {
             row.updated_at = marker.at;
         }
         self.mark_processed(&marker.id, marker.contact_id.as_ref(), marker.at)

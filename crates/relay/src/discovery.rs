@@ -183,10 +183,12 @@ impl Discovery {
         // A round over shards just gained (a start, a take-over) holds the connection turns
         // until every session it lists is queued, so the most recently active of all of them
         // go first rather than the sessions of whichever shard answered first.
+        let gained = !valid.is_subset(&self.queried);
         let shared = Arc::clone(&self.shared);
-        let _hold = (!valid.is_subset(&self.queried))
-            .then_some(shared.connect_rate.as_ref())
-            .flatten()
+        let _hold = shared
+            .connect_rate
+            .as_ref()
+            .filter(|_| gained)
             .map(RateLimit::hold);
         self.queried.clone_from(&valid);
         let now = Instant::now();

@@ -32,6 +32,12 @@ use tokio::time::Instant;
 /// and a slow store must not stop every reconnect.
 pub const MAX_HOLD: Duration = Duration::from_secs(5);
 
+/// A caller waiting this long goes before any caller queued after it, whatever their
+/// recency: most-recent-first alone could keep a quiet chat's renewal waiting for ever
+/// while a relay near capacity (renewals alone using the whole rate) always has a more
+/// recent one queued.
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
+
 /// Calls a second, on average, and how many may go at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
@@ -122,6 +128,7 @@ enum Request {
 struct Waiter {
     recency: DateTime<Utc>,
     queued: u64,
+    since: Instant,
     turn: oneshot::Sender<()>,
 }
 
@@ -196,11 +203,13 @@ async fn hand_out(mut schedule: Schedule, mut queue: mpsc::UnboundedReceiver<Req
                 None => return,
                 Some(Request::Wait { recency, turn }) => {
                     queued += 1;
-                    waiting.push(Waiter { recency, queued, turn });
+                    let since = Instant::now();
+                    waiting.push(Waiter { recency, queued, since, turn });
                 }
                 Some(Request::Hold) => {
+                    // Not `now`: that was read before this wait, however long it was.
                     if holds == 0 {
-                        held_since = now;
+                        held_since = Instant::now();
                     }
                     holds += 1;
                 }
@@ -208,7 +217,7 @@ async fn hand_out(mut schedule: Schedule, mut queue: mpsc::UnboundedReceiver<Req
             },
             () = tokio::time::sleep_until(go_at), if !waiting.is_empty() => {
                 // A caller that gave up passes its turn on.
-                while let Some(waiter) = waiting.pop() {
+                while let Some(waiter) = next_waiter(&mut waiting, Instant::now()) {
                     if waiter.turn.send(()).is_ok() {
                         schedule.take(Instant::now());
                         break;
@@ -217,6 +226,25 @@ async fn hand_out(mut schedule: Schedule, mut queue: mpsc::UnboundedReceiver<Req
             }
         }
     }
+}
+
+/// The caller whose turn it is: the one queued first among those waiting [`MAX_WAIT`] or
+/// more, else the most recently active. The scan is O(waiting) per turn: at most a few
+/// turns a second over at most the relay's sessions.
+fn next_waiter(waiting: &mut BinaryHeap<Waiter>, now: Instant) -> Option<Waiter> {
+    let aged = waiting
+        .iter()
+        .filter(|waiter| now.saturating_duration_since(waiter.since) >= MAX_WAIT)
+        .map(|waiter| waiter.queued)
+        .min();
+    let Some(aged) = aged else {
+        return waiting.pop();
+    };
+    let mut all = std::mem::take(waiting).into_vec();
+    let index = all.iter().position(|waiter| waiter.queued == aged)?;
+    let waiter = all.swap_remove(index);
+    *waiting = BinaryHeap::from(all);
+    Some(waiter)
 }
 
 #[cfg(test)]
@@ -332,6 +360,49 @@ mod tests {
         assert_eq!(
             went,
             [(1, MAX_HOLD), (5, MAX_HOLD + Duration::from_secs(1))]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_taken_after_an_idle_spell_still_holds() {
+        let limit = Arc::new(RateLimit::new(rate(2, 2)));
+        // Idle long past MAX_HOLD: the hold must count from when it is taken.
+        tokio::time::sleep(MAX_HOLD * 10).await;
+        let hold = limit.hold();
+        let racing = tokio::spawn({
+            let limit = Arc::clone(&limit);
+            async move { race(&limit, &[30, 2, 600]).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(hold);
+        let order: Vec<i64> = racing.await.unwrap().iter().map(|(m, _)| *m).collect();
+        assert_eq!(order, [2, 30, 600]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_waiting_too_long_goes_before_more_recent_ones() {
+        // One turn a second; a quiet chat queued first, then a recent one every second.
+        let limit = Arc::new(RateLimit::new(rate(1, 1)));
+        limit.acquire(Utc::now()).await;
+        let start = Instant::now();
+        let quiet = tokio::spawn({
+            let ticket = limit.ticket(Utc::now() - TimeDelta::days(1));
+            async move {
+                ticket.wait().await;
+                Instant::now() - start
+            }
+        });
+        // A more recent caller arrives for every turn: without ageing the quiet one would
+        // never go.
+        let mut recent = Vec::new();
+        for _ in 0..(MAX_WAIT.as_secs() + 5) {
+            recent.push(limit.ticket(Utc::now()));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let waited = quiet.await.unwrap();
+        assert!(
+            waited >= MAX_WAIT && waited <= MAX_WAIT + Duration::from_secs(2),
+            "waited {waited:?}"
         );
     }
 

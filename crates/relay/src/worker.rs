@@ -251,6 +251,11 @@ impl Worker {
     pub async fn run(mut self) -> Outcome {
         info!("relaying session");
         let _running = Running::new(&self.shared.metrics);
+        if self.previous.is_some() || self.closing_sent {
+            // Work before any connection, however long: a turn granted meanwhile would be
+            // spent late, outside the rate's spacing. The connection queues when it comes.
+            self.ticket = None;
+        }
         if let Some(previous) = self.previous.take()
             && let Some(outcome) = Box::pin(self.deliver_previous(*previous)).await
         {
@@ -328,7 +333,7 @@ impl Worker {
             progress: Progress::new(previous.cursor),
             previous: None,
             active_at: self.active_at,
-            // It reads the archive, not a socket: the queued turn waits for this chat.
+            // It reads the archive, not a socket.
             ticket: None,
             cancel: self.cancel.clone(),
         };

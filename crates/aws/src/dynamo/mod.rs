@@ -531,8 +531,14 @@ impl SessionStore for DynamoStore {
         expr.set(TTL, n(self.session_ttl(marker.at)));
         let ttl = expr.name(TTL);
         let now = expr.value("now", n(epoch_seconds(self.clock.now())));
-        // Only a live row: an expired one must not come back, nor a missing one appear.
-        let condition = format!("{ttl} > {now}");
+        // Only a live row still on the text's chat: an expired one must not come back, a
+        // missing one appear, nor a chat that moved on be stamped with this one's text.
+        let mut condition = format!("{ttl} > {now}");
+        if let Some(contact_id) = &marker.contact_id {
+            let contact = expr.name(attr::CONTACT_ID);
+            let expected = expr.value("contact", s(contact_id.as_str()));
+            condition = format!("{condition} AND {contact} = {expected}");
+        }
         let update = expr.update_expression();
         let (names, values) = expr.into_maps();
         let update = Update::builder()
@@ -558,6 +564,8 @@ impl SessionStore for DynamoStore {
             .await;
         match sent {
             Ok(_) => Ok(()),
+            // On any failure, throttling too: a marker not written costs the text a second
+            // SendMessage on Lambda's retry, so it gets one more attempt on its own.
             Err(error) => {
                 let error = store_error(error, "session activity and mark");
                 debug!(error = %bridge_core::report::chain(&error), "activity not recorded; marking the text on its own");

@@ -424,7 +424,7 @@ impl Handler {
         };
         if outcome != Outcome::Duplicate && !marked {
             let now = self.clock.now();
-            let marked = match &outcome {
+            let written = match &outcome {
                 // A text into a chat already open: the session row records it as the
                 // chat's latest activity, which orders the relay's reconnects.
                 Outcome::Delivered {
@@ -444,7 +444,7 @@ impl Handler {
                         .await
                 }
             };
-            marked.map_err(|e| HandlerError::store(Step::MarkProcessed, e))?;
+            written.map_err(|e| HandlerError::store(Step::MarkProcessed, e))?;
         }
         Ok(outcome)
     }
