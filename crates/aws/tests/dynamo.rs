@@ -772,7 +772,10 @@ mod suite {
         h.store.mark_resumed(&key, &other_marker).await.unwrap();
         // THEN it is marked, and the row keeps its own chat's activity
         assert!(h.store.is_processed(&other).await.unwrap());
-        assert_eq!(h.store.get(&key).await.unwrap().unwrap().updated_at, stamped);
+        assert_eq!(
+            h.store.get(&key).await.unwrap().unwrap().updated_at,
+            stamped
+        );
 
         // WHEN a text is marked for a session whose row has expired (or never was)
         h.clock.advance(TimeDelta::days(30) + TimeDelta::hours(2));

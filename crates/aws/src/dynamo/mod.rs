@@ -33,7 +33,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -219,6 +221,51 @@ impl DynamoStore {
             item.insert(attr::CONTACT_ID.to_owned(), s(contact_id.as_str()));
         }
         item
+    }
+
+    /// One TransactWriteItems: the conditional update `expr` of `key`'s session row and the
+    /// put of `marker`. The outer error is a request that could not be built; the inner
+    /// result is DynamoDB's answer. `return_old`: a lost condition returns the row.
+    ///
+    /// The SDK fills in ClientRequestToken and reuses it on its own retries, so DynamoDB
+    /// answers a resent transaction that had applied with success, not a lost condition.
+    async fn update_and_mark(
+        &self,
+        key: &SessionKey,
+        expr: Expr,
+        condition: String,
+        marker: &Marker,
+        return_old: bool,
+    ) -> Result<
+        Result<TransactWriteItemsOutput, SdkError<TransactWriteItemsError, HttpResponse>>,
+        StoreError,
+    > {
+        let update = expr.update_expression();
+        let (names, values) = expr.into_maps();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(item::session_key(key)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .set_return_values_on_condition_check_failure(
+                return_old.then_some(ReturnValuesOnConditionCheckFailure::AllOld),
+            )
+            .build()
+            .map_err(|source| build_error("TransactWriteItems", source))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.marker_item(marker)))
+            .build()
+            .map_err(|source| build_error("TransactWriteItems", source))?;
+        Ok(self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await)
     }
 
     fn session_ttl(&self, updated_at: DateTime<Utc>) -> i64 {
@@ -475,32 +522,9 @@ impl SessionStore for DynamoStore {
     ) -> Result<Session, StoreError> {
         let write = self.session_write(session, expected);
         let version = write.version;
-        let update = write.expr.update_expression();
-        let (names, values) = write.expr.into_maps();
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(item::session_key(&session.key)))
-            .update_expression(update)
-            .condition_expression(write.condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|source| build_error("TransactWriteItems", source))?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.marker_item(marker)))
-            .build()
-            .map_err(|source| build_error("TransactWriteItems", source))?;
-        // The SDK fills in ClientRequestToken and reuses it on its own retries, so DynamoDB
-        // answers a resent transaction that had applied with success, not a lost condition.
         let sent = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
+            .update_and_mark(&session.key, write.expr, write.condition, marker, true)
+            .await?;
         let outcome = match sent {
             Ok(_) => {
                 return Ok(Session {
@@ -539,30 +563,10 @@ impl SessionStore for DynamoStore {
             let expected = expr.value("contact", s(contact_id.as_str()));
             condition = format!("{condition} AND {contact} = {expected}");
         }
-        let update = expr.update_expression();
-        let (names, values) = expr.into_maps();
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(item::session_key(key)))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .build()
-            .map_err(|source| build_error("TransactWriteItems", source))?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.marker_item(marker)))
-            .build()
-            .map_err(|source| build_error("TransactWriteItems", source))?;
-        let sent = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match sent {
+        match self
+            .update_and_mark(key, expr, condition, marker, false)
+            .await?
+        {
             Ok(_) => Ok(()),
             // On any failure, throttling too: a marker not written costs the text a second
             // SendMessage on Lambda's retry, so it gets one more attempt on its own.

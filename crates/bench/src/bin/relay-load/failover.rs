@@ -19,17 +19,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bridge_aws::ConnectChat;
 use bridge_bench::probe::{self, metric};
-use bridge_bench::sim::Sim;
 use chrono::{TimeDelta, Utc};
 use tracing_subscriber::filter::LevelFilter;
 
-use crate::{RelayChild, Spec, Transport, mib, read_ca, scrape, sdk_config, seed};
+use crate::{RelayChild, SimRun, Spec, Transport, mib, scrape, seed};
 
 /// The fail-over benchmark's options.
 #[derive(Debug, clap::Args)]
@@ -79,27 +76,16 @@ pub async fn run(args: &Args, sim_bin: &Path) -> anyhow::Result<()> {
         args.sessions >= RECENT && !args.sessions.is_multiple_of(SHUFFLE),
         "--sessions must be at least {RECENT} and not a multiple of {SHUFFLE}"
     );
-    let ca_file = match args.transport {
-        Transport::Plain => None,
-        Transport::Tls => Some(tempfile::NamedTempFile::new().context("a file for the CA")?),
-    };
+    let SimRun {
+        sim,
+        ca_file,
+        http,
+        chat,
+    } = SimRun::start(sim_bin, args.transport).await?;
     let ca_path = ca_file.as_ref().map(tempfile::NamedTempFile::path);
-    let sim = Sim::spawn_with(sim_bin, ca_path).await?;
-    let ca = ca_path.map(read_ca).transpose()?;
-    let http = match ca_path {
-        Some(path) => bridge_testkit::tls::trusting(&std::fs::read_to_string(path)?)?,
-        None => reqwest::Client::builder(),
-    }
-    .timeout(Duration::from_secs(30))
-    .build()?;
     eprintln!("failover: seeding {} chats at {}", args.sessions, sim.url);
 
     // 1. Seed, each chat last active `rank` seconds ago.
-    let aws = sdk_config(&sim.url, ca.as_ref());
-    let chat = Arc::new(ConnectChat::new(
-        aws_sdk_connect::Client::new(&aws),
-        aws_sdk_connectparticipant::Client::new(&aws),
-    ));
     let mut records = seed::chats(&chat, 0, args.sessions).await?;
     let now = Utc::now();
     let mut by_rank = vec![String::new(); args.sessions];

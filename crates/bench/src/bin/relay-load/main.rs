@@ -344,6 +344,45 @@ async fn scrape(http: &reqwest::Client, admin: SocketAddr) -> anyhow::Result<Str
         .await?)
 }
 
+/// connect-sim over `transport`, with what talks to it: an HTTP client and the SDK's
+/// Connect clients, both trusting its CA when it serves TLS.
+pub(crate) struct SimRun {
+    pub sim: Sim,
+    /// The CA connect-sim wrote (TLS only); the file lives as long as this.
+    pub ca_file: Option<tempfile::NamedTempFile>,
+    pub http: reqwest::Client,
+    pub chat: Arc<ConnectChat>,
+}
+
+impl SimRun {
+    pub async fn start(sim_bin: &Path, transport: Transport) -> anyhow::Result<Self> {
+        let ca_file = match transport {
+            Transport::Plain => None,
+            Transport::Tls => Some(tempfile::NamedTempFile::new().context("a file for the CA")?),
+        };
+        let ca_path = ca_file.as_ref().map(tempfile::NamedTempFile::path);
+        let sim = Sim::spawn_with(sim_bin, ca_path).await?;
+        let ca = ca_path.map(read_ca).transpose()?;
+        let http = match ca_path {
+            Some(path) => bridge_testkit::tls::trusting(&std::fs::read_to_string(path)?)?,
+            None => reqwest::Client::builder(),
+        }
+        .timeout(Duration::from_secs(30))
+        .build()?;
+        let aws = sdk_config(&sim.url, ca.as_ref());
+        let chat = Arc::new(ConnectChat::new(
+            aws_sdk_connect::Client::new(&aws),
+            aws_sdk_connectparticipant::Client::new(&aws),
+        ));
+        Ok(Self {
+            sim,
+            ca_file,
+            http,
+            chat,
+        })
+    }
+}
+
 /// The relay child process and what it reported.
 struct RelayChild {
     child: Child,
@@ -514,27 +553,16 @@ async fn measure(
         sessions,
         ..Row::default()
     };
-    let ca_file = match transport {
-        Transport::Plain => None,
-        Transport::Tls => Some(tempfile::NamedTempFile::new().context("a file for the CA")?),
-    };
+    let SimRun {
+        sim,
+        ca_file,
+        http,
+        chat,
+    } = SimRun::start(sim_bin, transport).await?;
     let ca_path = ca_file.as_ref().map(tempfile::NamedTempFile::path);
-    let sim = Sim::spawn_with(sim_bin, ca_path).await?;
-    let ca = ca_path.map(read_ca).transpose()?;
-    let http = match ca_path {
-        Some(path) => bridge_testkit::tls::trusting(&std::fs::read_to_string(path)?)?,
-        None => reqwest::Client::builder(),
-    }
-    .timeout(Duration::from_secs(30))
-    .build()?;
     eprintln!("run {run}: {sessions} sessions against {}", sim.url);
 
     // 1. Seed.
-    let aws = sdk_config(&sim.url, ca.as_ref());
-    let chat = Arc::new(ConnectChat::new(
-        aws_sdk_connect::Client::new(&aws),
-        aws_sdk_connectparticipant::Client::new(&aws),
-    ));
     let started = Instant::now();
     let records = seed::chats(&chat, run, sessions).await?;
     row.seed = started.elapsed();
