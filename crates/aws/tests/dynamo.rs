@@ -1084,3 +1084,118 @@ async fn unreachable_dynamodb_is_transient() {
     assert!(matches!(error, StoreError::Transient(_)), "{error:?}");
     assert!(error.is_retriable());
 }
+
+/// Where the two engines differ, each named: a test per engine states what that engine
+/// does, so an upgrade that moves a behaviour fails here, not somewhere downstream. The
+/// suite above holds the adapter to the same contract on both; what it must not rely on
+/// is here. (Alike on both, and so in the suite: a lost condition returns the item
+/// (`ReturnValuesOnConditionCheckFailure`), expired items stay readable until the adapter's
+/// own TTL check hides them, and the index is written with the table, never lagging.)
+mod engines_differ {
+    use super::{Harness, key, pk};
+    use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+    use bridge_aws::dynamo::schema;
+
+    /// Sends one TransactWriteItems that adds 1 to a counter twice with the same
+    /// ClientRequestToken (as the SDK resends a transaction whose answer was lost), and
+    /// returns the counter.
+    async fn counter_after_a_resent_transaction(h: &Harness) -> String {
+        let row = key(8001);
+        // At most 36 characters: DynamoDB Local checks the length, moto does not.
+        let token = uuid::Uuid::new_v4().to_string();
+        for _ in 0..2 {
+            let update = Update::builder()
+                .table_name(&h.table)
+                .key(schema::PK, AttributeValue::S(pk(&row)))
+                .key(schema::SK, AttributeValue::S(schema::SESSION_SK.to_owned()))
+                .update_expression("ADD #n :one")
+                .expression_attribute_names("#n", "counter")
+                .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+                .build()
+                .unwrap();
+            h.raw
+                .transact_write_items()
+                .client_request_token(&token)
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .send()
+                .await
+                .unwrap();
+        }
+        let item = h.raw_session(&row).await.unwrap();
+        item["counter"].as_n().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn dynamodb_local_applies_a_resent_transaction_once() {
+        let h = Harness::new("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").await;
+        assert_eq!(counter_after_a_resent_transaction(&h).await, "1");
+    }
+
+    /// moto ignores ClientRequestToken. The adapter does not depend on it: a resent
+    /// session write that had applied loses its version condition and is recognised by
+    /// the row's writer id (`repeated_writes_that_already_applied_are_not_conflicts`,
+    /// `put_marked_writes_the_session_and_the_marker_together_or_neither`, on both).
+    #[tokio::test]
+    async fn moto_applies_a_resent_transaction_twice() {
+        let h = Harness::new("BRIDGE_TEST_MOTO_ENDPOINT").await;
+        assert_eq!(counter_after_a_resent_transaction(&h).await, "2");
+    }
+
+    /// Writes a session row whose index key (`active_shard`, a number) is a string.
+    async fn put_with_a_string_shard(h: &Harness) -> bool {
+        let row = key(8002);
+        h.raw
+            .put_item()
+            .table_name(&h.table)
+            .item(schema::PK, AttributeValue::S(pk(&row)))
+            .item(schema::SK, AttributeValue::S(schema::SESSION_SK.to_owned()))
+            .item(schema::ACTIVE_SHARD, AttributeValue::S("3".to_owned()))
+            .send()
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn dynamodb_local_refuses_an_index_key_of_the_wrong_type() {
+        let h = Harness::new("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").await;
+        assert!(!put_with_a_string_shard(&h).await);
+    }
+
+    /// moto stores it (and leaves it out of the index); DynamoDB refuses it, so a schema
+    /// mistake shows only on DynamoDB Local, which the demo and the benches use.
+    #[tokio::test]
+    async fn moto_accepts_an_index_key_of_the_wrong_type() {
+        let h = Harness::new("BRIDGE_TEST_MOTO_ENDPOINT").await;
+        assert!(put_with_a_string_shard(&h).await);
+    }
+
+    /// The engines word their errors differently (a missing table: "Cannot do operations on
+    /// a non-existent table" against "Requested resource not found"); the adapter reads
+    /// only the code, which they share, and logs the code, never the text.
+    #[tokio::test]
+    async fn the_engines_share_error_codes_not_messages() {
+        let mut messages = Vec::new();
+        for variable in [
+            "BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT",
+            "BRIDGE_TEST_MOTO_ENDPOINT",
+        ] {
+            let h = Harness::new(variable).await;
+            let error = h
+                .raw
+                .get_item()
+                .table_name(format!("{}-missing", h.table))
+                .key(schema::PK, AttributeValue::S("x".to_owned()))
+                .key(schema::SK, AttributeValue::S("x".to_owned()))
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            assert!(
+                error.is_resource_not_found_exception(),
+                "{variable}: {error:?}"
+            );
+            messages.push(error.meta().message().unwrap_or_default().to_owned());
+        }
+        assert_ne!(messages[0], messages[1]);
+    }
+}

@@ -13,8 +13,10 @@
 //! What must hold (ARCHITECTURE.md, "Failure model"): every customer text is in Connect
 //! exactly once; every agent reply reaches the phone, at most one duplicate per session per
 //! crash; every ended chat's closing text arrives; nothing reaches the number that texted
-//! STOP after it did; every process exits cleanly. [`run`] checks each and returns the
-//! figures; `make chaos` runs it at 500 chats, and `make test` a short version.
+//! STOP after it did; every process exits cleanly; no log line, of the relays or of the
+//! handler, carries a full phone number or a chat's token (faults make the SDKs' error
+//! text reach the logs, and that text can quote a request). [`run`] checks each and
+//! returns the figures; `make chaos` runs it at 500 chats, and `make test` a short version.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,8 +26,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use bridge_aws::{ClientSettings, Clients};
+use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
 use bridge_core::inbound::wrap_in_sns_event;
+use bridge_core::ports::SessionStore;
+use bridge_core::session::SessionKey;
+use bridge_inbound::config::{LogConfig, LogFormat};
 use bridge_inbound::{Handler, Outcome, Ports};
 use bridge_testkit::{Fault, FaultProxy, Rule};
 use futures_util::StreamExt;
@@ -33,6 +39,7 @@ use futures_util::stream;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tracing::instrument::WithSubscriber as _;
 
 const SUPPORT: &str = "+18005550100";
 const FLOW: &str = "chaos-flow";
@@ -85,6 +92,8 @@ pub struct Figures {
     pub handovers: usize,
     /// Requests the fault proxies answered with an error.
     pub faults: u64,
+    /// Log lines checked for phone numbers and tokens (the relays' and the handler's).
+    pub log_lines: usize,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -102,6 +111,7 @@ impl Figures {
              | relays killed (SIGKILL) / handed over (SIGTERM) | {} / {} |\n\
              | requests faulted (throttling, 5xx) | {} |\n\
              | duplicate SMS in all / most in one session | {} / {} |\n\
+             | log lines checked, none with a full phone number or a token | {} |\n\
              | wall time | {:.0} s |\n",
             self.chats_started,
             self.texts,
@@ -114,6 +124,7 @@ impl Figures {
             self.faults,
             self.duplicates,
             self.max_duplicates_per_session,
+            self.log_lines,
             self.elapsed.as_secs_f64()
         )
     }
@@ -152,6 +163,12 @@ struct Run {
     dynamodb: FaultProxy,
     sns: FaultProxy,
     handler: Arc<Handler>,
+    /// The handler's log (JSON, INFO, as in Lambda), written to `logs/inbound.log`.
+    inbound_log: tracing::Dispatch,
+    /// The sessions, read past the fault proxy.
+    sessions: Arc<dyn SessionStore>,
+    /// Every chat's participant and connection tokens seen at the end: no log may hold one.
+    secrets: Vec<String>,
     relays: Vec<Relay>,
     relay_env: Vec<(String, String)>,
     figures: Figures,
@@ -172,7 +189,11 @@ pub async fn run(params: Params) -> anyhow::Result<Figures> {
     let logs = run.logs.clone();
     let mut figures = outcome
         .and_then(|figures| stopped.map(|()| figures))
-        .with_context(|| format!("the relays' logs are in {}", logs.display()))?;
+        .and_then(|mut figures| {
+            figures.log_lines = scan_logs(&logs, &run.secrets)?;
+            Ok(figures)
+        })
+        .with_context(|| format!("the logs are in {}", logs.display()))?;
     // A passed run's logs are not worth keeping.
     let _ = std::fs::remove_dir_all(&logs);
     figures.elapsed = started.elapsed();
@@ -220,7 +241,24 @@ impl Run {
             connect: sim_clients.connect,
             participant: sim_clients.participant,
         };
+        let sessions = Ports::aws(
+            &Clients {
+                dynamodb: direct.dynamodb.clone(),
+                ..clients.clone()
+            },
+            &config,
+        )
+        .sessions;
         let handler = Arc::new(Handler::new(Ports::aws(&clients, &config), config));
+        let inbound_log = std::fs::File::create(logs.join("inbound.log"))
+            .context("creating the handler's log")?;
+        let inbound_log = tracing::Dispatch::from(bridge_inbound::logging::subscriber(
+            &LogConfig {
+                filter: "info".to_owned(),
+                format: LogFormat::Json,
+            },
+            std::sync::Mutex::new(inbound_log),
+        ));
         let mut relay_env: Vec<(String, String)> = vars
             .iter()
             .map(|(name, value)| ((*name).to_owned(), value.clone()))
@@ -248,10 +286,11 @@ impl Run {
             ),
             ("BRIDGE_RELAY_TRANSCRIPT_WAIT_SECS", "60".to_owned()),
             ("BRIDGE_RELAY_LOG_FORMAT", "json".to_owned()),
-            // `CHAOS_RELAY_LOG=info` shows the relays' view when a run fails.
+            // INFO, as deployed, so every line a deployment logs is checked for phone
+            // numbers and tokens; `CHAOS_RELAY_LOG=debug` shows more when a run fails.
             (
                 "RUST_LOG",
-                std::env::var("CHAOS_RELAY_LOG").unwrap_or_else(|_| "warn".to_owned()),
+                std::env::var("CHAOS_RELAY_LOG").unwrap_or_else(|_| "info".to_owned()),
             ),
         ] {
             relay_env.push((name.to_owned(), value));
@@ -264,6 +303,9 @@ impl Run {
             dynamodb,
             sns,
             handler,
+            inbound_log,
+            sessions,
+            secrets: Vec::new(),
             relays: Vec::new(),
             relay_env,
             figures: Figures::default(),
@@ -362,11 +404,13 @@ impl Run {
             ));
         }
         let handler = Arc::clone(&self.handler);
+        let log = self.inbound_log.clone();
         let results: Vec<anyhow::Result<(String, Outcome, usize, bool)>> = stream::iter(jobs)
             .map(|(phone, id, body, twice)| {
                 let handler = Arc::clone(&handler);
+                let log = log.clone();
                 async move {
-                    let deliver = || deliver(&handler, &phone, &id, &body);
+                    let deliver = || deliver(&handler, &log, &phone, &id, &body);
                     let (outcome, retries) = if twice {
                         let (first, second) = tokio::join!(deliver(), deliver());
                         let (first, second) = (first?, second?);
@@ -470,6 +514,7 @@ impl Run {
         self.next_id += 1;
         let (outcome, _) = deliver(
             &self.handler,
+            &self.inbound_log,
             &phone,
             &format!("chaos-{}", self.next_id),
             "STOP",
@@ -670,6 +715,23 @@ impl Run {
             }
         }
         self.figures.faults = self.dynamodb.faulted() + self.sns.faulted();
+        // The tokens of every chat still held: none may be in a log.
+        for customer in customers {
+            let key = SessionKey::new(
+                PhoneNumber::parse(&customer.phone)?,
+                PhoneNumber::parse(SUPPORT)?,
+            );
+            if let Some(chat) = self
+                .sessions
+                .get(&key)
+                .await?
+                .and_then(|session| session.chat)
+            {
+                self.secrets
+                    .push(chat.participant_token.expose().to_owned());
+                self.secrets.push(chat.connection.token.expose().to_owned());
+            }
+        }
         Ok(self.figures.clone())
     }
 
@@ -701,6 +763,7 @@ impl Run {
 /// it succeeds. Returns the outcome and how many attempts failed.
 async fn deliver(
     handler: &Handler,
+    log: &tracing::Dispatch,
     phone: &str,
     id: &str,
     body: &str,
@@ -722,7 +785,11 @@ async fn deliver(
     let deadline = Instant::now() + TEXT_DEADLINE;
     let mut failed = 0;
     loop {
-        match handler.handle_event(event.clone()).await {
+        match handler
+            .handle_event(event.clone())
+            .with_subscriber(log.clone())
+            .await
+        {
             Ok(summary) => {
                 let outcome = summary
                     .records
@@ -742,6 +809,34 @@ async fn deliver(
             }
         }
     }
+}
+
+/// Checks every line of every log in `dir` (the relays' and the handler's): none may carry
+/// a full phone number (every E.164-shaped number must be masked) or one of `secrets`.
+/// Returns the lines checked.
+fn scan_logs(dir: &Path, secrets: &[String]) -> anyhow::Result<usize> {
+    let mut lines = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        for line in text.lines() {
+            lines += 1;
+            let masked = bridge_core::report::mask_numbers(line);
+            ensure!(
+                masked == line,
+                "a full phone number in {}: {masked}",
+                path.display()
+            );
+            ensure!(
+                !secrets.iter().any(|secret| line.contains(secret.as_str())),
+                "a chat's token in {}",
+                path.display()
+            );
+        }
+    }
+    ensure!(lines > 0, "no log lines in {}", dir.display());
+    Ok(lines)
 }
 
 /// Every SMS moto accepted, by destination number, in order.

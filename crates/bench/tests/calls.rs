@@ -1,25 +1,18 @@
 //! The AWS call budgets of the inbound handler, counted where the calls leave the process
-//! (an SDK interceptor on the real clients) against moto and connect-sim: the same
-//! scenarios `inbound-bench calls` reports, held as tests so a change that adds a call to
-//! the resume path fails `make test`.
+//! (an SDK interceptor on the real clients) against the emulators and connect-sim: the
+//! same scenarios `inbound-bench calls` reports, held as tests so a change that adds a call
+//! to the resume path fails `make test`. The budgets hold on both DynamoDB engines
+//! (DynamoDB Local, the default, and moto's).
 //!
 //! Run with `scripts/with-emulators.sh cargo test -p bridge-bench --test calls` (or
-//! `make test`): moto comes from `BRIDGE_TEST_MOTO_ENDPOINT`.
+//! `make test`): moto comes from `BRIDGE_TEST_MOTO_ENDPOINT`, DynamoDB Local from
+//! `DYNAMODB_LOCAL_PORT`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bridge_bench::inbound::paths::{self, FIRST_TEXT, PathCalls, RACE, RESUME};
-use bridge_bench::inbound::{Stack, Wiring};
+use bridge_bench::inbound::{Services, Stack, Wiring};
+use bridge_cli::config::Dynamodb;
 use connect_sim::SimConfig;
-
-fn moto() -> String {
-    match std::env::var("BRIDGE_TEST_MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => endpoint,
-        _ => panic!(
-            "BRIDGE_TEST_MOTO_ENDPOINT is not set: these tests need moto. Run them with \
-             `scripts/with-emulators.sh cargo test -p bridge-bench` (or `make test`)"
-        ),
-    }
-}
 
 fn row<'a>(rows: &'a [PathCalls], path: &str) -> &'a PathCalls {
     rows.iter()
@@ -28,10 +21,20 @@ fn row<'a>(rows: &'a [PathCalls], path: &str) -> &'a PathCalls {
 }
 
 #[tokio::test]
-async fn every_path_keeps_its_aws_call_budget() {
+async fn every_path_keeps_its_aws_call_budget_on_dynamodb_local() {
+    every_path_keeps_its_aws_call_budget(&Dynamodb::Local).await;
+}
+
+#[tokio::test]
+async fn every_path_keeps_its_aws_call_budget_on_moto() {
+    every_path_keeps_its_aws_call_budget(&Dynamodb::Moto).await;
+}
+
+async fn every_path_keeps_its_aws_call_budget(dynamodb: &Dynamodb) {
     // GIVEN the handler over the real adapters, each SDK client counting its calls
     let sim = connect_sim::spawn(SimConfig::default()).await.unwrap();
-    let stack = Stack::new(&moto(), &sim.base_url()).await.unwrap();
+    let services = Services::from_env(dynamodb);
+    let stack = Stack::new(&services, &sim.base_url()).await.unwrap();
 
     // WHEN one SMS goes down each path
     let rows = paths::run_all(&stack).await.unwrap();
@@ -109,10 +112,11 @@ async fn the_bridge_command_makes_exactly_the_lambdas_calls() {
     // counted clients and its own connect-sim
     let lambda_sim = connect_sim::spawn(SimConfig::default()).await.unwrap();
     let cli_sim = connect_sim::spawn(SimConfig::default()).await.unwrap();
-    let lambda = Stack::with_wiring(&moto(), &lambda_sim.base_url(), Wiring::Lambda)
+    let services = Services::from_env(&Dynamodb::Local);
+    let lambda = Stack::with_wiring(&services, &lambda_sim.base_url(), Wiring::Lambda)
         .await
         .unwrap();
-    let cli = Stack::with_wiring(&moto(), &cli_sim.base_url(), Wiring::Cli)
+    let cli = Stack::with_wiring(&services, &cli_sim.base_url(), Wiring::Cli)
         .await
         .unwrap();
 

@@ -1,5 +1,5 @@
 //! The real `bridge-inbound` binary under the local Lambda Runtime API
-//! ([`bridge_bench::runtime_api`]), against moto (DynamoDB, SNS) and an in-process
+//! ([`bridge_bench::runtime_api`]), against DynamoDB Local, moto (SNS) and an in-process
 //! connect-sim: the process starts, reports ready, answers SNS events, fails retriable ones
 //! with the right error type, refuses to start without its configuration, and keeps
 //! tokens and phone numbers out of its logs. Also `inbound-bench`'s start-up sampler, on
@@ -8,8 +8,9 @@
 //! `bridge-inbound` belongs to another package, so `cargo test -p bridge-bench` does not
 //! build it: run `cargo build --workspace --bins` first, then
 //! `scripts/with-emulators.sh cargo test -p bridge-bench` (moto comes from
-//! `BRIDGE_TEST_MOTO_ENDPOINT`). Each test uses its own connect-sim, table and phone
-//! numbers, so tests sharing one moto never see each other's data. Set
+//! `BRIDGE_TEST_MOTO_ENDPOINT`, DynamoDB Local from `DYNAMODB_LOCAL_PORT`). Each test uses
+//! its own connect-sim, table and phone numbers, so tests sharing the emulators never see
+//! each other's data. Set
 //! `BENCH_TEST_ECHO_LOGS=1` to see the binary's output as it runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,8 +24,9 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use bridge_aws::ClientSettings;
-use bridge_bench::inbound::{customer, unique};
+use bridge_bench::inbound::{Services, customer, unique};
 use bridge_bench::runtime_api::{Invocation, RuntimeApi};
+use bridge_cli::config::Dynamodb;
 use bridge_core::PhoneNumber;
 use bridge_core::config::{SUPPORT_LINES, TABLE_NAME};
 use bridge_core::inbound::wrap_in_sns_event;
@@ -44,16 +46,6 @@ const WAIT: Duration = Duration::from_secs(60);
 // The stack
 // ---------------------------------------------------------------------------------------
 
-fn moto() -> String {
-    match std::env::var("BRIDGE_TEST_MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => endpoint,
-        _ => panic!(
-            "BRIDGE_TEST_MOTO_ENDPOINT is not set: these tests need moto. Run them with \
-             `scripts/with-emulators.sh cargo test -p bridge-bench`"
-        ),
-    }
-}
-
 /// The debug `bridge-inbound` built by `cargo build --workspace --bins`.
 fn inbound_binary() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -71,7 +63,7 @@ fn inbound_binary() -> PathBuf {
     binary
 }
 
-/// moto with a fresh table, and a fresh connect-sim.
+/// DynamoDB Local with a fresh table, moto for SNS, and a fresh connect-sim.
 struct Stack {
     sim: RunningSim,
     bench: bridge_bench::inbound::Stack,
@@ -81,9 +73,12 @@ struct Stack {
 impl Stack {
     async fn new() -> Self {
         let sim = connect_sim::spawn(SimConfig::default()).await.unwrap();
-        let bench = bridge_bench::inbound::Stack::new(&moto(), &sim.base_url())
-            .await
-            .unwrap();
+        let bench = bridge_bench::inbound::Stack::new(
+            &Services::from_env(&Dynamodb::Local),
+            &sim.base_url(),
+        )
+        .await
+        .unwrap();
         Self {
             sim,
             bench,
@@ -293,7 +288,7 @@ fn read_lines(
 
 #[tokio::test]
 async fn the_binary_starts_a_chat_for_a_first_text_and_resumes_it_for_the_second() {
-    // GIVEN bridge-inbound started under the Runtime API, against moto and connect-sim
+    // GIVEN bridge-inbound started under the Runtime API, against the emulators and connect-sim
     let stack = Stack::new().await;
     let mut lambda = Lambda::start(&stack.env(&[])).await;
     assert!(lambda.api.first_poll().is_some(), "it reported ready");

@@ -91,6 +91,17 @@ impl std::str::FromStr for Dynamodb {
     }
 }
 
+impl Dynamodb {
+    /// This DynamoDB's endpoint, when moto (for [`Self::Moto`]) is at `moto`.
+    pub fn endpoint(&self, moto: &str) -> String {
+        match self {
+            Self::Local => dynamodb_local_endpoint(),
+            Self::Moto => trim_slash(moto),
+            Self::Url(url) => url.clone(),
+        }
+    }
+}
+
 /// Flags shared by every subcommand that talks to the bridge's services.
 #[derive(Clone, clap::Args)]
 pub struct StackArgs {
@@ -164,14 +175,9 @@ impl StackArgs {
             Endpoints::Aws
         } else {
             let moto = trim_slash(&self.moto_endpoint);
-            let dynamodb = match &self.dynamodb {
-                Dynamodb::Local => dynamodb_local_endpoint(),
-                Dynamodb::Moto => moto.clone(),
-                Dynamodb::Url(url) => url.clone(),
-            };
             Endpoints::Local {
+                dynamodb: self.dynamodb.endpoint(&moto),
                 moto,
-                dynamodb,
                 connect: trim_slash(&self.connect_endpoint),
             }
         }

@@ -42,6 +42,10 @@ pub struct SimConfig {
     /// AWS documents neither answer; chatjs's maintainers report a 403, which is the
     /// default. A client must work either way.
     pub transcript_after_end: bool,
+    /// A FORWARD GetTranscript with no StartPosition starts at the oldest item of the
+    /// contacts this one continues (persistent chat) instead of the current contact's
+    /// first. AWS does not document where it starts; a client must work either way.
+    pub past_items_forward: bool,
     /// Write each ended chat's transcript to S3, as Connect does to the instance's bucket
     /// ([`crate::archive`]); `None`: not written.
     pub transcript_archive: Option<crate::archive::ArchiveTarget>,
@@ -69,6 +73,7 @@ impl Default for SimConfig {
             socket_buffer: NonZeroUsize::new(DEFAULT_SOCKET_BUFFER).unwrap_or(NonZeroUsize::MIN),
             request_timeout: Duration::from_secs(60),
             transcript_after_end: false,
+            past_items_forward: false,
             transcript_archive: None,
             tls: None,
         }

@@ -55,6 +55,11 @@ struct Args {
     /// (AWS documents neither way; the default is a 403).
     #[arg(long, env = "CONNECT_SIM_TRANSCRIPT_AFTER_END")]
     transcript_after_end: bool,
+    /// A FORWARD GetTranscript with no StartPosition starts in the past contacts of a
+    /// persistent chat (AWS does not document where it starts; the default is the current
+    /// contact's first item).
+    #[arg(long, env = "CONNECT_SIM_PAST_ITEMS_FORWARD")]
+    past_items_forward: bool,
     /// Write each ended chat's transcript to this S3 location, as Connect does
     /// (`s3://bucket/connect/<alias>/ChatTranscripts`), through --s3-endpoint.
     #[arg(
@@ -115,6 +120,7 @@ impl Args {
             quotas: self.quotas,
             socket_buffer: self.socket_buffer,
             transcript_after_end: self.transcript_after_end,
+            past_items_forward: self.past_items_forward,
             transcript_archive,
             tls,
             ..SimConfig::default()

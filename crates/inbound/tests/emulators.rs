@@ -16,9 +16,10 @@ use aws_lambda_events::event::sns::SnsEvent;
 use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
+use bridge_core::ids::{ContactFlowId, ContactId, InboundMessageId, InstanceId};
 use bridge_core::inbound::wrap_in_sns_event;
-use bridge_core::ports::SessionStore;
-use bridge_core::session::{Policy, Session, SessionKey, Status};
+use bridge_core::ports::{ChatApi, SessionStore, StartChat};
+use bridge_core::session::{Policy, Session, SessionKey, Status, text_digest};
 use bridge_inbound::{Handler, HandlerError, Outcome, Ports, RejectReason, attribute};
 use chrono::{TimeDelta, Utc};
 use connect_sim::{RunningSim, SimConfig};
@@ -80,6 +81,8 @@ struct Stack {
     sim: RunningSim,
     http: reqwest::Client,
     store: Arc<dyn SessionStore>,
+    /// The chat adapter the handler uses, to play a starter that died mid-start.
+    chat: Arc<dyn ChatApi>,
     handler: Arc<Handler>,
     moto: String,
 }
@@ -120,6 +123,7 @@ impl Stack {
         };
         let ports = Ports::aws(&clients, &config);
         let store = ports.sessions.clone();
+        let chat = ports.chat.clone();
         let mut handler = Handler::new(ports, config);
         if let Some(policy) = options.policy {
             handler = handler.with_policy(policy);
@@ -128,6 +132,7 @@ impl Stack {
             sim,
             http: reqwest::Client::new(),
             store,
+            chat,
             handler: Arc::new(handler),
             moto,
         }
@@ -422,6 +427,68 @@ async fn with_persistent_chat_the_new_contact_continues_from_the_ended_one() {
         old.as_str()
     );
     assert_eq!(stack.customer_texts(&new).await, ["second chat"]);
+}
+
+#[tokio::test]
+async fn a_takeover_never_takes_an_older_chats_identical_text_for_its_own() {
+    // GIVEN persistent chat, and a connect-sim whose FORWARD transcript reads start at the
+    // oldest past item (Connect does not document where they start)
+    let stack = Stack::with(Options {
+        persistent: true,
+        sim: Some(SimConfig {
+            past_items_forward: true,
+            ..SimConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let from = customer();
+    // AND a first chat that opened with "yes" and has ended
+    let (first, _) = delivered(&stack.text(&from, "yes").await.unwrap());
+    stack.end_contact(&first).await;
+    // AND a starter of the next chat that wrote its `starting` row for "hello", started
+    // the chat (continuing the first) and died before activating it: its row is stale
+    let ended = stack.session(&from).await.unwrap();
+    let stale = Utc::now() - TimeDelta::minutes(5);
+    let starting = Session {
+        starting_sms: Some(InboundMessageId::new(unique("dead-starter")).unwrap()),
+        starting_digest: Some(text_digest("hello")),
+        ..ended.next_generation(stale)
+    };
+    let starting = stack
+        .store
+        .put(&starting, Some(ended.version))
+        .await
+        .unwrap();
+    let started = stack
+        .chat
+        .start_chat(&StartChat {
+            instance_id: InstanceId::new(INSTANCE).unwrap(),
+            contact_flow_id: ContactFlowId::new(FLOW).unwrap(),
+            client_token: starting.key.start_token(starting.generation),
+            display_name: "Customer".to_owned(),
+            attributes: BTreeMap::new(),
+            initial_message: Some("hello".to_owned()),
+            continue_from: Some(ContactId::new(first.clone()).unwrap()),
+            duration_minutes: None,
+            connection: None,
+        })
+        .await
+        .unwrap();
+
+    // WHEN the customer texts "yes" again: a takeover, which gets the dead starter's chat
+    // back and must tell from its transcript whether "yes" is already in it
+    let (second, started_now) = delivered(&stack.text(&from, "yes").await.unwrap());
+
+    // THEN the takeover found "yes" only among the first chat's items (RelatedContactId),
+    // not this chat's, and sent it: nothing is lost
+    assert_eq!(second, started.contact_id.as_str());
+    assert!(started_now);
+    assert_eq!(stack.customer_texts(&second).await, ["hello", "yes"]);
+    assert_eq!(
+        stack.contact(&second).await["ContinuedFromContactId"],
+        first.as_str()
+    );
 }
 
 #[tokio::test]

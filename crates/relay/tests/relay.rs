@@ -7,9 +7,12 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bridge_core::session::Status;
 use bridge_relay::forward::sms_parts;
+use connect_sim::SimConfig;
+
 use common::{InProcessRelay, SUPPORT, Stack, WAIT, customer, eventually, metric};
 
 const ORIGINATION: &str = "AWS.MM.SMS.OriginationNumber";
@@ -275,6 +278,66 @@ async fn chat_end_sends_the_closing_text_ends_the_session_and_leaks_nothing() {
         Some(1.0)
     );
     assert_eq!(stack.sms_to(&phone).await.len(), 2);
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_chained_persistent_chats_each_reach_the_phone_once() {
+    // GIVEN a relay with a closing text, a customer whose chats continue one another, and
+    // a connect-sim whose FORWARD transcript reads start at the oldest past item (Connect
+    // does not document where they start; the relay's catch-up reads FORWARD)
+    let stack = Stack::with_sim(SimConfig {
+        concurrent_chat_limit: None,
+        past_items_forward: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let closing = "This chat has ended.";
+    let relay = InProcessRelay::start(
+        &stack,
+        &[
+            ("BRIDGE_JOINED_NOTICE", "false"),
+            ("BRIDGE_CLOSING_TEXT", closing),
+        ],
+    )
+    .await;
+    let phone = customer();
+    let mut expected: Vec<String> = Vec::new();
+    for chat in 1..=3 {
+        // WHEN the customer texts the same words, the new chat continues from the last,
+        // and the agent replies (and ends the first two)
+        let session = stack.start_session_from(&phone, "yes", chat > 1).await;
+        if chat > 1 {
+            assert!(
+                session.previous_contact_id.is_some(),
+                "chat {chat} continues the last"
+            );
+        }
+        let contact = session.contact_id().unwrap().clone();
+        let reply = format!("reply in chat {chat}");
+        stack.agent_says(&contact, &reply).await;
+        expected.push(reply);
+        // (the reply on the phone shows the relay holds this chat: ending it before then
+        // would be the gap the S3 transcript covers, which this stack does not serve)
+        assert_eq!(stack.wait_sms(&phone, expected.len()).await, expected);
+        if chat < 3 {
+            stack.agent_ends(&contact).await;
+            expected.push(closing.to_owned());
+            eventually("session ended", WAIT, || async {
+                (stack.session(&phone).await.status == Status::Ended).then_some(())
+            })
+            .await;
+        }
+        // THEN the phone has each reply and closing text once, in order: the past chats'
+        // items the new chat's transcript and socket carry (RelatedContactId) are not
+        // sent again, nor is a past chat's end taken for this chat's
+        assert_eq!(stack.wait_sms(&phone, expected.len()).await, expected);
+    }
+    let third = stack.session(&phone).await;
+    assert_eq!(third.status, Status::Active, "the third chat goes on");
+    // AND nothing more arrives once the third chat has caught up and streamed a while
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stack.sms_to(&phone).await, expected);
     relay.stop().await;
 }
 

@@ -1,6 +1,6 @@
-//! The inbound handler with the real adapters and counted AWS clients, against moto
-//! (DynamoDB, SNS) and a connect-sim, for `inbound-bench` and the tests that hold the call
-//! budgets.
+//! The inbound handler with the real adapters and counted AWS clients, against DynamoDB
+//! Local (or moto's DynamoDB), moto's SNS and a connect-sim, for `inbound-bench` and the
+//! tests that hold the call budgets.
 //!
 //! [`Stack`] is what `bridge-inbound`'s `main` wires (the `bridge-aws` adapters over the
 //! SDK clients, the bridge's client settings) with a [`CallLog`] on every client, plus
@@ -15,6 +15,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use aws_lambda_events::event::sns::SnsEvent;
 use bridge_aws::{ClientSettings, Clients};
+use bridge_cli::config::Dynamodb;
 use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
 use bridge_core::inbound::wrap_in_sns_event;
@@ -60,10 +61,46 @@ pub enum Wiring {
     Cli,
 }
 
-/// The inbound handler over the real adapters, against moto and a connect-sim.
-pub struct Stack {
-    /// moto's endpoint.
+/// Where the emulators the handler talks to are: a DynamoDB and moto (SNS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Services {
+    /// The DynamoDB endpoint: DynamoDB Local, or moto's.
+    pub dynamodb: String,
+    /// moto's endpoint (SNS).
     pub moto: String,
+}
+
+impl Services {
+    /// `dynamodb`'s endpoint and moto's, with moto at `moto`.
+    pub fn new(dynamodb: &Dynamodb, moto: &str) -> Self {
+        let moto = moto.trim_end_matches('/').to_owned();
+        Self {
+            dynamodb: dynamodb.endpoint(&moto),
+            moto,
+        }
+    }
+
+    /// As [`Self::new`], with moto at `BRIDGE_TEST_MOTO_ENDPOINT` (as
+    /// `scripts/with-emulators.sh` sets it, with `DYNAMODB_LOCAL_PORT`).
+    ///
+    /// # Panics
+    /// When `BRIDGE_TEST_MOTO_ENDPOINT` is not set: for tests.
+    pub fn from_env(dynamodb: &Dynamodb) -> Self {
+        match std::env::var("BRIDGE_TEST_MOTO_ENDPOINT") {
+            Ok(moto) if !moto.is_empty() => Self::new(dynamodb, &moto),
+            _ => panic!(
+                "BRIDGE_TEST_MOTO_ENDPOINT is not set: these tests need moto and DynamoDB \
+                 Local. Run them with `scripts/with-emulators.sh cargo test -p bridge-bench` \
+                 (or `make test`)"
+            ),
+        }
+    }
+}
+
+/// The inbound handler over the real adapters, against the emulators and a connect-sim.
+pub struct Stack {
+    /// Where DynamoDB and SNS are.
+    pub services: Services,
     /// connect-sim's base URL.
     pub sim: String,
     /// This stack's own table.
@@ -77,35 +114,50 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Creates a fresh table in moto and builds the handler over counted clients.
+    /// Creates a fresh table in `services`' DynamoDB and builds the handler over counted
+    /// clients.
     ///
     /// # Errors
     /// When the table cannot be created or the configuration is refused.
-    pub async fn new(moto: &str, sim: &str) -> anyhow::Result<Self> {
-        Self::with_wiring(moto, sim, Wiring::Lambda).await
+    pub async fn new(services: &Services, sim: &str) -> anyhow::Result<Self> {
+        Self::with_wiring(services, sim, Wiring::Lambda).await
     }
 
     /// As [`Self::new`], with the handler wired as `wiring` wires it.
     ///
     /// # Errors
     /// When the table cannot be created or the configuration is refused.
-    pub async fn with_wiring(moto: &str, sim: &str, wiring: Wiring) -> anyhow::Result<Self> {
+    pub async fn with_wiring(
+        services: &Services,
+        sim: &str,
+        wiring: Wiring,
+    ) -> anyhow::Result<Self> {
         let settings = ClientSettings::default();
         let log = CallLog::new();
-        let aws = calls::clients(&bridge_aws::emulator_config(moto), &settings, &log);
+        let sns = calls::clients(
+            &bridge_aws::emulator_config(&services.moto),
+            &settings,
+            &log,
+        );
+        let dynamodb = calls::clients(
+            &bridge_aws::emulator_config(&services.dynamodb),
+            &settings,
+            &log,
+        );
         let connect = calls::clients(&bridge_aws::emulator_config(sim), &settings, &log);
         let table = unique("inbound-bench");
-        bridge_aws::dynamo::create_table(&aws.dynamodb, &table)
+        bridge_aws::dynamo::create_table(&dynamodb.dynamodb, &table)
             .await
-            .with_context(|| format!("creating table {table} in moto at {moto}"))?;
+            .with_context(|| format!("creating table {table} at {}", services.dynamodb))?;
         let vars = Self::config_vars(&table);
         let config = Config::from_lookup(|name| vars.get(name).cloned())
             .context("the bench's configuration")?;
-        // DynamoDB and SNS in moto, Connect in the sim.
+        // DynamoDB in its engine, SNS in moto, Connect in the sim.
         let clients = Clients {
+            dynamodb: dynamodb.dynamodb,
             connect: connect.connect,
             participant: connect.participant,
-            ..aws
+            ..sns
         };
         let store = Ports::aws(&clients, &config).sessions;
         let handler = match wiring {
@@ -114,7 +166,7 @@ impl Stack {
         };
         log.take(); // the table's creation is not the handler's
         Ok(Self {
-            moto: moto.to_owned(),
+            services: services.clone(),
             sim: sim.trim_end_matches('/').to_owned(),
             table,
             handler,
@@ -137,7 +189,7 @@ impl Stack {
     }
 
     /// The environment the `bridge-inbound` binary needs to run against this stack's
-    /// table, moto and connect-sim (the Lambda platform's own variables excluded).
+    /// table, its DynamoDB, moto and connect-sim (the Lambda platform's own variables excluded).
     pub fn lambda_env(&self) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = Self::config_vars(&self.table)
             .into_iter()
@@ -147,8 +199,8 @@ impl Stack {
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_ENDPOINT_URL_DYNAMODB", &self.moto),
-            ("AWS_ENDPOINT_URL_SNS", &self.moto),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &self.services.dynamodb),
+            ("AWS_ENDPOINT_URL_SNS", &self.services.moto),
             ("AWS_ENDPOINT_URL_CONNECT", &self.sim),
             ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", &self.sim),
         ] {

@@ -144,6 +144,7 @@ struct Limits {
     concurrent_chat_limit: Option<usize>,
     idempotency_window: Duration,
     transcript_after_end: bool,
+    past_items_forward: bool,
     archive_prefix: Option<String>,
 }
 
@@ -181,6 +182,7 @@ impl Model {
                 concurrent_chat_limit: config.concurrent_chat_limit,
                 idempotency_window: config.idempotency_window,
                 transcript_after_end: config.transcript_after_end,
+                past_items_forward: config.past_items_forward,
                 archive_prefix: config
                     .transcript_archive
                     .as_ref()
@@ -527,7 +529,8 @@ impl Model {
                 "ContactId {asked} is not in the current contact chain"
             )));
         }
-        let page_request = parse_page_request(request, &contact_id)?;
+        let mut page_request = parse_page_request(request, &contact_id)?;
+        page_request.past_forward = self.limits.past_items_forward;
         let view = self.view(&contact_id);
         let stored: Vec<&item::StoredItem> = view.iter().map(|(item, _)| *item).collect();
         let current_start = view

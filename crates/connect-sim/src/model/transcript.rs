@@ -5,7 +5,8 @@
 //! where the API reference is silent (docs/connect-chat.md §3.4, §6.5, §9 item 4):
 //!
 //! - Without StartPosition, BACKWARD starts at the newest item and FORWARD at the oldest
-//!   item of the current contact. StartPosition applies to current items only.
+//!   item of the current contact (of the whole view, past items first, when
+//!   `SimConfig::past_items_forward` asks). StartPosition applies to current items only.
 //! - `Id` starts at that item (inclusive). `AbsoluteTime` starts, FORWARD, at the first item at
 //!   or after that time and, BACKWARD, at the last item at or before it. `MostRecent: n`
 //!   starts at the n-th newest item (0 counts as 1).
@@ -111,6 +112,9 @@ pub struct PageRequest {
     pub sort: Sort,
     /// Start of the scan.
     pub start: Start,
+    /// FORWARD with no start begins at the oldest past item, not the current contact's
+    /// first (`SimConfig::past_items_forward`).
+    pub past_forward: bool,
 }
 
 /// Why a page could not be produced.
@@ -150,6 +154,7 @@ pub fn select(
             let direction = request.direction.unwrap_or(Direction::Backward);
             let start = match direction {
                 Direction::Backward => len.checked_sub(1),
+                Direction::Forward if request.past_forward => (len > 0).then_some(0),
                 Direction::Forward => (!current.is_empty()).then_some(current.start),
             };
             (start, direction)
@@ -243,6 +248,7 @@ mod tests {
             direction,
             sort,
             start,
+            past_forward: false,
         }
     }
 
@@ -394,6 +400,45 @@ mod tests {
         )
         .expect("page");
         assert_eq!(ids(&view, &forward), ["i4", "i5"]);
+    }
+
+    #[test]
+    fn forward_default_starts_in_the_past_only_when_asked() {
+        let owned = items(5);
+        let view: Vec<&StoredItem> = owned.iter().collect();
+        let contact = ContactId::from_client("c");
+        // Items 0..3 are past, 3..5 current.
+        let mut asked = request(
+            Start::Default,
+            Some(Direction::Forward),
+            10,
+            Sort::Ascending,
+        );
+        let current_only = select(&view, 3, &contact, &asked).expect("page");
+        assert_eq!(ids(&view, &current_only), ["i3", "i4"]);
+        assert!(current_only.next.is_none());
+
+        asked.past_forward = true;
+        let past = select(&view, 3, &contact, &asked).expect("page");
+        assert_eq!(
+            ids(&view, &past),
+            ["i0", "i1", "i2"],
+            "a page stays in one segment"
+        );
+        let rest = select(
+            &view,
+            3,
+            &contact,
+            &request(
+                Start::Cursor(past.next.expect("the current items remain")),
+                None,
+                10,
+                Sort::Ascending,
+            ),
+        )
+        .expect("page");
+        assert_eq!(ids(&view, &rest), ["i3", "i4"]);
+        assert!(rest.next.is_none());
     }
 
     #[test]

@@ -311,6 +311,7 @@ pub fn parse_page_request(
         direction,
         sort,
         start,
+        past_forward: false,
     })
 }
 

@@ -335,6 +335,18 @@ impl Stack {
     /// does for a first text, or for a text after the last chat ended (the next
     /// generation, `Session::next_generation`, as the Lambda's decision makes it).
     pub async fn start_session(&self, customer: &PhoneNumber, first_text: &str) -> Session {
+        self.start_session_from(customer, first_text, false).await
+    }
+
+    /// [`Self::start_session`]; with `persistent`, the new chat continues from the
+    /// session's last chat (persistent chat, `BRIDGE_PERSISTENT_CHAT=true`), so its
+    /// transcript carries that chat's items, and those before it, with RelatedContactId.
+    pub async fn start_session_from(
+        &self,
+        customer: &PhoneNumber,
+        first_text: &str,
+        persistent: bool,
+    ) -> Session {
         let key = SessionKey::new(customer.clone(), support());
         let shard = key.shard(NonZeroU16::new(self.shards).unwrap());
         let now = Utc::now();
@@ -357,7 +369,7 @@ impl Stack {
                 display_name: "SMS customer".to_owned(),
                 attributes: Default::default(),
                 initial_message: Some(first_text.to_owned()),
-                continue_from: None,
+                continue_from: row.previous_contact_id.clone().filter(|_| persistent),
                 duration_minutes: None,
                 connection: None,
             })

@@ -1,7 +1,7 @@
 //! The inbound handler's own CPU per event, with the real adapters and SDK clients.
 //!
-//! The handler runs in this process; moto and connect-sim run in theirs, so this process's
-//! CPU clock (`CLOCK_PROCESS_CPUTIME_ID`: every thread, user and system) counts what the
+//! The handler runs in this process; the emulators and connect-sim run in theirs, so this
+//! process's CPU clock (`CLOCK_PROCESS_CPUTIME_ID`: every thread, user and system) counts what the
 //! Lambda would spend per event: parsing, the session decision, building, signing and
 //! sending the requests, reading the answers, and writing its JSON log lines (to a sink
 //! here, to stdout in Lambda). Events go one at a time, as one Lambda execution
@@ -26,7 +26,7 @@ pub struct PathCpu {
     pub events: usize,
     /// Process CPU per event.
     pub cpu_per_event: Duration,
-    /// Median wall time of one event (mostly waiting on moto and connect-sim).
+    /// Median wall time of one event (mostly waiting on the emulators and connect-sim).
     pub wall_p50: Duration,
     /// AWS calls made, per event.
     pub calls_per_event: f64,

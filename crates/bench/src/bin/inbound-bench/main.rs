@@ -3,16 +3,19 @@
 //! Three measurements, each its own subcommand (no subcommand runs all three):
 //! - `calls`: the AWS calls of each path through the handler (first text, resume,
 //!   redelivery, keywords, an ended chat, an expired token, a race of 20, bad input),
-//!   counted by an interceptor on the real SDK clients against moto and connect-sim;
+//!   counted by an interceptor on the real SDK clients against the emulators and
+//!   connect-sim;
 //! - `cpu`: this process's CPU per event on the first-text and resume paths, with the real
 //!   adapters and JSON logging, the emulators in their own processes;
 //! - `startup`: the `bridge-inbound` binary's start-up under a local Lambda Runtime API,
 //!   from spawn to its first poll for an event, beside `hello-lambda` (the smallest Rust
 //!   Lambda), interleaved run by run so the machine's noise falls on both alike.
 //!
-//! moto comes from `--moto` (default: `BRIDGE_TEST_MOTO_ENDPOINT`, as
-//! `scripts/with-emulators.sh` sets it); connect-sim, `bridge-inbound` and `hello-lambda`
-//! are taken from this binary's directory (`make bench-inbound` builds them in release).
+//! DynamoDB is DynamoDB Local unless `--dynamodb moto` (or a URL) says otherwise; moto
+//! (SNS) comes from `--moto` (default: `BRIDGE_TEST_MOTO_ENDPOINT`, as
+//! `scripts/with-emulators.sh` sets it, with `DYNAMODB_LOCAL_PORT`); connect-sim,
+//! `bridge-inbound` and `hello-lambda` are taken from this binary's directory
+//! (`make bench-inbound` builds them in release).
 
 mod cpu;
 mod startup;
@@ -22,9 +25,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bridge_bench::inbound::{Stack, customer, paths, unique};
+use bridge_bench::inbound::{Services, Stack, customer, paths, unique};
 use bridge_bench::probe::percentile;
 use bridge_bench::sim::Sim;
+use bridge_cli::config::Dynamodb;
 use bridge_inbound::config::{LogConfig, LogFormat};
 use clap::{Parser, Subcommand};
 use serde_json::Value;
@@ -35,9 +39,18 @@ use serde_json::Value;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// moto's endpoint (DynamoDB and SNS).
+    /// moto's endpoint (SNS; DynamoDB too with `--dynamodb moto`).
     #[arg(long, env = "BRIDGE_TEST_MOTO_ENDPOINT", global = true)]
     moto: Option<String>,
+    /// The DynamoDB to measure against: `local` (DynamoDB Local), `moto` or a URL.
+    #[arg(
+        long,
+        env = "BRIDGE_DYNAMODB",
+        default_value = "local",
+        global = true,
+        value_name = "local|moto|URL"
+    )]
+    dynamodb: Dynamodb,
     /// Directory of connect-sim, bridge-inbound and hello-lambda (default: this binary's).
     #[arg(long, global = true)]
     bin_dir: Option<PathBuf>,
@@ -118,12 +131,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .moto
         .clone()
         .context("no moto endpoint: pass --moto or run under scripts/with-emulators.sh")?;
+    let services = Services::new(&cli.dynamodb, &moto);
     let sim = Sim::spawn(&binary(&bin_dir, "connect-sim")?).await?;
 
-    let mut report = String::from("# inbound-bench\n\n");
+    let mut report = format!(
+        "# inbound-bench\n\nDynamoDB: {} at {}; SNS: moto at {}.\n\n",
+        engine_name(&cli.dynamodb),
+        services.dynamodb,
+        services.moto
+    );
     let all = cli.command.is_none();
     if all || matches!(cli.command, Some(Command::Calls)) {
-        let stack = Stack::new(&moto, &sim.url).await?;
+        let stack = Stack::new(&services, &sim.url).await?;
         let rows = paths::run_all(&stack).await?;
         section(&mut report, "AWS calls per path", &paths::markdown(&rows));
     }
@@ -135,12 +154,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         sim
     };
     if all || matches!(cli.command, Some(Command::Cpu)) {
-        let stack = Stack::new(&moto, &sim.url).await?;
+        let stack = Stack::new(&services, &sim.url).await?;
         let rows = cpu::measure(&stack, cli.starts, cli.events).await?;
         section(&mut report, "CPU per event", &cpu_table(&rows));
     }
     if all || matches!(cli.command, Some(Command::Startup)) {
-        let stack = Stack::new(&moto, &sim.url).await?;
+        let stack = Stack::new(&services, &sim.url).await?;
         let table = startup_table(&bin_dir, &stack, cli.runs, &cli.lambda_env).await?;
         section(&mut report, "Lambda start-up", &table);
     }
@@ -152,6 +171,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("inbound-bench: report written to {}", out.display());
     }
     Ok(())
+}
+
+/// What the report calls the DynamoDB engine.
+fn engine_name(dynamodb: &Dynamodb) -> &'static str {
+    match dynamodb {
+        Dynamodb::Local => "DynamoDB Local",
+        Dynamodb::Moto => "moto",
+        Dynamodb::Url(_) => "the DynamoDB given",
+    }
 }
 
 fn binary(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
