@@ -145,10 +145,10 @@ where
         + 'static,
 {
     match classify(&error) {
-        Class::Throttled => StoreError::Throttled(Box::new(error)),
-        Class::Transient => StoreError::Transient(Box::new(error)),
+        Class::Throttled => StoreError::Throttled(crate::error::loggable(error)),
+        Class::Transient => StoreError::Transient(crate::error::loggable(error)),
         Class::Conflict | Class::AccessDenied | Class::Invalid | Class::Other => {
-            StoreError::Other(Box::new(error))
+            StoreError::Other(crate::error::loggable(error))
         }
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! Every adapter answers with its port's error enum (`StoreError`, `ChatError`,
 //! `SmsError`), whose variants say what a caller may do (retry, re-read, give up). The
-//! SDK error is kept whole as the variant's `#[source]`; the types below are the causes
-//! that do not come from the SDK: a response missing a field, a request refused before it
-//! was sent, a table bootstrap that went wrong.
+//! variant's `#[source]` is the SDK error as [`AwsError`] (what [`loggable`] keeps of it:
+//! the service's error code, HTTP status and request id, never the service's message,
+//! which can quote the request: a phone number, a token, the customer's words); the other
+//! types below are the causes that do not come from the SDK: a response missing a field,
+//! a request refused before it was sent, a table bootstrap that went wrong.
 //!
 //! Classification (`classify`) looks at the error code first (the same strings on
 //! every AWS protocol), then at the HTTP status, then at how the request failed (timeout,
@@ -86,6 +88,57 @@ pub(crate) enum Class {
     Other,
 }
 
+/// An AWS call's failure as it may reach a log.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// The service answered with an error. Its message is left out: AWS's validation and
+    /// authorization messages quote request values (SNS's AuthorizationError names the
+    /// destination number; a validation error quotes the value it refused).
+    #[error("{code} (HTTP {status}, request id {request_id})")]
+    Service {
+        /// The service's error code (`ThrottlingException`, `AuthorizationError`…), or
+        /// `unknown` when it gave none.
+        code: String,
+        /// The HTTP status.
+        status: u16,
+        /// The request id, for AWS support; `unknown` when absent.
+        request_id: String,
+    },
+    /// The response came but could not be read (its body is left out).
+    #[error("unreadable response (HTTP {status})")]
+    Response {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// No answer: a timeout, a connection failure, or a request the SDK could not build
+    /// (none of which carries the request's values).
+    #[error("request failed")]
+    Unanswered(#[source] BoxError),
+}
+
+/// What of an SDK error may be logged ([`AwsError`]), boxed as a port error's source.
+pub(crate) fn loggable<E>(error: SdkError<E, HttpResponse>) -> BoxError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let error = match error {
+        SdkError::ServiceError(context) => {
+            let status = context.raw().status().as_u16();
+            let meta = context.err().meta();
+            AwsError::Service {
+                code: meta.code().unwrap_or("unknown").to_owned(),
+                status,
+                request_id: meta.extra("aws_request_id").unwrap_or("unknown").to_owned(),
+            }
+        }
+        SdkError::ResponseError(context) => AwsError::Response {
+            status: context.raw().status().as_u16(),
+        },
+        other => AwsError::Unanswered(Box::new(other)),
+    };
+    Box::new(error)
+}
+
 /// Classifies an SDK error; see the module docs for the order of the rules.
 pub(crate) fn classify<E>(error: &SdkError<E, HttpResponse>) -> Class
 where
@@ -150,11 +203,11 @@ where
 {
     match (classify(&error), service) {
         (Class::AccessDenied, ChatService::Participant) => ChatError::ChatEnded,
-        (Class::Throttled, _) => ChatError::Throttled(Box::new(error)),
-        (Class::Transient, _) => ChatError::Transient(Box::new(error)),
-        (Class::Invalid, _) => ChatError::Invalid(Box::new(error)),
+        (Class::Throttled, _) => ChatError::Throttled(loggable(error)),
+        (Class::Transient, _) => ChatError::Transient(loggable(error)),
+        (Class::Invalid, _) => ChatError::Invalid(loggable(error)),
         (Class::AccessDenied | Class::Conflict | Class::Other, _) => {
-            ChatError::Other(Box::new(error))
+            ChatError::Other(loggable(error))
         }
     }
 }

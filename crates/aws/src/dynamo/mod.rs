@@ -58,7 +58,9 @@ use self::item::{Item, Reader, epoch_seconds, n, s, time};
 use self::schema::{ACTIVE_BY_SHARD, ACTIVE_SHARD, PK, TTL, attr};
 pub use self::schema::{SCHEMA, TableDefinition, TableSchema, table_definition};
 pub use self::table::create_table;
-use crate::error::{Class, RequestError, TransactionCancelled, UnprocessedKeys, classify};
+use crate::error::{
+    AwsError, Class, RequestError, TransactionCancelled, UnprocessedKeys, classify, loggable,
+};
 
 /// BatchGetItem reads at most this many keys per call.
 const BATCH_GET_LIMIT: usize = 100;
@@ -373,7 +375,16 @@ mod cancellation {
 /// other items' reasons.
 fn cancelled_outcome(error: TransactWriteItemsError) -> Result<Outcome, StoreError> {
     let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
-        return Err(StoreError::Other(Box::new(error)));
+        // Not reached: callers pass cancellations only. Its code, never its message.
+        return Err(StoreError::Other(Box::new(AwsError::Service {
+            code: error.code().unwrap_or("unknown").to_owned(),
+            status: 400,
+            request_id: error
+                .meta()
+                .extra("aws_request_id")
+                .unwrap_or("unknown")
+                .to_owned(),
+        })));
     };
     let reasons = cancelled.cancellation_reasons.clone().unwrap_or_default();
     let codes: Vec<String> = reasons
@@ -445,9 +456,9 @@ where
 {
     match classify(&error) {
         Class::Conflict => StoreError::Conflict { what },
-        Class::Throttled => StoreError::Throttled(Box::new(error)),
-        Class::Transient => StoreError::Transient(Box::new(error)),
-        Class::AccessDenied | Class::Invalid | Class::Other => StoreError::Other(Box::new(error)),
+        Class::Throttled => StoreError::Throttled(loggable(error)),
+        Class::Transient => StoreError::Transient(loggable(error)),
+        Class::AccessDenied | Class::Invalid | Class::Other => StoreError::Other(loggable(error)),
     }
 }
 

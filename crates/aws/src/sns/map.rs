@@ -8,7 +8,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bridge_core::ids::SmsMessageId;
 use bridge_core::ports::SmsError;
 
-use crate::error::{Class, RequestError, ResponseError, classify};
+use crate::error::{Class, RequestError, ResponseError, classify, loggable};
 
 /// The message attribute data type for strings.
 const STRING_DATA_TYPE: &str = "String";
@@ -60,10 +60,10 @@ pub(super) fn sms_error(error: SdkError<PublishError, HttpResponse>) -> SmsError
         return SmsError::OptedOut;
     }
     match classify(&error) {
-        Class::Throttled => SmsError::Throttled(Box::new(error)),
-        Class::Transient => SmsError::Transient(Box::new(error)),
-        Class::Invalid => SmsError::Invalid(Box::new(error)),
-        Class::Conflict | Class::AccessDenied | Class::Other => SmsError::Other(Box::new(error)),
+        Class::Throttled => SmsError::Throttled(loggable(error)),
+        Class::Transient => SmsError::Transient(loggable(error)),
+        Class::Invalid => SmsError::Invalid(loggable(error)),
+        Class::Conflict | Class::AccessDenied | Class::Other => SmsError::Other(loggable(error)),
     }
 }
 
@@ -103,5 +103,35 @@ mod tests {
         ));
         assert!(!is_opt_out(Some("Throttling"), Some("opted out")));
         assert!(!is_opt_out(None, Some("opted out")));
+    }
+
+    #[test]
+    fn a_refusal_keeps_its_code_status_and_request_id_and_drops_the_message() {
+        use aws_sdk_sns::error::ErrorMetadata;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+
+        // GIVEN SNS's AuthorizationError, whose message quotes the destination number
+        let meta = ErrorMetadata::builder()
+            .code("AuthorizationError")
+            .message("User is not authorized to perform SNS:Publish on resource: +15551234567")
+            .custom("aws_request_id", "req-42")
+            .build();
+        let response = HttpResponse::new(StatusCode::try_from(403).unwrap(), SdkBody::empty());
+        let error = SdkError::service_error(PublishError::generic(meta), response);
+
+        // WHEN it becomes the port's error, as a log line shows it
+        let mapped = sms_error(error);
+        let line = bridge_core::report::chain(&mapped);
+
+        // THEN the line names the code, the status and the request id, and quotes nothing
+        // of the request: not even a masked number
+        assert!(matches!(mapped, SmsError::Other(_)), "{mapped:?}");
+        assert!(
+            line.contains("AuthorizationError (HTTP 403, request id req-42)"),
+            "{line}"
+        );
+        assert!(!line.contains("4567"), "{line}");
+        assert!(!line.contains("not authorized"), "{line}");
     }
 }
