@@ -146,7 +146,7 @@ chaos: venv tools ## Chaos run: 500 chats while relays crash, DynamoDB throttles
 	scripts/with-emulators.sh $(TARGET_DIR)/debug/chaos --chats $(or $(CHATS),500) --kills $(or $(KILLS),3) --out $(TARGET_DIR)/chaos.md
 
 .PHONY: bench-replay
-bench-replay: venv tools ## Replay 10,000 SMS events through the local stack: events/s, handler vs emulator time
+bench-replay: venv tools ## Replay 10,000 SMS events through the local stack on DynamoDB Local (1,000 on moto): events/s, handler vs emulator time
 	$(CARGO) build --bins -p bridge-cli -p connect-sim
 	scripts/with-emulators.sh $(CARGO) test -p bridge-e2e --test bench_replay -- --ignored --nocapture
 

@@ -110,9 +110,13 @@ pub enum AwsError {
         /// The HTTP status.
         status: u16,
     },
-    /// No answer: a timeout, a connection failure, or a request the SDK could not build
-    /// (none of which carries the request's values).
-    #[error("request failed")]
+    /// The SDK could not build the request. Its reason is left out: it can quote the value
+    /// it refused (a token that cannot be a header value).
+    #[error("request could not be built")]
+    Unbuilt,
+    /// No answer: a timeout or a connection failure (DNS, TLS, credentials, connector),
+    /// whose causes name the endpoint, never the request's values.
+    #[error("no answer")]
     Unanswered(#[source] BoxError),
 }
 
@@ -134,6 +138,7 @@ where
         SdkError::ResponseError(context) => AwsError::Response {
             status: context.raw().status().as_u16(),
         },
+        SdkError::ConstructionFailure(_) => AwsError::Unbuilt,
         other => AwsError::Unanswered(Box::new(other)),
     };
     Box::new(error)
@@ -323,6 +328,53 @@ pub enum TableError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_logged_chat_error_keeps_the_code_and_drops_what_the_message_quotes() {
+        use aws_sdk_connectparticipant::operation::send_message::SendMessageError;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+
+        // GIVEN a refusal whose message quotes the customer's words, as AWS's validation
+        // messages quote the value they refused
+        let meta = ErrorMetadata::builder()
+            .code("ValidationException")
+            .message("Value 'my card is 4111 1111' at 'content' failed to satisfy constraint")
+            .custom("aws_request_id", "req-7")
+            .build();
+        let response = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        let error = SdkError::service_error(SendMessageError::generic(meta), response);
+
+        // WHEN it becomes the port's error, as a log line shows it
+        let mapped = chat_error(error, ChatService::Participant);
+        let line = bridge_core::report::chain(&mapped);
+
+        // THEN the code, status and request id are there, the quoted words are not
+        assert!(matches!(mapped, ChatError::Invalid(_)), "{mapped:?}");
+        assert!(
+            line.contains("ValidationException (HTTP 400, request id req-7)"),
+            "{line}"
+        );
+        assert!(!line.contains("my card"), "{line}");
+    }
+
+    #[test]
+    fn a_request_that_could_not_be_built_keeps_no_reason() {
+        use aws_sdk_connectparticipant::operation::send_message::SendMessageError;
+
+        // GIVEN the SDK refusing a token that cannot be a header value, quoting it
+        let error: SdkError<SendMessageError, HttpResponse> = SdkError::construction_failure(
+            std::io::Error::other("`secret-token\n` cannot be used as a header value"),
+        );
+
+        // WHEN it is logged
+        let line = bridge_core::report::chain(&chat_error(error, ChatService::Participant));
+
+        // THEN the token is not in the line
+        assert!(line.contains("request could not be built"), "{line}");
+        assert!(!line.contains("secret-token"), "{line}");
+    }
 
     #[test]
     fn conditional_check_failure_is_a_conflict() {

@@ -1141,8 +1141,10 @@ mod engines_differ {
         assert_eq!(counter_after_a_resent_transaction(&h).await, "2");
     }
 
-    /// Writes a session row whose index key (`active_shard`, a number) is a string.
-    async fn put_with_a_string_shard(h: &Harness) -> bool {
+    /// Writes a session row whose index key (`active_shard`, a number) is a string; the
+    /// refusal's code and message when refused.
+    async fn put_with_a_string_shard(h: &Harness) -> Result<(), (String, String)> {
+        use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
         let row = key(8002);
         h.raw
             .put_item()
@@ -1152,13 +1154,22 @@ mod engines_differ {
             .item(schema::ACTIVE_SHARD, AttributeValue::S("3".to_owned()))
             .send()
             .await
-            .is_ok()
+            .map(|_| ())
+            .map_err(|error| {
+                let error = error.into_service_error();
+                (
+                    error.code().unwrap_or_default().to_owned(),
+                    error.message().unwrap_or_default().to_owned(),
+                )
+            })
     }
 
     #[tokio::test]
     async fn dynamodb_local_refuses_an_index_key_of_the_wrong_type() {
         let h = Harness::new("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").await;
-        assert!(!put_with_a_string_shard(&h).await);
+        let (code, message) = put_with_a_string_shard(&h).await.unwrap_err();
+        assert_eq!(code, "ValidationException", "{message}");
+        assert!(message.contains("Type mismatch for Index Key"), "{message}");
     }
 
     /// moto stores it (and leaves it out of the index); DynamoDB refuses it, so a schema
@@ -1166,7 +1177,7 @@ mod engines_differ {
     #[tokio::test]
     async fn moto_accepts_an_index_key_of_the_wrong_type() {
         let h = Harness::new("BRIDGE_TEST_MOTO_ENDPOINT").await;
-        assert!(put_with_a_string_shard(&h).await);
+        assert_eq!(put_with_a_string_shard(&h).await, Ok(()));
     }
 
     /// The engines word their errors differently (a missing table: "Cannot do operations on

@@ -167,7 +167,8 @@ struct Run {
     inbound_log: tracing::Dispatch,
     /// The sessions, read past the fault proxy.
     sessions: Arc<dyn SessionStore>,
-    /// Every chat's participant and connection tokens seen at the end: no log may hold one.
+    /// What no log line may hold: every chat's participant and connection tokens, and each
+    /// customer's number as bare digits.
     secrets: Vec<String>,
     relays: Vec<Relay>,
     relay_env: Vec<(String, String)>,
@@ -448,6 +449,7 @@ impl Run {
                         self.figures.chats_started += 1;
                         customer.contacts.push(contact.clone());
                         customer.contact = Some(contact.clone());
+                        self.note_tokens(&phone).await?;
                         self.sim_post(
                             &format!("/sim/contacts/{contact}/agent/join"),
                             json!({"DisplayName": "Agent"}),
@@ -715,24 +717,31 @@ impl Run {
             }
         }
         self.figures.faults = self.dynamodb.faulted() + self.sns.faulted();
-        // The tokens of every chat still held: none may be in a log.
+        // No log may hold a chat's token, nor a customer's number written without its `+`
+        // (which masking would not recognise).
         for customer in customers {
-            let key = SessionKey::new(
-                PhoneNumber::parse(&customer.phone)?,
-                PhoneNumber::parse(SUPPORT)?,
-            );
-            if let Some(chat) = self
-                .sessions
-                .get(&key)
-                .await?
-                .and_then(|session| session.chat)
-            {
-                self.secrets
-                    .push(chat.participant_token.expose().to_owned());
-                self.secrets.push(chat.connection.token.expose().to_owned());
-            }
+            self.note_tokens(&customer.phone).await?;
+            self.secrets
+                .push(customer.phone.trim_start_matches('+').to_owned());
         }
         Ok(self.figures.clone())
+    }
+
+    /// Records the tokens of `phone`'s current chat (read past the fault proxy), which no
+    /// log line may hold.
+    async fn note_tokens(&mut self, phone: &str) -> anyhow::Result<()> {
+        let key = SessionKey::new(PhoneNumber::parse(phone)?, PhoneNumber::parse(SUPPORT)?);
+        if let Some(chat) = self
+            .sessions
+            .get(&key)
+            .await?
+            .and_then(|session| session.chat)
+        {
+            self.secrets
+                .push(chat.participant_token.expose().to_owned());
+            self.secrets.push(chat.connection.token.expose().to_owned());
+        }
+        Ok(())
     }
 
     /// Stops every process with SIGTERM; each must exit cleanly.
@@ -812,7 +821,8 @@ async fn deliver(
 }
 
 /// Checks every line of every log in `dir` (the relays' and the handler's): none may carry
-/// a full phone number (every E.164-shaped number must be masked) or one of `secrets`.
+/// a full phone number (every E.164-shaped number must be masked) or one of `secrets`
+/// (tokens, and the customers' numbers as bare digits).
 /// Returns the lines checked.
 fn scan_logs(dir: &Path, secrets: &[String]) -> anyhow::Result<usize> {
     let mut lines = 0;
@@ -830,7 +840,7 @@ fn scan_logs(dir: &Path, secrets: &[String]) -> anyhow::Result<usize> {
             );
             ensure!(
                 !secrets.iter().any(|secret| line.contains(secret.as_str())),
-                "a chat's token in {}",
+                "a chat's token or a customer's bare number in {}",
                 path.display()
             );
         }

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use bridge_core::ports::BoxError;
 
 use super::schema::{KeyAttribute, KeyType, Projection, SCHEMA};
-use crate::error::{TableError, code_of};
+use crate::error::{TableError, code_of, loggable};
 
 /// How long a new table may take to become ACTIVE (seconds on AWS, instant locally).
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -80,7 +80,7 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<(), Table
                 table: table_name.to_owned(),
             });
         }
-        return Err(request_error("CreateTable")(error.into()));
+        return Err(request_error("CreateTable")(loggable(error)));
     }
     wait_active(client, table_name).await?;
     let ttl = TimeToLiveSpecification::builder()
@@ -94,7 +94,7 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<(), Table
         .time_to_live_specification(ttl)
         .send()
         .await
-        .map_err(|e| request_error("UpdateTimeToLive")(e.into()))?;
+        .map_err(|e| request_error("UpdateTimeToLive")(loggable(e)))?;
     Ok(())
 }
 
@@ -110,7 +110,7 @@ async fn wait_active(client: &Client, table_name: &str) -> Result<(), TableError
             .map_err(|error| TableError::Request {
                 operation: "DescribeTable",
                 table: table_name.to_owned(),
-                source: error.into(),
+                source: loggable(error),
             })?;
         if let Some(table) = described.table() {
             let indexes_active = table
