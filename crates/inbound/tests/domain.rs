@@ -43,6 +43,11 @@ async fn first_text_starts_a_chat_with_the_text_as_initial_message() {
             (attribute::CUSTOMER_NUMBER.to_owned(), customer.to_owned()),
             (attribute::SUPPORT_NUMBER.to_owned(), SUPPORT.to_owned()),
             (attribute::CHANNEL.to_owned(), "SMS".to_owned()),
+            (
+                attribute::FIRST_TEXT.to_owned(),
+                "Hi, my order #123 is late".to_owned()
+            ),
+            (attribute::KEYWORD.to_owned(), "hi".to_owned()),
         ])
     );
     assert!(contact.customer_connected, "ConnectParticipant was set");

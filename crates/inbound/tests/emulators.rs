@@ -320,6 +320,11 @@ async fn first_text_starts_a_chat_and_the_second_lands_in_it() {
     );
     assert_eq!(contact["Attributes"][attribute::SUPPORT_NUMBER], SUPPORT);
     assert_eq!(contact["Attributes"][attribute::CHANNEL], "SMS");
+    assert_eq!(contact["Attributes"][attribute::KEYWORD], "where");
+    assert_eq!(
+        contact["Attributes"][attribute::FIRST_TEXT],
+        "Where is my parcel?"
+    );
     assert_eq!(
         stack.customer_texts(&contact_id).await,
         ["Where is my parcel?"],
