@@ -325,6 +325,34 @@ pub enum TableError {
     },
 }
 
+/// Test helpers: SDK errors as the services send them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    /// A service's refusal with `code`, `message`, HTTP `status` and request id
+    /// `request_id`, as operation error `E` (`generic`: e.g. `PublishError::generic`).
+    pub(crate) fn refusal<E>(
+        generic: fn(ErrorMetadata) -> E,
+        code: &str,
+        message: &str,
+        status: u16,
+        request_id: &str,
+    ) -> SdkError<E, HttpResponse> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message(message)
+            .custom("aws_request_id", request_id)
+            .build();
+        let status = StatusCode::try_from(status).expect("an HTTP status");
+        SdkError::service_error(generic(meta), HttpResponse::new(status, SdkBody::empty()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,19 +360,16 @@ mod tests {
     #[test]
     fn a_logged_chat_error_keeps_the_code_and_drops_what_the_message_quotes() {
         use aws_sdk_connectparticipant::operation::send_message::SendMessageError;
-        use aws_smithy_runtime_api::http::StatusCode;
-        use aws_smithy_types::body::SdkBody;
-        use aws_smithy_types::error::ErrorMetadata;
 
         // GIVEN a refusal whose message quotes the customer's words, as AWS's validation
         // messages quote the value they refused
-        let meta = ErrorMetadata::builder()
-            .code("ValidationException")
-            .message("Value 'my card is 4111 1111' at 'content' failed to satisfy constraint")
-            .custom("aws_request_id", "req-7")
-            .build();
-        let response = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
-        let error = SdkError::service_error(SendMessageError::generic(meta), response);
+        let error = testing::refusal(
+            SendMessageError::generic,
+            "ValidationException",
+            "Value 'my card is 4111 1111' at 'content' failed to satisfy constraint",
+            400,
+            "req-7",
+        );
 
         // WHEN it becomes the port's error, as a log line shows it
         let mapped = chat_error(error, ChatService::Participant);

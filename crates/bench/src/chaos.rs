@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
+use bridge_aws::dynamo::{DynamoSettings, DynamoStore};
 use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
@@ -242,14 +243,11 @@ impl Run {
             connect: sim_clients.connect,
             participant: sim_clients.participant,
         };
-        let sessions = Ports::aws(
-            &Clients {
-                dynamodb: direct.dynamodb.clone(),
-                ..clients.clone()
-            },
-            &config,
-        )
-        .sessions;
+        let sessions: Arc<dyn SessionStore> = Arc::new(DynamoStore::new(
+            direct.dynamodb.clone(),
+            &table,
+            DynamoSettings::default(),
+        ));
         let handler = Arc::new(Handler::new(Ports::aws(&clients, &config), config));
         let inbound_log = std::fs::File::create(logs.join("inbound.log"))
             .context("creating the handler's log")?;

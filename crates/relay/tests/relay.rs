@@ -231,19 +231,24 @@ async fn dropped_sockets_during_five_replies_lose_and_duplicate_nothing() {
     relay.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chat_end_sends_the_closing_text_ends_the_session_and_leaks_nothing() {
-    // GIVEN a relay configured with a closing text
-    let stack = Stack::with_shards(SHARDS).await;
-    let closing = "This chat has ended. Text us again any time.";
-    let relay = InProcessRelay::start(
-        &stack,
+/// A relay on `stack` that sends `closing` when a chat ends, and no joined notice.
+async fn relay_with_closing_text(stack: &Stack, closing: &str) -> InProcessRelay {
+    InProcessRelay::start(
+        stack,
         &[
             ("BRIDGE_JOINED_NOTICE", "false"),
             ("BRIDGE_CLOSING_TEXT", closing),
         ],
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_end_sends_the_closing_text_ends_the_session_and_leaks_nothing() {
+    // GIVEN a relay configured with a closing text
+    let stack = Stack::with_shards(SHARDS).await;
+    let closing = "This chat has ended. Text us again any time.";
+    let relay = relay_with_closing_text(&stack, closing).await;
     let phone = customer();
     let session = stack.start_session(&phone, "hi").await;
     let contact = session.contact_id().unwrap().clone();
@@ -293,14 +298,7 @@ async fn three_chained_persistent_chats_each_reach_the_phone_once() {
     })
     .await;
     let closing = "This chat has ended.";
-    let relay = InProcessRelay::start(
-        &stack,
-        &[
-            ("BRIDGE_JOINED_NOTICE", "false"),
-            ("BRIDGE_CLOSING_TEXT", closing),
-        ],
-    )
-    .await;
+    let relay = relay_with_closing_text(&stack, closing).await;
     let phone = customer();
     let mut expected: Vec<String> = Vec::new();
     for chat in 1..=3 {

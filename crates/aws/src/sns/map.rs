@@ -107,18 +107,14 @@ mod tests {
 
     #[test]
     fn a_refusal_keeps_its_code_status_and_request_id_and_drops_the_message() {
-        use aws_sdk_sns::error::ErrorMetadata;
-        use aws_smithy_runtime_api::http::StatusCode;
-        use aws_smithy_types::body::SdkBody;
-
         // GIVEN SNS's AuthorizationError, whose message quotes the destination number
-        let meta = ErrorMetadata::builder()
-            .code("AuthorizationError")
-            .message("User is not authorized to perform SNS:Publish on resource: +15551234567")
-            .custom("aws_request_id", "req-42")
-            .build();
-        let response = HttpResponse::new(StatusCode::try_from(403).unwrap(), SdkBody::empty());
-        let error = SdkError::service_error(PublishError::generic(meta), response);
+        let error = crate::error::testing::refusal(
+            PublishError::generic,
+            "AuthorizationError",
+            "User is not authorized to perform SNS:Publish on resource: +15551234567",
+            403,
+            "req-42",
+        );
 
         // WHEN it becomes the port's error, as a log line shows it
         let mapped = sms_error(error);
