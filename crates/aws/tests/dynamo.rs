@@ -20,6 +20,7 @@ use bridge_core::PhoneNumber;
 use bridge_core::ids::{
     ConnectionToken, ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken,
 };
+use bridge_core::menu::{MenuChange, MenuOption};
 use bridge_core::ports::{
     Clock, Connection, DedupeStore, LeaseStore, Marker, OwnerId, SessionStore, StoreError,
 };
@@ -74,6 +75,23 @@ impl Harness {
             .await
             .unwrap()
             .item
+    }
+}
+
+impl Harness {
+    /// Overwrites one attribute of a session's raw item, bypassing the adapter.
+    async fn set_raw(&self, key: &SessionKey, name: &str, value: AttributeValue) {
+        self.raw
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(pk(key)))
+            .key(schema::SK, AttributeValue::S(schema::SESSION_SK.to_owned()))
+            .update_expression("SET #a = :v")
+            .expression_attribute_names("#a", name)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await
+            .unwrap();
     }
 }
 
@@ -572,6 +590,72 @@ mod suite {
         );
     }
 
+    /// The relay's menu rides on its cursor writes: opened by an interactive message,
+    /// kept by the inbound side's puts, closed by the agent's next message.
+    pub async fn the_menu_is_written_with_the_cursor_and_kept_by_puts(h: Harness) {
+        let key = key(23);
+        let session = active(&h, &key, 2, "c-23").await;
+        let options = vec![MenuOption {
+            text: "Billing".to_owned(),
+            reply: "Billing".to_owned(),
+        }];
+        assert!(
+            h.store
+                .advance_cursor_and_menu(
+                    &key,
+                    &contact("c-23"),
+                    &ItemId::new("i-1").unwrap(),
+                    &MenuChange::Open(options.clone()),
+                    h.now()
+                )
+                .await
+                .unwrap()
+        );
+        let stored = h.store.get(&key).await.unwrap().unwrap();
+        let menu = stored.open_menu().expect("an open menu");
+        assert_eq!(
+            (&menu.contact_id, &menu.options),
+            (&contact("c-23"), &options)
+        );
+        assert_eq!(stored.version, session.version, "the menu is the relay's");
+        // A put (a refreshed connection) leaves it.
+        let refreshed = h
+            .store
+            .put(&stored.with_opt_out(false, h.now()), Some(stored.version))
+            .await
+            .unwrap();
+        assert_eq!(refreshed.menu, stored.menu);
+        assert!(
+            h.store
+                .get(&key)
+                .await
+                .unwrap()
+                .unwrap()
+                .open_menu()
+                .is_some()
+        );
+        // A cursor write without a change keeps it; the agent's next message closes it.
+        for (change, open) in [(MenuChange::Keep, true), (MenuChange::Close, false)] {
+            h.store
+                .advance_cursor_and_menu(
+                    &key,
+                    &contact("c-23"),
+                    &ItemId::new("i-2").unwrap(),
+                    &change,
+                    h.now(),
+                )
+                .await
+                .unwrap();
+            let stored = h.store.get(&key).await.unwrap().unwrap();
+            assert_eq!(stored.open_menu().is_some(), open, "{change:?}");
+        }
+        assert!(!h.raw_session(&key).await.unwrap().contains_key(attr::MENU));
+        // A menu that no longer reads is ignored, not a corrupt session.
+        h.set_raw(&key, attr::MENU, AttributeValue::S("{not json".to_owned()))
+            .await;
+        assert_eq!(h.store.get(&key).await.unwrap().unwrap().menu, None);
+    }
+
     pub async fn active_in_shard_lists_live_sessions_only(h: Harness) {
         let starting = h
             .store
@@ -984,17 +1068,8 @@ mod suite {
     pub async fn corrupt_session_is_reported_with_a_masked_key(h: Harness) {
         let key = key(30);
         active(&h, &key, 1, "c-30").await;
-        h.raw
-            .update_item()
-            .table_name(&h.table)
-            .key(schema::PK, AttributeValue::S(pk(&key)))
-            .key(schema::SK, AttributeValue::S(schema::SESSION_SK.to_owned()))
-            .update_expression("SET #s = :s")
-            .expression_attribute_names("#s", attr::STATUS)
-            .expression_attribute_values(":s", AttributeValue::S("open".into()))
-            .send()
-            .await
-            .unwrap();
+        h.set_raw(&key, attr::STATUS, AttributeValue::S("open".into()))
+            .await;
         let error = h.store.get(&key).await.unwrap_err();
         let printed = format!("{error} / {error:?}");
         match &error {
@@ -1060,6 +1135,7 @@ targets!(
     end_chat_is_conditional_on_the_contact,
     advance_cursor_is_conditional_on_the_contact,
     advance_cursor_accepts_the_previous_chat,
+    the_menu_is_written_with_the_cursor_and_kept_by_puts,
     active_in_shard_lists_live_sessions_only,
     dedupe_marker_is_idempotent,
     session_and_marker_are_read_in_one_request,

@@ -18,6 +18,7 @@ use bridge_core::ids::{
     ConnectionToken, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantToken,
     SmsMessageId,
 };
+use bridge_core::menu::MenuChange;
 use bridge_core::ports::{
     ChatApi, ChatError, Connected, ConnectionKind, DedupeStore, Marker, SentMessage, SessionStore,
     SmsError, SmsSender, StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
@@ -235,17 +236,19 @@ impl<P: SessionStore + ?Sized> SessionStore for Metered<P> {
         .await
     }
 
-    async fn advance_cursor(
+    async fn advance_cursor_and_menu(
         &self,
         key: &SessionKey,
         contact_id: &ContactId,
         item: &ItemId,
+        menu: &MenuChange,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         timed(
             &self.totals,
             Service::DynamoDb,
-            self.inner.advance_cursor(key, contact_id, item, now),
+            self.inner
+                .advance_cursor_and_menu(key, contact_id, item, menu, now),
         )
         .await
     }

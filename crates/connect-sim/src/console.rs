@@ -4,7 +4,8 @@
 //! Stable hooks for tests and scripts: `#contacts` holds one `li.contact[data-contact-id]
 //! [data-status]` per chat; `#transcript` holds `.item[data-item-id][data-role]` entries
 //! with a `.content` child; `#reply`, `#send`, `#join`, `#end` and `#agent-name` are the
-//! controls. `/#contact=<ContactId>` preselects a chat.
+//! controls; `#menu` sends the reply box as an interactive message of the `#menu-type`
+//! template (first line the title, each further line an option). `/#contact=<ContactId>` preselects a chat.
 
 /// The page.
 pub const PAGE: &str = include_str!("console.html");
@@ -22,6 +23,8 @@ mod tests {
             r#"id="send""#,
             r#"id="end""#,
             r#"id="join""#,
+            r#"id="menu""#,
+            r#"id="menu-type""#,
             "dataset.contactId",
             "/sim/contacts",
         ] {

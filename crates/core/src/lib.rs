@@ -13,6 +13,7 @@
 //! - [`session`]: the session record and the pure state machine that decides what to do
 //!   with an inbound text.
 //! - [`render`]: agent markdown → plain text suited to SMS.
+//! - [`menu`]: interactive messages as numbered SMS menus, and the answers to them.
 //! - [`segment`]: GSM-7 / UCS-2 SMS segmentation, and splitting long inbound bodies for
 //!   Connect's 1024-character limit.
 //! - [`ports`]: the traits adapters implement (`SessionStore`, `ChatApi`, `SmsSender`,
@@ -26,6 +27,7 @@ pub mod config;
 pub mod ids;
 pub mod inbound;
 pub mod keyword;
+pub mod menu;
 pub mod phone;
 pub mod ports;
 pub mod render;

@@ -20,6 +20,7 @@ use crate::ids::{
     ConnectionToken, ContactFlowId, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantId,
     ParticipantToken, SmsMessageId,
 };
+use crate::menu::MenuChange;
 use crate::phone::PhoneNumber;
 use crate::session::{Session, SessionKey};
 
@@ -82,7 +83,8 @@ pub trait SessionStore: Send + Sync {
     /// Writes `session` if the stored version is `expected` (`None`: no item may exist),
     /// and returns it with its new version (`expected + 1`, or 1 for a new item).
     ///
-    /// Never writes the relay cursor: that belongs to the relay ([`Self::advance_cursor`]).
+    /// Never writes the relay cursor or the menu: they belong to the relay
+    /// ([`Self::advance_cursor_and_menu`]).
     /// Maintains the `active_by_shard` index: the session is listed while `starting` or
     /// `active`, and not once `ended`.
     ///
@@ -111,6 +113,23 @@ pub trait SessionStore: Send + Sync {
         key: &SessionKey,
         contact_id: &ContactId,
         item: &ItemId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.advance_cursor_and_menu(key, contact_id, item, &MenuChange::Keep, now)
+            .await
+    }
+
+    /// [`Self::advance_cursor`], changing the session's open menu in the same write:
+    /// [`MenuChange::Open`] stores the menu as chat `contact_id`'s, [`MenuChange::Close`]
+    /// removes whatever menu is stored. Only the relay writes the menu, as it does the
+    /// cursor. (A late item of a chat the customer's next text replaced may close the
+    /// new chat's menu: the customer's answer then goes to the chat as text.)
+    async fn advance_cursor_and_menu(
+        &self,
+        key: &SessionKey,
+        contact_id: &ContactId,
+        item: &ItemId,
+        menu: &MenuChange,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken};
 use crate::keyword::Keyword;
+use crate::menu::Menu;
 use crate::phone::PhoneNumber;
 use crate::ports::Connection;
 
@@ -187,6 +188,10 @@ pub struct Session {
     pub starting_sms: Option<InboundMessageId>,
     /// [`text_digest`] of the first part of [`Self::starting_sms`]'s text.
     pub starting_digest: Option<String>,
+    /// The interactive message the relay last sent as a numbered menu, written only by
+    /// the relay (with its cursor); it answers only while its chat is the current one
+    /// ([`Self::open_menu`]).
+    pub menu: Option<Menu>,
 }
 
 impl Session {
@@ -209,6 +214,7 @@ impl Session {
             initial_sms: None,
             starting_sms: None,
             starting_digest: None,
+            menu: None,
         }
     }
 
@@ -262,6 +268,18 @@ impl Session {
             updated_at: now,
             ..self.clone()
         }
+    }
+
+    /// The menu the customer's next text may answer: the last one the relay sent in the
+    /// current chat, unless an agent or bot wrote since (the relay then removed it).
+    pub fn open_menu(&self) -> Option<&Menu> {
+        let chat = self
+            .chat
+            .as_ref()
+            .filter(|_| self.status == Status::Active)?;
+        self.menu
+            .as_ref()
+            .filter(|menu| menu.contact_id == chat.contact_id && !menu.options.is_empty())
     }
 
     /// The relay cursor, if it belongs to the current chat (a cursor left from an earlier

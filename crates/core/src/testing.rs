@@ -18,6 +18,7 @@ use crate::ids::{
     ConnectionToken, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantId,
     ParticipantToken, SmsMessageId,
 };
+use crate::menu::{Menu, MenuChange};
 use crate::phone::PhoneNumber;
 use crate::ports::{
     ChatApi, ChatError, Clock, Connected, Connection, ConnectionKind, DedupeStore, ItemKind, Lease,
@@ -89,8 +90,9 @@ fn put_row(
     let stored = sessions.rows.get(&session.key);
     let mut next = session.clone();
     next.version = expected.map_or(1, |v| v + 1);
-    // The relay owns the cursor: keep what is stored.
+    // The relay owns the cursor and the menu: keep what is stored.
     next.relay_cursor = stored.and_then(|s| s.relay_cursor.clone());
+    next.menu = stored.and_then(|s| s.menu.clone());
     if stored.map(|s| s.version) != expected {
         // A repeat of the write that made the stored row is not a conflict.
         return match stored {
@@ -158,11 +160,12 @@ impl SessionStore for MemoryStore {
         Ok(Some(session.clone()))
     }
 
-    async fn advance_cursor(
+    async fn advance_cursor_and_menu(
         &self,
         key: &SessionKey,
         contact_id: &ContactId,
         item: &ItemId,
+        menu: &MenuChange,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut sessions = self.sessions.lock().unwrap();
@@ -178,6 +181,16 @@ impl SessionStore for MemoryStore {
             contact_id: contact_id.clone(),
             item_id: item.clone(),
         });
+        match menu {
+            MenuChange::Keep => {}
+            MenuChange::Open(options) => {
+                session.menu = Some(Menu {
+                    contact_id: contact_id.clone(),
+                    options: options.clone(),
+                });
+            }
+            MenuChange::Close => session.menu = None,
+        }
         session.updated_at = now;
         Ok(true)
     }

@@ -253,6 +253,76 @@ async fn a_chat_that_never_becomes_active_fails_retriably_after_the_bounded_wait
 // Ended chats, expiry, 403
 // ---------------------------------------------------------------------------------------
 
+/// The relay stored a numbered menu (an interactive message) for the customer's chat.
+async fn open_menu(world: &World, customer: &str, contact: &ContactId, options: &[&str]) {
+    let session = world.session(customer).await.unwrap();
+    let options = options
+        .iter()
+        .map(|text| MenuOption {
+            text: (*text).to_owned(),
+            reply: (*text).to_owned(),
+        })
+        .collect();
+    assert!(
+        world
+            .store
+            .advance_cursor_and_menu(
+                &session.key,
+                contact,
+                &ItemId::new("menu-item").unwrap(),
+                &MenuChange::Open(options),
+                world.clock.now(),
+            )
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_number_answering_the_open_menu_goes_in_as_its_option_with_no_extra_call() {
+    // GIVEN a chat whose agent sent a menu
+    let world = World::new();
+    let customer = "+15550101031";
+    let (contact, _) = delivered(&world.text(customer, "hi").await.unwrap());
+    open_menu(&world, customer, &contact, &["Billing", "Sales"]).await;
+    world.store.reset_counts();
+
+    // WHEN the customer answers "2", then "#1", then writes something else
+    for text in ["2", "#1", "3", "sales please"] {
+        delivered(&world.text(customer, text).await.unwrap());
+    }
+
+    // THEN the chat gets the options' texts, and other texts as written
+    assert_eq!(
+        world.chat.contact(&contact).unwrap().customer_texts(),
+        ["hi", "Sales", "Billing", "3", "sales please"]
+    );
+    // The menu came with the session read: one read and one write per text, as ever.
+    assert_eq!(world.store.reads(), 4);
+    assert_eq!(world.store.writes(), 4);
+    assert_eq!(world.chat.calls(ChatOp::SendMessage), 4);
+}
+
+#[tokio::test]
+async fn the_menu_of_an_ended_chat_answers_nothing_in_the_next() {
+    let world = World::new();
+    let customer = "+15550101032";
+    let (old, _) = delivered(&world.text(customer, "hi").await.unwrap());
+    open_menu(&world, customer, &old, &["Billing", "Sales"]).await;
+    world.chat.end_contact(&old);
+
+    let (new, started) = delivered(&world.text(customer, "2").await.unwrap());
+
+    assert!(started);
+    assert_eq!(world.chat.contact(&new).unwrap().customer_texts(), ["2"]);
+    // And in the new chat, the old menu is stale.
+    delivered(&world.text(customer, "1").await.unwrap());
+    assert_eq!(
+        world.chat.contact(&new).unwrap().customer_texts(),
+        ["2", "1"]
+    );
+}
+
 #[tokio::test]
 async fn chat_ended_by_the_agent_next_text_starts_a_new_chat_with_it() {
     let world = World::new();

@@ -9,6 +9,7 @@
 //! the socket as echoes and are never sent (ARCHITECTURE.md, "Relay").
 
 use bridge_core::ids::ContactId;
+use bridge_core::menu::{self, MenuChange};
 use bridge_core::ports::{ItemKind, Role, TranscriptItem};
 use bridge_core::render::{markdown_to_sms, normalise_for_gsm};
 use bridge_core::segment::{SegmentOptions, segment};
@@ -35,6 +36,8 @@ pub struct Rules {
 pub enum Sent {
     /// An agent or system message.
     Message,
+    /// An interactive message as a numbered menu.
+    Menu,
     /// "You are now chatting with …".
     JoinedNotice,
     /// A notice that the agent sent a file.
@@ -56,6 +59,7 @@ impl Sent {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Message => "message",
+            Self::Menu => "menu",
             Self::JoinedNotice => "joined_notice",
             Self::AttachmentNotice => "attachment_notice",
             Self::UnsupportedNotice => "unsupported_notice",
@@ -92,6 +96,8 @@ pub enum Action {
         sent: Sent,
         /// The SMS parts, at least one.
         parts: Vec<String>,
+        /// What the item does to the customer's open menu, recorded with the cursor.
+        menu: MenuChange,
     },
     /// Nothing for the customer.
     Skip {
@@ -123,18 +129,21 @@ pub fn decide(item: &TranscriptItem, current: &ContactId, rules: Rules) -> Actio
     match item.kind {
         ItemKind::Message => match item.role {
             Some(Role::Agent | Role::System) => {
-                let (sent, text) = render(&item.content_type, item.content.as_deref());
-                send(sent, &text, rules, Skip::Empty)
+                let (sent, text, menu) = render(&item.content_type, item.content.as_deref(), rules);
+                with_menu(send(sent, &text, rules, Skip::Empty), menu)
             }
             Some(Role::Customer) => skip(Skip::CustomerEcho, true),
             _ => skip(Skip::OtherRole, true),
         },
         ItemKind::Attachment => match item.role {
-            Some(Role::Agent | Role::System) => send(
-                Sent::AttachmentNotice,
-                &attachment_notice(&item.attachment_names),
-                rules,
-                Skip::Empty,
+            Some(Role::Agent | Role::System) => with_menu(
+                send(
+                    Sent::AttachmentNotice,
+                    &attachment_notice(&item.attachment_names),
+                    rules,
+                    Skip::Empty,
+                ),
+                MenuChange::Close,
             ),
             Some(Role::Customer) => skip(Skip::CustomerEcho, true),
             _ => skip(Skip::OtherRole, true),
@@ -169,7 +178,24 @@ fn send(sent: Sent, text: &str, rules: Rules, if_empty: Skip) -> Action {
     if parts.is_empty() {
         return skip(if_empty, true);
     }
-    Action::Send { sent, parts }
+    Action::Send {
+        sent,
+        parts,
+        menu: MenuChange::Keep,
+    }
+}
+
+/// An agent's or bot's message: it opens a menu (an interactive message) or closes the one
+/// before it (anything else they write).
+fn with_menu(action: Action, change: MenuChange) -> Action {
+    match action {
+        Action::Send { sent, parts, .. } => Action::Send {
+            sent,
+            parts,
+            menu: change,
+        },
+        other => other,
+    }
 }
 
 /// Normalises `text` for GSM-7 where lossless and cuts it into SMS parts.
@@ -179,39 +205,39 @@ pub fn sms_parts(text: &str, numbering: bool) -> Vec<String> {
     segment(&text, &SegmentOptions { numbering }).parts
 }
 
-/// Renders a message's content as plain text, by content type.
-fn render(content_type: &str, content: Option<&str>) -> (Sent, String) {
+/// Renders a message's content as plain text, by content type, with what it does to the
+/// open menu.
+fn render(content_type: &str, content: Option<&str>, rules: Rules) -> (Sent, String, MenuChange) {
     let content = content.unwrap_or_default();
     match content_type {
-        TEXT_MARKDOWN => (Sent::Message, markdown_to_sms(content)),
-        TEXT_PLAIN => (Sent::Message, content.to_owned()),
-        INTERACTIVE => interactive_text(content).map_or_else(
-            || (Sent::UnsupportedNotice, unsupported_notice()),
-            |text| (Sent::Message, text),
-        ),
-        _ => (Sent::UnsupportedNotice, unsupported_notice()),
-    }
-}
-
-/// The title and options of an interactive message (list picker, quick replies…), so the
-/// customer can answer by typing one of them.
-fn interactive_text(content: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(content).ok()?;
-    let body = value.get("data")?.get("content")?;
-    let title = body.get("title")?.as_str()?.trim();
-    let mut text = title.to_owned();
-    for element in body
-        .get("elements")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(option) = element.get("title").and_then(serde_json::Value::as_str) {
-            text.push_str("\n- ");
-            text.push_str(option.trim());
+        TEXT_MARKDOWN => (Sent::Message, markdown_to_sms(content), MenuChange::Close),
+        TEXT_PLAIN => (Sent::Message, content.to_owned(), MenuChange::Close),
+        INTERACTIVE => {
+            let options = SegmentOptions {
+                numbering: rules.numbering,
+            };
+            match menu::render(content, &options) {
+                Some(rendered) if rendered.options.is_empty() => {
+                    (Sent::Message, rendered.text, MenuChange::Close)
+                }
+                Some(rendered) => (
+                    Sent::Menu,
+                    rendered.text,
+                    MenuChange::Open(rendered.options),
+                ),
+                None => (
+                    Sent::UnsupportedNotice,
+                    unsupported_notice(),
+                    MenuChange::Close,
+                ),
+            }
         }
+        _ => (
+            Sent::UnsupportedNotice,
+            unsupported_notice(),
+            MenuChange::Close,
+        ),
     }
-    (!text.trim().is_empty()).then_some(text)
 }
 
 fn joined_notice(item: &TranscriptItem) -> String {
@@ -257,6 +283,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use bridge_core::ids::ItemId;
+    use bridge_core::menu::MenuOption;
 
     use super::*;
 
@@ -344,7 +371,8 @@ mod tests {
             action,
             Action::Send {
                 sent: Sent::Message,
-                parts: vec!["Hello there docs (https://x.io)".to_owned()]
+                parts: vec!["Hello there docs (https://x.io)".to_owned()],
+                menu: MenuChange::Close,
             }
         );
     }
@@ -443,7 +471,8 @@ mod tests {
             decide(&joined, &current(), RULES),
             Action::Send {
                 sent: Sent::JoinedNotice,
-                parts: vec!["You are now chatting with Ana.".to_owned()]
+                parts: vec!["You are now chatting with Ana.".to_owned()],
+                menu: MenuChange::Keep,
             }
         );
         let off = Rules {
@@ -520,13 +549,14 @@ mod tests {
                 parts: vec![
                     "The agent sent a file (invoice.pdf), which cannot be shown by text message."
                         .to_owned()
-                ]
+                ],
+                menu: MenuChange::Close,
             }
         );
     }
 
     #[test]
-    fn interactive_message_lists_its_options_and_json_gets_a_notice() {
+    fn an_interactive_message_opens_a_numbered_menu_and_json_gets_a_notice() {
         let picker = serde_json::json!({
             "templateType": "ListPicker", "version": "1.0",
             "data": {"content": {"title": "Pick one", "elements": [{"title": "Billing"}, {"title": "Sales"}]}}
@@ -536,11 +566,16 @@ mod tests {
             &current(),
             RULES,
         );
+        let option = |text: &str| MenuOption {
+            text: text.to_owned(),
+            reply: text.to_owned(),
+        };
         assert_eq!(
             action,
             Action::Send {
-                sent: Sent::Message,
-                parts: vec!["Pick one\n- Billing\n- Sales".to_owned()]
+                sent: Sent::Menu,
+                parts: vec!["Pick one\n1. Billing\n2. Sales\nReply 1 or 2.".to_owned()],
+                menu: MenuChange::Open(vec![option("Billing"), option("Sales")]),
             }
         );
         let json = decide(
@@ -552,9 +587,30 @@ mod tests {
             json,
             Action::Send {
                 sent: Sent::UnsupportedNotice,
+                menu: MenuChange::Close,
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn an_interactive_message_without_choices_closes_the_menu_before_it() {
+        let panel = serde_json::json!({
+            "templateType": "Panel", "version": "1.0",
+            "data": {"content": {"title": "Thanks!", "elements": []}}
+        });
+        assert_eq!(
+            decide(
+                &message(Role::Agent, INTERACTIVE, &panel.to_string()),
+                &current(),
+                RULES
+            ),
+            Action::Send {
+                sent: Sent::Message,
+                parts: vec!["Thanks!".to_owned()],
+                menu: MenuChange::Close,
+            }
+        );
     }
 
     #[test]

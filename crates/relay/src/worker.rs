@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_core::ids::{ConnectionToken, ContactId, ItemId, ParticipantToken, SmsMessageId};
+use bridge_core::menu::MenuChange;
 use bridge_core::ports::{
     ChatApi, ChatError, Clock, ConnectionKind, SessionStore, SmsError, SmsSender, StoreError,
     TranscriptArchive, TranscriptItem, TranscriptStart,
@@ -761,7 +762,7 @@ impl Worker {
                 self.progress.mark(item, source, cursor, false);
                 Ok(None)
             }
-            Action::Send { sent, parts } => {
+            Action::Send { sent, parts, menu } => {
                 let refused = if sent.is_notice() {
                     !self.notice_allowed().await
                 } else {
@@ -777,7 +778,7 @@ impl Worker {
                 }
                 match self.deliver(Some(&item.id), sent, &parts, frame_at).await? {
                     Delivery::Sent => {
-                        if !self.write_cursor(&item.id).await? {
+                        if !self.write_cursor(&item.id, &menu).await? {
                             info!("session moved to another chat");
                             return Ok(Some(Exit::Moved));
                         }
@@ -937,14 +938,15 @@ impl Worker {
         }
     }
 
-    /// Writes the cursor. `false` when the session's current chat is no longer ours.
-    async fn write_cursor(&self, id: &ItemId) -> Result<bool, SessionError> {
+    /// Writes the cursor, and the item's change to the open menu. `false` when the
+    /// session's current chat is no longer ours.
+    async fn write_cursor(&self, id: &ItemId, menu: &MenuChange) -> Result<bool, SessionError> {
         let (store, clock) = (&self.shared.sessions, &self.shared.clock);
         let (key, contact) = (&self.key, &self.contact_id);
         let written = self
             .retrying("cursor write", || async move {
                 store
-                    .advance_cursor(key, contact, id, clock.now())
+                    .advance_cursor_and_menu(key, contact, id, menu, clock.now())
                     .await
                     .map_err(SessionError::Store)
             })

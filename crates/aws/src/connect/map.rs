@@ -12,7 +12,7 @@ use bridge_core::ports::{
     ChatError, Connected, Connection, ConnectionKind, StartChat, StartedChat, WebsocketUrl,
 };
 
-use super::{TEXT_MARKDOWN, TEXT_PLAIN, parse_time};
+use super::{INTERACTIVE, TEXT_MARKDOWN, TEXT_PLAIN, parse_time};
 use crate::error::{RequestError, ResponseError};
 
 const START_CHAT: &str = "StartChatContact";
@@ -80,6 +80,7 @@ pub(super) fn start_chat_request(
         .set_chat_duration_in_minutes(duration)
         .supported_messaging_content_types(TEXT_PLAIN)
         .supported_messaging_content_types(TEXT_MARKDOWN)
+        .supported_messaging_content_types(INTERACTIVE)
         .set_persistent_chat(persistent_chat)
         .set_connection_types(connection_types))
 }

@@ -29,6 +29,10 @@ use crate::participant;
 pub const TEXT_PLAIN: &str = "text/plain";
 /// Markdown content type: what agents may send (rendered to plain text for SMS).
 pub const TEXT_MARKDOWN: &str = "text/markdown";
+/// Interactive messages (list pickers, quick replies…): declared on every chat, so flows
+/// and bots send them; the relay renders them as numbered SMS menus (docs/connect-chat.md
+/// §4.4).
+pub const INTERACTIVE: &str = "application/vnd.amazonaws.connect.message.interactive";
 
 /// StopContact's answer for a contact that is gone; stopping it again is success.
 const CONTACT_NOT_FOUND: &str = "ContactNotFoundException";

@@ -14,9 +14,11 @@ use bridge_core::PhoneNumber;
 use bridge_core::ids::{
     ConnectionToken, ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken,
 };
+use bridge_core::menu::Menu;
 use bridge_core::ports::{Connection, Lease, OwnerId, StoreError};
 use bridge_core::session::{Chat, Cursor, Session, SessionKey, Status};
 use chrono::{DateTime, SecondsFormat, Utc};
+use tracing::warn;
 
 use super::schema::{
     INBOUND_PREFIX, INBOUND_SK, LEASE_PREFIX, LEASE_SK, PK, SESSION_PREFIX, SESSION_SK, SK, TTL,
@@ -329,6 +331,18 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         initial_sms: reader.opt_parsed(attr::INITIAL_SMS, InboundMessageId::new)?,
         starting_sms: reader.opt_parsed(attr::STARTING_SMS, InboundMessageId::new)?,
         starting_digest: reader.opt_s(attr::STARTING_DIGEST)?.map(str::to_owned),
+        // A menu that does not read only means the next text goes to the chat as written:
+        // never a reason to refuse the session.
+        menu: match reader.opt_s(attr::MENU) {
+            Ok(Some(json)) => Menu::from_json(json)
+                .inspect_err(|_| warn!("session menu is not readable; ignored"))
+                .ok(),
+            Ok(None) => None,
+            Err(_) => {
+                warn!("session menu is not a string; ignored");
+                None
+            }
+        },
     })
 }
 
@@ -412,10 +426,10 @@ mod tests {
     }
 
     #[test]
-    fn put_never_writes_the_relay_cursor() {
+    fn put_never_writes_the_relay_cursor_or_the_menu() {
         let session = Session::first(key(), 1, Utc::now());
         let (set, remove) = session_writes(&session, 1, 0);
-        for owned in [attr::RELAY_CURSOR, attr::RELAY_CURSOR_CONTACT] {
+        for owned in [attr::RELAY_CURSOR, attr::RELAY_CURSOR_CONTACT, attr::MENU] {
             assert!(set.iter().all(|(name, _)| *name != owned));
             assert!(!remove.contains(&owned));
         }

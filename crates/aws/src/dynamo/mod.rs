@@ -45,6 +45,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bridge_core::ids::{ContactId, InboundMessageId, ItemId};
+use bridge_core::menu::{Menu, MenuChange};
 use bridge_core::ports::{
     BoxError, Clock, DedupeStore, Lease, LeaseStore, Marker, OwnerId, SessionStore, StoreError,
     SystemClock,
@@ -331,7 +332,7 @@ struct SessionWrite {
 }
 
 /// Whether `current` is exactly the row this write of `intended` at `version` produced,
-/// writer id included (the cursor is not the writer's to compare). Without a writer id two
+/// writer id included (the cursor and the menu are not the writer's to compare). Without a writer id two
 /// writers could look identical, so nothing counts as one's own.
 fn is_own_write(intended: &Session, version: u64, current: &Session) -> bool {
     intended.writer.is_some()
@@ -339,6 +340,7 @@ fn is_own_write(intended: &Session, version: u64, current: &Session) -> bool {
             == Session {
                 version,
                 relay_cursor: current.relay_cursor.clone(),
+                menu: current.menu.clone(),
                 ..intended.clone()
             }
 }
@@ -622,16 +624,28 @@ impl SessionStore for DynamoStore {
         }
     }
 
-    async fn advance_cursor(
+    async fn advance_cursor_and_menu(
         &self,
         key: &SessionKey,
         contact_id: &ContactId,
         item_id: &ItemId,
+        menu: &MenuChange,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut expr = Expr::default();
         expr.set(attr::RELAY_CURSOR, s(item_id.as_str()));
         expr.set(attr::RELAY_CURSOR_CONTACT, s(contact_id.as_str()));
+        match menu {
+            MenuChange::Keep => {}
+            MenuChange::Open(options) => {
+                let menu = Menu {
+                    contact_id: contact_id.clone(),
+                    options: options.clone(),
+                };
+                expr.set(attr::MENU, s(menu.to_json()));
+            }
+            MenuChange::Close => expr.remove(attr::MENU),
+        }
         expr.set(attr::UPDATED_AT, time(now));
         expr.set(TTL, n(self.session_ttl(now)));
         let contact = expr.name(attr::CONTACT_ID);

@@ -71,6 +71,9 @@ pub mod attr {
     pub const RELAY_CURSOR: &str = "relay_cursor";
     /// Session, relay-owned: the chat `relay_cursor` belongs to (string).
     pub const RELAY_CURSOR_CONTACT: &str = "relay_cursor_contact";
+    /// Session, relay-owned: the numbered menu last sent in a chat (string, JSON:
+    /// `bridge_core::menu::Menu`); removed when an agent or bot writes again.
+    pub const MENU: &str = "menu";
     /// Session: the chat before the current one (string).
     pub const PREVIOUS_CONTACT_ID: &str = "previous_contact_id";
     /// Session: when the chat before the current one started (RFC 3339 string).

@@ -15,6 +15,7 @@ pub mod contact;
 pub mod ids;
 pub mod item;
 pub mod rules;
+pub mod template;
 pub mod transcript;
 pub mod validate;
 

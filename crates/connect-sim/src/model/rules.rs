@@ -41,6 +41,9 @@ pub enum ContentError {
     /// Empty content.
     #[error("Content must not be empty")]
     Empty,
+    /// An interactive message that is not a template a flow would send.
+    #[error("invalid interactive message template: {0}")]
+    InvalidTemplate(String),
     /// Content longer than the type allows.
     #[error("Content has {len} characters; {content_type} allows at most {max}")]
     TooLong {
@@ -97,6 +100,9 @@ pub fn check_message(
             content_type: static_type,
             max,
         });
+    }
+    if static_type == message::INTERACTIVE {
+        super::template::check(content).map_err(ContentError::InvalidTemplate)?;
     }
     Ok(static_type)
 }
@@ -175,8 +181,13 @@ mod tests {
 
     #[test]
     fn interactive_is_for_the_agent_side_only() {
-        assert!(check_message(message::INTERACTIVE, "{}", None, Sender::Participant).is_err());
-        assert!(check_message(message::INTERACTIVE, "{}", None, Sender::Agent).is_ok());
+        let picker = r#"{"templateType":"QuickReply","version":"1.0","data":{"content":{"title":"t","elements":[{"title":"a"}]}}}"#;
+        assert!(check_message(message::INTERACTIVE, picker, None, Sender::Participant).is_err());
+        assert!(check_message(message::INTERACTIVE, picker, None, Sender::Agent).is_ok());
+        assert!(matches!(
+            check_message(message::INTERACTIVE, "{}", None, Sender::Agent),
+            Err(ContentError::InvalidTemplate(_))
+        ));
     }
 
     #[test]

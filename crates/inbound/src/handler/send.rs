@@ -5,7 +5,8 @@
 //! has. A 403 first refreshes the connection with the participant token (the connection
 //! token may simply have expired); a 403 after that means the chat is over: the session is
 //! marked ended, conditionally on that chat, and the text starts the next chat as its
-//! InitialMessage.
+//! InitialMessage. A one-part text that answers the menu the relay last sent (an
+//! interactive message: `2`, `#2` or an option's text) goes in as that option's reply.
 
 use std::sync::atomic::Ordering;
 
@@ -47,6 +48,18 @@ pub(super) enum Sent {
     ChatEnded,
     /// 400: Connect will never accept this content.
     Rejected(BoxError),
+}
+
+/// What a one-part text answering the menu the relay last sent in this chat goes in as:
+/// what Connect's chat widget sends for that choice (`2` → the option's text). `None`:
+/// the text goes as written.
+fn menu_answer(sms: &Sms, session: &Session) -> Option<String> {
+    let [text] = sms.chunks.as_slice() else {
+        return None;
+    };
+    let answer = session.open_menu()?.answer(text)?;
+    info!(option = answer.number, "text answers the open menu");
+    Some(answer.reply.to_owned())
 }
 
 impl Handler {
@@ -95,9 +108,11 @@ impl Handler {
             }
         }
         let parts = sms.chunks.len();
+        let answer = menu_answer(sms, &live.session);
         for (index, part) in sms.chunks.iter().enumerate().skip(from) {
+            let content = answer.as_deref().unwrap_or(part);
             match self
-                .send_message(&mut live, part, &sms.part_token(index))
+                .send_message(&mut live, content, &sms.part_token(index))
                 .await?
             {
                 Sent::Accepted => {}

@@ -11,6 +11,7 @@ use bridge_core::config::Config;
 use bridge_core::ids::{
     ConnectionToken, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantToken,
 };
+use bridge_core::menu::{MenuChange, MenuOption};
 use bridge_core::inbound::{InboundRecord, parse_line, wrap_in_sns_event};
 use bridge_core::ports::{
     ChatApi, ChatError, Clock, Connected, ConnectionKind, DedupeStore, Marker, SentMessage, SessionStore,
@@ -126,14 +127,15 @@ impl SessionStore for Store {
         self.end_chats.fetch_add(1, Ordering::SeqCst);
         self.inner.end_chat(key, contact_id, now).await
     }
-    async fn advance_cursor(
+    async fn advance_cursor_and_menu(
         &self,
         key: &SessionKey,
         contact_id: &ContactId,
         item: &ItemId,
+        menu: &MenuChange,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.inner.advance_cursor(key, contact_id, item, now).await
+        self.inner.advance_cursor_and_menu(key, contact_id, item, menu, now).await
     }
     async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError> {
         self.inner.active_in_shard(shard).await

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use async_trait::async_trait;
 use bridge_core::PhoneNumber;
 use bridge_core::ids::{ContactId, InstanceId, ParticipantId, SmsMessageId};
+use bridge_core::menu::MenuChange;
 use bridge_core::ports::{
     Connected, Connection, ItemKind, Role, SentMessage, StartChat, StartedChat, StoreError,
     SystemClock, TranscriptPage, TranscriptStart, WebsocketUrl,
@@ -395,14 +396,17 @@ impl SessionStore for FlakyStore {
         }
         self.inner.end_chat(key, contact_id, now).await
     }
-    async fn advance_cursor(
+    async fn advance_cursor_and_menu(
         &self,
         key: &SessionKey,
         contact_id: &ContactId,
         item: &ItemId,
+        menu: &MenuChange,
         now: chrono::DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.inner.advance_cursor(key, contact_id, item, now).await
+        self.inner
+            .advance_cursor_and_menu(key, contact_id, item, menu, now)
+            .await
     }
     async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError> {
         self.inner.active_in_shard(shard).await
@@ -650,6 +654,44 @@ async fn stream_items_already_caught_up_are_not_sent_twice() {
     cancel.cancel();
     assert_eq!(task.await.unwrap(), Outcome::Stopped);
     assert_eq!(h.sms.sent().len(), 3);
+}
+
+#[tokio::test]
+async fn an_interactive_message_opens_a_menu_on_the_row_and_the_next_reply_closes_it() {
+    // GIVEN a chat whose bot sent a quick reply
+    let picker = r#"{"templateType":"QuickReply","version":"1.0","data":{"content":{"title":"Rate us","elements":[{"title":"Good"},{"title":"Bad"}]}}}"#;
+    let quick_reply = item(
+        "i-1",
+        ItemKind::Message,
+        Role::System,
+        "application/vnd.amazonaws.connect.message.interactive",
+        Some(picker),
+    );
+    let h = Harness::new(vec![quick_reply], ScriptedSms::default(), None).await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    // THEN the customer gets a numbered menu, and the row remembers it for the inbound side
+    assert_eq!(
+        h.wait_sent(1).await,
+        ["Rate us\n1. Good\n2. Bad\nReply 1 or 2."]
+    );
+    let menu = h
+        .session()
+        .await
+        .open_menu()
+        .cloned()
+        .expect("an open menu");
+    assert_eq!(menu.answer("2").map(|answer| answer.reply), Some("Bad"));
+    // WHEN the agent's next message goes out, the menu has expired
+    h.server
+        .push
+        .send(chat_frame(&agent("i-2", "thanks")))
+        .unwrap();
+    assert_eq!(h.wait_sent(2).await[1], "thanks");
+    assert_eq!(h.cursor().await.as_deref(), Some("i-2"));
+    assert_eq!(h.session().await.menu, None);
+    cancel.cancel();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
 }
 
 #[tokio::test]
