@@ -81,6 +81,17 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "InvalidRequestException", message)
     }
 
+    /// Connect API: 400 InvalidParameterException (a member's value is out of range or not
+    /// one of its enum values, where the operation's model lists this error).
+    #[must_use]
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterException",
+            message,
+        )
+    }
+
     /// Both APIs: 404 ResourceNotFoundException.
     #[must_use]
     pub fn not_found(message: impl Into<String>) -> Self {

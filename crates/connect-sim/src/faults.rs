@@ -22,6 +22,8 @@ pub enum Operation {
     StartChatContact,
     /// Connect: StopContact.
     StopContact,
+    /// Connect: UpdateParticipantRoleConfig (chat idle timers).
+    UpdateParticipantRoleConfig,
     /// Participant: CreateParticipantConnection.
     CreateParticipantConnection,
     /// Participant: SendMessage.
@@ -38,7 +40,10 @@ impl Operation {
     /// Whether the operation belongs to the Connect (admin) service, whose error names differ.
     #[must_use]
     pub fn is_admin(self) -> bool {
-        matches!(self, Self::StartChatContact | Self::StopContact)
+        matches!(
+            self,
+            Self::StartChatContact | Self::StopContact | Self::UpdateParticipantRoleConfig
+        )
     }
 
     /// The AWS operation name.
@@ -47,6 +52,7 @@ impl Operation {
         match self {
             Self::StartChatContact => "StartChatContact",
             Self::StopContact => "StopContact",
+            Self::UpdateParticipantRoleConfig => "UpdateParticipantRoleConfig",
             Self::CreateParticipantConnection => "CreateParticipantConnection",
             Self::SendMessage => "SendMessage",
             Self::SendEvent => "SendEvent",
@@ -56,9 +62,10 @@ impl Operation {
     }
 
     /// Every operation.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::StartChatContact,
         Self::StopContact,
+        Self::UpdateParticipantRoleConfig,
         Self::CreateParticipantConnection,
         Self::SendMessage,
         Self::SendEvent,
@@ -210,6 +217,8 @@ fn default_error_type(operation: Operation, status: StatusCode) -> &'static str 
         403 => "AccessDeniedException",
         404 => "ResourceNotFoundException",
         409 => "ConflictException",
+        // UpdateParticipantRoleConfig's model lists ThrottlingException, not LimitExceeded.
+        429 if operation == Operation::UpdateParticipantRoleConfig => "ThrottlingException",
         429 if admin => "LimitExceededException",
         429 => "ThrottlingException",
         _ if admin => "InternalServiceException",

@@ -1,6 +1,7 @@
 //! `connect-sim`: a local, in-memory implementation of the Amazon Connect chat service.
 //!
-//! It serves the Connect chat operations (StartChatContact, StopContact), the Connect
+//! It serves the Connect chat operations (StartChatContact, StopContact,
+//! UpdateParticipantRoleConfig with its idle timers), the Connect
 //! Participant operations, the participant WebSocket, an agent control API and a web agent
 //! console on one port, faithfully enough that the official clients (the AWS SDKs and
 //! amazon-connect-chatjs) work against it unmodified. Its rules come from

@@ -1,6 +1,7 @@
 //! Optional per-operation TPS quotas: token buckets with AWS's default rates and bursts
 //! (docs/connect-chat.md §6.4). Off unless enabled; an over-limit call answers 429
-//! ThrottlingException (participant) or TooManyRequestsException (admin).
+//! ThrottlingException (participant) or TooManyRequestsException (admin; its model gives
+//! UpdateParticipantRoleConfig ThrottlingException instead).
 //!
 //! The buckets are global to the emulator, standing in for "per account and Region" (admin)
 //! and "per instance" (participant). SendMessage and SendEvent share one bucket.
@@ -19,7 +20,7 @@ use crate::faults::Operation;
 pub fn limits(operation: Operation) -> (f64, f64) {
     match operation {
         Operation::StartChatContact => (5.0, 8.0),
-        Operation::StopContact => (2.0, 5.0),
+        Operation::StopContact | Operation::UpdateParticipantRoleConfig => (2.0, 5.0),
         Operation::CreateParticipantConnection => (6.0, 9.0),
         Operation::DisconnectParticipant => (3.0, 5.0),
         Operation::GetTranscript => (8.0, 12.0),
@@ -101,10 +102,11 @@ impl Quotas {
         }
         self.throttled.fetch_add(1, Ordering::Relaxed);
         let message = format!("Rate exceeded for {}", operation.name());
-        Err(if operation.is_admin() {
-            ApiError::too_many_requests(message)
-        } else {
-            ApiError::throttling(message)
+        Err(match operation {
+            // The one admin operation whose model lists ThrottlingException instead.
+            Operation::UpdateParticipantRoleConfig => ApiError::throttling(message),
+            admin if admin.is_admin() => ApiError::too_many_requests(message),
+            _ => ApiError::throttling(message),
         })
     }
 
@@ -155,6 +157,21 @@ mod tests {
             .check(Operation::StartChatContact, now)
             .expect_err("empty");
         assert_eq!(err.error_type(), "TooManyRequestsException");
+    }
+
+    #[test]
+    fn role_config_throttling_uses_its_own_error_name() {
+        let quotas = Quotas::new(true);
+        let now = Instant::now();
+        for _ in 0..5 {
+            quotas
+                .check(Operation::UpdateParticipantRoleConfig, now)
+                .expect("burst");
+        }
+        let err = quotas
+            .check(Operation::UpdateParticipantRoleConfig, now)
+            .expect_err("empty");
+        assert_eq!(err.error_type(), "ThrottlingException");
     }
 
     #[test]

@@ -1,13 +1,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Lifecycle rules with shortened timers or the movable clock: customer-connect timeout,
-//! chat duration, token and URL expiry, socket limits, idle timeout, fault switches, reset.
+//! chat duration, chat idle timers (UpdateParticipantRoleConfig), token and URL expiry,
+//! socket limits, idle timeout, fault switches, reset.
 
 mod common;
 
 use std::time::Duration;
 
 use aws_sdk_connect::types::ParticipantDetails;
-use common::{ENDED, FLOW, Harness, INSTANCE, Socket};
+use aws_sdk_connect::types::{
+    ChatParticipantRoleConfig, ParticipantTimerConfiguration, ParticipantTimerType,
+    ParticipantTimerValue, TimerEligibleParticipantRoles, UpdateParticipantRoleConfigChannelInfo,
+};
+use common::{ENDED, FLOW, Harness, INSTANCE, JOINED, LEFT, Socket};
 use connect_sim::SimConfig;
 use serde_json::json;
 use tokio_tungstenite::tungstenite;
@@ -111,6 +116,157 @@ async fn expired_connection_token_is_access_denied() {
         .await
         .expect_err("expired");
     assert!(err.into_service_error().is_access_denied_exception());
+}
+
+const IDLE: &str = "application/vnd.amazonaws.connect.event.participant.idle";
+const AUTODISCONNECTION: &str =
+    "application/vnd.amazonaws.connect.event.participant.autodisconnection";
+
+/// A `ChannelConfiguration` with these chat timers.
+fn chat_timers(
+    timers: &[(TimerEligibleParticipantRoles, ParticipantTimerType, i32)],
+) -> UpdateParticipantRoleConfigChannelInfo {
+    let list = timers
+        .iter()
+        .map(|(role, timer_type, minutes)| {
+            ParticipantTimerConfiguration::builder()
+                .participant_role(role.clone())
+                .timer_type(timer_type.clone())
+                .timer_value(ParticipantTimerValue::ParticipantTimerDurationInMinutes(
+                    *minutes,
+                ))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    UpdateParticipantRoleConfigChannelInfo::Chat(
+        ChatParticipantRoleConfig::builder()
+            .set_participant_timer_config_list(Some(list))
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn idle_timers_mark_the_customer_idle_then_end_the_chat() {
+    use ParticipantTimerType::{DisconnectNoncustomer, Idle};
+    use TimerEligibleParticipantRoles::Customer;
+    let h = Harness::start().await;
+    let (contact, url, _) = h.connected_chat("Ann").await;
+    let mut socket = Socket::subscribed(&url).await;
+    // GIVEN customer timers set through the SDK: idle after 2 minutes, then the
+    // auto-disconnect 3 minutes later.
+    h.connect
+        .update_participant_role_config()
+        .instance_id(INSTANCE)
+        .contact_id(&contact)
+        .channel_configuration(chat_timers(&[
+            (Customer, Idle, 2),
+            (Customer, DisconnectNoncustomer, 3),
+        ]))
+        .send()
+        .await
+        .expect("UpdateParticipantRoleConfig");
+    assert_eq!(
+        h.contact(&contact).await["Timers"],
+        json!([
+            {"ParticipantRole": "CUSTOMER", "TimerType": "IDLE", "DurationInMinutes": 2},
+            {
+                "ParticipantRole": "CUSTOMER",
+                "TimerType": "DISCONNECT_NONCUSTOMER",
+                "DurationInMinutes": 3,
+            },
+        ])
+    );
+    // Without an agent the timers do not run.
+    assert_eq!(advance(&h, 180.0).await["EndedChats"], 0);
+    let (status, joined) = h
+        .sim_post(&format!("/sim/contacts/{contact}/agent/join"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{joined}");
+    assert_eq!(socket.next_item().await["ContentType"], JOINED);
+    // WHEN two minutes pass (the agent's messages do not count for the customer)
+    advance(&h, 119.0).await;
+    h.agent_says(&contact, "at 1:59").await;
+    advance(&h, 1.0).await;
+    // THEN the customer's socket sees it marked idle, after the message of 1:59.
+    assert_eq!(socket.next_item().await["Content"], "at 1:59");
+    let idle = socket.next_item().await;
+    assert_eq!(idle["ContentType"], IDLE, "{idle}");
+    assert_eq!(idle["ParticipantRole"], "CUSTOMER");
+    assert_eq!(idle["DisplayName"], "Ann");
+    assert_eq!(idle["Type"], "EVENT");
+    // AND three minutes later the auto-disconnect ends the chat.
+    assert_eq!(advance(&h, 179.0).await["EndedChats"], 0);
+    h.agent_says(&contact, "at 4:59").await;
+    assert_eq!(advance(&h, 1.0).await["EndedChats"], 1);
+    assert_eq!(socket.next_item().await["Content"], "at 4:59");
+    let kinds = [
+        socket.next_item().await,
+        socket.next_item().await,
+        socket.next_item().await,
+        socket.next_item().await,
+    ]
+    .map(|item| (item["ContentType"].clone(), item["ParticipantRole"].clone()));
+    assert_eq!(
+        kinds,
+        [
+            (json!(AUTODISCONNECTION), json!("CUSTOMER")),
+            (json!(LEFT), json!("AGENT")),
+            (json!(LEFT), json!("CUSTOMER")),
+            (json!(ENDED), json!("SYSTEM")),
+        ]
+    );
+    assert_eq!(
+        u16::from(socket.closed().await.expect("close frame").code),
+        1000
+    );
+    let transcript = h.transcript(&contact).await;
+    assert!(transcript.iter().all(|item| item["ContentType"] != IDLE));
+    // AND the SDK maps the refusals to the operation's typed errors.
+    let update = |contact: &str, minutes| {
+        h.connect
+            .update_participant_role_config()
+            .instance_id(INSTANCE)
+            .contact_id(contact)
+            .channel_configuration(chat_timers(&[(Customer, Idle, minutes)]))
+            .send()
+    };
+    let ended = update(&contact, 5).await.expect_err("ended");
+    assert!(ended.into_service_error().is_invalid_request_exception());
+    let unknown = update("no-such-contact", 5).await.expect_err("unknown");
+    assert!(
+        unknown
+            .into_service_error()
+            .is_resource_not_found_exception()
+    );
+    let (live, _, _) = h.connected_chat("Bob").await;
+    let short = update(&live, 1).await.expect_err("1 minute");
+    assert!(short.into_service_error().is_invalid_parameter_exception());
+    // A union with both members cannot be built with the SDK; over plain HTTP it is a 400.
+    let both = h
+        .http
+        .put(h.url(&format!(
+            "/contact/participant-role-config/{INSTANCE}/{live}"
+        )))
+        .json(
+            &json!({"ChannelConfiguration": {"Chat": {"ParticipantTimerConfigList": [{
+                "ParticipantRole": "AGENT",
+                "TimerType": "IDLE",
+                "TimerValue": {
+                    "ParticipantTimerAction": "Unset",
+                    "ParticipantTimerDurationInMinutes": 5,
+                },
+            }]}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status().as_u16(), 400);
+    assert_eq!(
+        both.headers()["x-amzn-errortype"],
+        "InvalidParameterException"
+    );
 }
 
 fn refused_status(result: Result<impl Sized, tungstenite::Error>) -> u16 {

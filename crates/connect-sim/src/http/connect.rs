@@ -1,5 +1,5 @@
-//! Connect (admin) API handlers: StartChatContact and StopContact (docs/connect-chat.md
-//! §2).
+//! Connect (admin) API handlers: StartChatContact, StopContact (docs/connect-chat.md §2)
+//! and UpdateParticipantRoleConfig (the chat idle timers, §6.1).
 //!
 //! Authentication is SigV4 in AWS; the emulator ignores signatures entirely (§1.2).
 
@@ -7,14 +7,17 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{empty_json, gate, parse_body, ws_base};
 use crate::error::ApiError;
 use crate::faults::Operation;
-use crate::model::api::{StartChatContactRequest, StartChatContactResponse, StopContactRequest};
+use crate::model::api::{
+    StartChatContactRequest, StartChatContactResponse, StopContactRequest,
+    UpdateParticipantRoleConfigRequest,
+};
 use crate::state::Shared;
 
 /// `PUT /contact/chat`.
@@ -43,6 +46,22 @@ pub async fn stop_contact(
         contact_id = request.contact_id.as_deref().unwrap_or_default(),
         "contact stopped"
     );
+    Ok(empty_json())
+}
+
+/// `PUT /contact/participant-role-config/{InstanceId}/{ContactId}`.
+pub async fn update_participant_role_config(
+    State(shared): State<Arc<Shared>>,
+    Path((instance_id, contact_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    gate(&shared, Operation::UpdateParticipantRoleConfig).await?;
+    let request: UpdateParticipantRoleConfigRequest = parse_body(&body, ApiError::invalid_request)?;
+    shared.mutate(|core, _| {
+        core.model
+            .update_participant_role_config(&instance_id, &contact_id, &request)
+    })?;
+    tracing::info!(contact_id, "participant role config updated");
     Ok(empty_json())
 }
 

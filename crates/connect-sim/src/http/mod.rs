@@ -39,6 +39,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/contact/chat", put(connect::start_chat_contact))
         .route("/contact/stop", post(connect::stop_contact))
         .route(
+            "/contact/participant-role-config/{instance_id}/{contact_id}",
+            put(connect::update_participant_role_config),
+        )
+        .route(
             "/contact/create-participant",
             post(connect::not_implemented),
         )

@@ -2,7 +2,9 @@
 //!
 //! Shapes (JSON, PascalCase, no auth):
 //! - `GET /sim/contacts` → `[{ContactId, InitialContactId, Status, Attributes,
-//!   CustomerDisplayName, StartedAt, EndedAt?, AgentDisplayName?, ContinuedFromContactId?}]`
+//!   CustomerDisplayName, StartedAt, EndedAt?, AgentDisplayName?, ContinuedFromContactId?,
+//!   Timers, PendingTimers?}]`; a timer is `{ParticipantRole, TimerType, DurationInMinutes}`
+//!   (UpdateParticipantRoleConfig, docs/connect-chat.md §6.1)
 //! - `GET /sim/contacts/{ContactId}` → one of those plus `SubscribedSockets`; with
 //!   `?WaitFor=ENDED` and/or `?WaitForSubscribers=N` (and `TimeoutMs`, default 5000) it
 //!   long-polls until the status is reached and at least N participant sockets are subscribed

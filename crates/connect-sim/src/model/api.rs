@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::item::Item;
+use super::timers::{TimerRole, TimerType};
 
 /// `ParticipantDetails` of StartChatContact.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,6 +123,55 @@ pub struct StopContactRequest {
     pub contact_id: Option<String>,
     /// Its instance.
     pub instance_id: Option<String>,
+}
+
+/// `TimerValue` of a participant timer: a union, exactly one member (§6.1).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ParticipantTimerValue {
+    /// `Unset` deletes the timer.
+    pub participant_timer_action: Option<String>,
+    /// 2–480 minutes.
+    pub participant_timer_duration_in_minutes: Option<i64>,
+}
+
+/// One entry of `ParticipantTimerConfigList`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ParticipantTimerConfiguration {
+    /// `CUSTOMER` or `AGENT`.
+    pub participant_role: Option<String>,
+    /// `IDLE` or `DISCONNECT_NONCUSTOMER`.
+    pub timer_type: Option<String>,
+    /// Minutes, or the Unset action.
+    pub timer_value: Option<ParticipantTimerValue>,
+}
+
+/// `Chat` of UpdateParticipantRoleConfig's channel configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChatParticipantRoleConfig {
+    /// The timers to set or unset; one entry per role and type.
+    pub participant_timer_config_list: Option<Vec<ParticipantTimerConfiguration>>,
+}
+
+/// `ChannelConfiguration` of UpdateParticipantRoleConfig (a union whose only member is
+/// `Chat`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateParticipantRoleConfigChannelInfo {
+    /// Chat timers.
+    pub chat: Option<ChatParticipantRoleConfig>,
+}
+
+/// UpdateParticipantRoleConfig
+/// (`PUT /contact/participant-role-config/{InstanceId}/{ContactId}`) request body; the ids
+/// are path labels.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateParticipantRoleConfigRequest {
+    /// The channel to configure.
+    pub channel_configuration: Option<UpdateParticipantRoleConfigChannelInfo>,
 }
 
 /// CreateParticipantConnection request.
@@ -257,9 +307,27 @@ pub struct ContactSummary {
     /// Persistent chats only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continued_from_contact_id: Option<String>,
+    /// The idle timers in force (UpdateParticipantRoleConfig), customer's first.
+    pub timers: Vec<TimerSummary>,
+    /// Timers set while the agent and the customer were both connected: they wait for a new
+    /// agent to join (§6.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_timers: Option<Vec<TimerSummary>>,
     /// Participant sockets subscribed to `aws/chat` (filled in by the control API).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscribed_sockets: Option<usize>,
+}
+
+/// Control API: one idle timer of a contact, as in `ContactSummary.Timers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimerSummary {
+    /// `CUSTOMER` or `AGENT`.
+    pub participant_role: TimerRole,
+    /// `IDLE` or `DISCONNECT_NONCUSTOMER`.
+    pub timer_type: TimerType,
+    /// 2–480.
+    pub duration_in_minutes: u32,
 }
 
 /// Control API: `POST /sim/contacts/{id}/agent/join` request.

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::ids::{ContactId, ItemId, ParticipantId, ParticipantToken};
 use super::item::{Item, ItemType, Role, StoredItem, View};
+use super::timers::ContactTimers;
 
 /// Lifecycle state (docs/connect-chat.md §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +72,8 @@ pub struct Contact {
     pub connect_deadline: Option<Instant>,
     /// Chat-duration deadline.
     pub end_deadline: Instant,
+    /// Idle timers: configuration and running state (docs/connect-chat.md §6.1).
+    pub timers: ContactTimers,
     /// Latest item time, so item times never go backwards.
     last_time: DateTime<Utc>,
 }
@@ -101,6 +104,7 @@ impl Contact {
             customer_connected: false,
             connect_deadline: None,
             end_deadline,
+            timers: ContactTimers::default(),
             last_time: started_at,
         }
     }

@@ -20,6 +20,14 @@ pub mod event {
     pub const PARTICIPANT_LEFT: &str = "application/vnd.amazonaws.connect.event.participant.left";
     /// The chat ended.
     pub const CHAT_ENDED: &str = "application/vnd.amazonaws.connect.event.chat.ended";
+    /// A participant went idle (an idle timer ran out; socket only, never stored).
+    pub const PARTICIPANT_IDLE: &str = "application/vnd.amazonaws.connect.event.participant.idle";
+    /// An idle participant sent a message (socket only, never stored).
+    pub const PARTICIPANT_RETURNED: &str =
+        "application/vnd.amazonaws.connect.event.participant.returned";
+    /// An auto-disconnect timer ran out (socket only, never stored).
+    pub const PARTICIPANT_AUTODISCONNECTION: &str =
+        "application/vnd.amazonaws.connect.event.participant.autodisconnection";
     /// Typing indicator.
     pub const TYPING: &str = "application/vnd.amazonaws.connect.event.typing";
     /// Delivered receipt.

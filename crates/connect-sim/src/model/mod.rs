@@ -6,9 +6,10 @@
 //! go out in transcript order. Rules follow docs/connect-chat.md (§ numbers below).
 //!
 //! Lifecycle timers: the model keeps a deadline set (customer-connect timeout, chat
-//! duration). It never sleeps; the server's reaper task asks [`Model::next_deadline`],
-//! sleeps until then and calls [`Model::expire`]. Token and URL expiries are checked lazily
-//! where they are used, and their bookkeeping is pruned on insertion.
+//! duration, the chat idle timers of [`timers`]). It never sleeps; the server's reaper task
+//! asks [`Model::next_deadline`], sleeps until then and calls [`Model::expire`]. Token and
+//! URL expiries are checked lazily where they are used, and their bookkeeping is pruned on
+//! insertion.
 
 pub mod api;
 pub mod contact;
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod item;
 pub mod rules;
 pub mod template;
+pub mod timers;
 pub mod transcript;
 pub mod validate;
 
@@ -39,6 +41,7 @@ use contact::{Author, Contact, Participant, Status};
 use ids::{ConnectionToken, ContactId, ItemId, ParticipantId, ParticipantToken, SocketKey};
 use item::{Item, ItemType, MessageMetadata, Receipt, Role, View, event};
 use rules::{ContentError, EventKind, Sender};
+use timers::{Phase, TimerRole};
 use validate::{
     ConnectionTypes, parse_connection_types, parse_page_request, required, validate_start,
 };
@@ -103,6 +106,12 @@ pub struct ModelStats {
 enum Deadline {
     CustomerConnect(ContactId),
     ChatEnd(ContactId),
+    /// An idle or auto-disconnect timer of one role ([`timers`]).
+    Timer {
+        contact: ContactId,
+        role: TimerRole,
+        phase: Phase,
+    },
 }
 
 /// Operations that honour ClientToken (§1.5).
@@ -758,12 +767,22 @@ impl Model {
             if *at > now.mono {
                 break;
             }
-            let Some((_, deadline)) = self.deadlines.pop_first() else {
+            let Some((at, deadline)) = self.deadlines.pop_first() else {
                 break;
             };
             let (contact, cause) = match deadline {
                 Deadline::CustomerConnect(id) => (id, "customer did not connect in time"),
                 Deadline::ChatEnd(id) => (id, "chat duration elapsed"),
+                Deadline::Timer {
+                    contact,
+                    role,
+                    phase,
+                } => {
+                    if self.fire_timer(&contact, role, phase, at, now) {
+                        ended += 1;
+                    }
+                    continue;
+                }
             };
             if self.is_live(&contact) {
                 self.end_contact(&contact, None, cause, now);
@@ -886,7 +905,9 @@ impl Model {
         let Some(contact) = self.contacts.get_mut(contact_id) else {
             return;
         };
-        if !contact.customer_connected && contact.customer().is_some_and(|c| &c.id == participant) {
+        let first =
+            !contact.customer_connected && contact.customer().is_some_and(|c| &c.id == participant);
+        if first {
             contact.customer_connected = true;
             if contact.status == Status::Started {
                 contact.status = Status::Connected;
@@ -897,6 +918,9 @@ impl Model {
             }
         }
         self.mark_joined(contact_id, participant, now);
+        if first {
+            self.start_timers(contact_id, false, now);
+        }
     }
 
     fn mark_joined(&mut self, contact_id: &ContactId, participant: &ParticipantId, now: Now) {
@@ -952,6 +976,7 @@ impl Model {
         contact.participants.push(agent);
         contact.status = Status::Active;
         self.mark_joined(id, &agent_id, now);
+        self.start_timers(id, true, now);
         Ok((agent_id, name))
     }
 
@@ -963,6 +988,7 @@ impl Model {
         content: String,
         now: Now,
     ) -> SendResponse {
+        self.timer_activity(contact_id, participant, now);
         let Some(contact) = self.contacts.get_mut(contact_id) else {
             // Callers looked the contact up under the same borrow of `self`.
             return SendResponse {
@@ -1212,6 +1238,7 @@ impl Model {
         }
         self.deadlines
             .remove(&(contact.end_deadline, Deadline::ChatEnd(id.clone())));
+        timers::disarm(&mut self.deadlines, id, &mut contact.timers);
         self.active = self.active.saturating_sub(1);
         self.effects
             .extend(items.into_iter().map(|item| Effect::Broadcast {
@@ -1332,6 +1359,12 @@ fn summarize(contact: &Contact) -> ContactSummary {
         ended_at: contact.ended_at.map(format_aws),
         agent_display_name: contact.agent().map(|a| a.display_name.clone()),
         continued_from_contact_id: contact.continued_from.as_ref().map(ToString::to_string),
+        timers: contact.timers.applied.summary(),
+        pending_timers: contact
+            .timers
+            .pending
+            .as_ref()
+            .map(timers::TimerConfig::summary),
         subscribed_sockets: None,
     }
 }

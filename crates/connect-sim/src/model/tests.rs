@@ -554,3 +554,531 @@ fn max_results_above_100_is_refused() {
         .expect_err("too many");
     assert_eq!(err.error_type(), "ValidationException");
 }
+
+// ----- Idle timers (UpdateParticipantRoleConfig, docs/connect-chat.md §6.1) ---------------
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A chat whose customer connected: (contact id, connection token).
+fn connected(f: &mut Fixture) -> (ContactId, String) {
+    let started = f.start(None);
+    let token = f.connection_token(&started.participant_token);
+    (ContactId::from_client(&started.contact_id), token)
+}
+
+fn join_agent(f: &mut Fixture, id: &ContactId) -> String {
+    f.model
+        .agent_join(
+            id,
+            &AgentJoinRequest {
+                display_name: Some("Agent Smith".into()),
+            },
+            f.now,
+        )
+        .expect("agent joins")
+        .participant_id
+}
+
+/// UpdateParticipantRoleConfig with `list` as ParticipantTimerConfigList.
+fn set_timers(f: &mut Fixture, id: &ContactId, list: serde_json::Value) -> Result<(), ApiError> {
+    let body =
+        serde_json::json!({"ChannelConfiguration": {"Chat": {"ParticipantTimerConfigList": list}}});
+    let request: api::UpdateParticipantRoleConfigRequest =
+        serde_json::from_value(body).expect("request json");
+    f.model
+        .update_participant_role_config("instance-1", id.as_str(), &request)
+}
+
+fn timer(role: &str, timer_type: &str, minutes: i64) -> serde_json::Value {
+    serde_json::json!({
+        "ParticipantRole": role,
+        "TimerType": timer_type,
+        "TimerValue": {"ParticipantTimerDurationInMinutes": minutes},
+    })
+}
+
+fn unset(role: &str, timer_type: &str) -> serde_json::Value {
+    serde_json::json!({
+        "ParticipantRole": role,
+        "TimerType": timer_type,
+        "TimerValue": {"ParticipantTimerAction": "Unset"},
+    })
+}
+
+/// Moves time on and applies due deadlines; returns the broadcast items (and `close`).
+fn tick(f: &mut Fixture, by: Duration) -> Vec<Item> {
+    f.advance(by);
+    f.model.expire(f.now);
+    broadcasts(f)
+}
+
+fn broadcasts(f: &mut Fixture) -> Vec<Item> {
+    f.model
+        .take_effects()
+        .into_iter()
+        .filter_map(|effect| match effect {
+            Effect::Broadcast { item, .. } => Some(*item),
+            Effect::CloseSockets { .. } | Effect::Archive(_) => None,
+        })
+        .collect()
+}
+
+fn summary_timers(f: &Fixture, id: &ContactId) -> (Vec<(String, String, u32)>, Option<usize>) {
+    let summary = f.model.contact_summary(id).expect("contact");
+    let json = serde_json::to_value(&summary).expect("json");
+    let timers = json["Timers"]
+        .as_array()
+        .expect("Timers is a list")
+        .iter()
+        .map(|t| {
+            (
+                t["ParticipantRole"].as_str().expect("role").to_owned(),
+                t["TimerType"].as_str().expect("type").to_owned(),
+                u32::try_from(t["DurationInMinutes"].as_u64().expect("minutes")).expect("u32"),
+            )
+        })
+        .collect();
+    (timers, summary.pending_timers.map(|p| p.len()))
+}
+
+#[test]
+fn role_config_refuses_bad_timer_lists_with_invalid_parameter() {
+    let mut f = Fixture::new();
+    let (id, _) = connected(&mut f);
+    let both = serde_json::json!([{
+        "ParticipantRole": "CUSTOMER",
+        "TimerType": "IDLE",
+        "TimerValue": {"ParticipantTimerDurationInMinutes": 5, "ParticipantTimerAction": "Unset"},
+    }]);
+    let none = serde_json::json!([{
+        "ParticipantRole": "CUSTOMER", "TimerType": "IDLE", "TimerValue": {},
+    }]);
+    let cases = [
+        (
+            "1 minute",
+            serde_json::json!([timer("CUSTOMER", "IDLE", 1)]),
+        ),
+        (
+            "481 minutes",
+            serde_json::json!([timer("CUSTOMER", "IDLE", 481)]),
+        ),
+        ("both members", both),
+        ("no member", none),
+        (
+            "bad role",
+            serde_json::json!([timer("SUPERVISOR", "IDLE", 5)]),
+        ),
+        (
+            "bad type",
+            serde_json::json!([timer("CUSTOMER", "DISCONNECT", 5)]),
+        ),
+        (
+            "bad action",
+            serde_json::json!([{
+                "ParticipantRole": "AGENT", "TimerType": "IDLE",
+                "TimerValue": {"ParticipantTimerAction": "Reset"},
+            }]),
+        ),
+        (
+            "duplicate",
+            serde_json::json!([timer("AGENT", "IDLE", 5), unset("AGENT", "IDLE")]),
+        ),
+        ("empty list", serde_json::json!([])),
+    ];
+    for (case, list) in cases {
+        let err = set_timers(&mut f, &id, list).expect_err(case);
+        assert_eq!(
+            err.error_type(),
+            "InvalidParameterException",
+            "{case}: {err}"
+        );
+        assert_eq!(err.status().as_u16(), 400, "{case}");
+    }
+    let missing = f
+        .model
+        .update_participant_role_config(
+            "instance-1",
+            id.as_str(),
+            &api::UpdateParticipantRoleConfigRequest::default(),
+        )
+        .expect_err("no ChannelConfiguration");
+    assert_eq!(missing.error_type(), "InvalidParameterException");
+    assert_eq!(summary_timers(&f, &id), (vec![], None), "nothing applied");
+    // The bounds themselves are accepted.
+    set_timers(
+        &mut f,
+        &id,
+        serde_json::json!([timer("CUSTOMER", "IDLE", 2), timer("AGENT", "IDLE", 480)]),
+    )
+    .expect("2 and 480 minutes");
+}
+
+#[test]
+fn role_config_answers_404_for_unknown_contacts_and_400_once_ended() {
+    let mut f = Fixture::new();
+    let list = serde_json::json!([timer("CUSTOMER", "IDLE", 5)]);
+    let unknown = set_timers(
+        &mut f,
+        &ContactId::from_client("no-such-contact"),
+        list.clone(),
+    )
+    .expect_err("unknown");
+    assert_eq!(unknown.error_type(), "ResourceNotFoundException");
+    let (id, token) = connected(&mut f);
+    let request: api::UpdateParticipantRoleConfigRequest = serde_json::from_value(
+        serde_json::json!({"ChannelConfiguration": {"Chat": {"ParticipantTimerConfigList": list}}}),
+    )
+    .expect("request");
+    let other_instance = f
+        .model
+        .update_participant_role_config("instance-2", id.as_str(), &request)
+        .expect_err("other instance");
+    assert_eq!(other_instance.error_type(), "ResourceNotFoundException");
+    f.model
+        .disconnect(&token, &DisconnectParticipantRequest::default(), f.now)
+        .expect("ends");
+    let ended = set_timers(&mut f, &id, list).expect_err("ended");
+    assert_eq!(ended.error_type(), "InvalidRequestException");
+}
+
+#[test]
+fn unset_removes_one_timer_and_updates_merge() {
+    let mut f = Fixture::new();
+    let (id, _) = connected(&mut f);
+    set_timers(
+        &mut f,
+        &id,
+        serde_json::json!([timer("AGENT", "IDLE", 7), timer("CUSTOMER", "IDLE", 5)]),
+    )
+    .expect("set");
+    set_timers(
+        &mut f,
+        &id,
+        serde_json::json!([timer("CUSTOMER", "DISCONNECT_NONCUSTOMER", 9)]),
+    )
+    .expect("merged");
+    set_timers(&mut f, &id, serde_json::json!([unset("CUSTOMER", "IDLE")])).expect("unset");
+    assert_eq!(
+        summary_timers(&f, &id),
+        (
+            vec![
+                ("CUSTOMER".into(), "DISCONNECT_NONCUSTOMER".into(), 9),
+                ("AGENT".into(), "IDLE".into(), 7),
+            ],
+            None
+        )
+    );
+}
+
+#[test]
+fn customer_idle_runs_only_once_an_agent_joined() {
+    let mut f = Fixture::new();
+    let started = f.start(None);
+    let id = ContactId::from_client(&started.contact_id);
+    set_timers(
+        &mut f,
+        &id,
+        serde_json::json!([timer("CUSTOMER", "IDLE", 2)]),
+    )
+    .expect("set");
+    f.connect(&started.participant_token);
+    f.model.take_effects();
+    // No agent: the customer's silence marks nobody idle.
+    assert!(tick(&mut f, 4 * MINUTE).is_empty());
+    join_agent(&mut f, &id);
+    f.model.take_effects();
+    assert!(tick(&mut f, 2 * MINUTE - Duration::from_secs(1)).is_empty());
+    let items = tick(&mut f, Duration::from_secs(1));
+    assert_eq!(content_types(&items), [event::PARTICIPANT_IDLE]);
+    let customer = f
+        .model
+        .contacts
+        .get(&id)
+        .and_then(|c| c.customer().cloned())
+        .expect("customer");
+    assert_eq!(items[0].participant_role, Some(Role::Customer));
+    assert_eq!(
+        items[0].participant_id.as_deref(),
+        Some(customer.id.as_str())
+    );
+    assert_eq!(items[0].display_name.as_deref(), Some("Customer"));
+    assert_eq!(items[0].item_type, ItemType::Event);
+    // Idle, without a disconnect timer, is all that happens.
+    assert!(tick(&mut f, 60 * MINUTE).is_empty());
+    assert!(f.model.is_live(&id));
+}
+
+#[test]
+fn timers_start_when_the_customer_connects_after_the_agent() {
+    let mut f = Fixture::new();
+    let started = f.start(None);
+    let id = ContactId::from_client(&started.contact_id);
+    join_agent(&mut f, &id);
+    set_timers(
+        &mut f,
+        &id,
+        serde_json::json!([timer("CUSTOMER", "IDLE", 2)]),
+    )
+    .expect("set");
+    assert_eq!(summary_timers(&f, &id).1, None, "applied, not pending");
+    f.model.take_effects();
+    assert!(
+        tick(&mut f, 3 * MINUTE).is_empty(),
+        "customer not connected"
+    );
+    f.connect(&started.participant_token);
+    f.model.take_effects();
+    assert!(tick(&mut f, MINUTE).is_empty());
+    assert_eq!(
+        content_types(&tick(&mut f, MINUTE)),
+        [event::PARTICIPANT_IDLE]
+    );
+}
+
+#[test]
+fn customer_message_restarts_the_timer_and_an_idle_customer_returns() {
+    let mut f = Fixture::new();
+    let (id, token) = connected(&mut f);
+    set_timers(
+        &mut f,
+        &id,
+        serde_json::json!([timer("CUSTOMER", "IDLE", 2)]),
+    )
+    .expect("set");
+    join_agent(&mut f, &id);
+    f.model.take_effects();
+    f.advance(90 * Duration::from_secs(1));
+    f.send(&token, "still here", None).expect("sent");
+    f.model.take_effects();
+    assert!(tick(&mut f, MINUTE).is_empty(), "restarted 1 min ago");
+    // An agent message does not count for the customer.
+    f.model
+        .agent_message(
+            &id,
+            &ChatMessage {
+                content_type: None,
+                content: Some("hello?".into()),
+            },
+            f.now,
+        )
+        .expect("agent says");
+    f.model.take_effects();
+    assert_eq!(
+        content_types(&tick(&mut f, MINUTE)),
+        [event::PARTICIPANT_IDLE]
+    );
+    f.send(&token, "back", None).expect("sent");
+    let items = broadcasts(&mut f);
+    assert_eq!(
+        content_types(&items),
+        [event::PARTICIPANT_RETURNED, "text/plain"]
+    );
+    assert_eq!(items[0].participant_role, Some(Role::Customer));
+    // Returned once only, and the timer runs again from the message.
+    f.send(&token, "again", None).expect("sent");
+    assert_eq!(content_types(&broadcasts(&mut f)), ["text/plain"]);
+    assert_eq!(
+        content_types(&tick(&mut f, 2 * MINUTE)),
+        [event::PARTICIPANT_IDLE]
+    );
+    // Ending the chat removes the armed timers with the other deadlines.
+    f.send(&token, "bye", None).expect("sent");
+    f.model
+        .disconnect(&token, &DisconnectParticipantRequest::default(), f.now)
+        .expect("ends");
+    assert_eq!(f.model.next_deadline(), None);
+}
+
+#[test]
+fn idle_then_auto_disconnect_ends_the_chat_and_keeps_timer_events_out_of_transcripts() {
+    let mut f = Fixture::with(SimConfig {
+        transcript_after_end: true,
+        ..SimConfig::default()
+    });
+    let (id, token) = connected(&mut f);
+    set_timers(
+        &mut f,
+        &id,
+        serde_json::json!([
+            timer("CUSTOMER", "IDLE", 2),
+            timer("CUSTOMER", "DISCONNECT_NONCUSTOMER", 3),
+        ]),
+    )
+    .expect("set");
+    let agent = join_agent(&mut f, &id);
+    f.model.take_effects();
+    assert_eq!(
+        content_types(&tick(&mut f, 2 * MINUTE)),
+        [event::PARTICIPANT_IDLE]
+    );
+    // The disconnect timer started at idle: a return stops it.
+    f.send(&token, "here", None).expect("sent");
+    f.model.take_effects();
+    assert_eq!(
+        content_types(&tick(&mut f, 2 * MINUTE)),
+        [event::PARTICIPANT_IDLE]
+    );
+    assert!(tick(&mut f, 3 * MINUTE - Duration::from_secs(1)).is_empty());
+    f.advance(Duration::from_secs(1));
+    assert_eq!(f.model.expire(f.now), 1, "the chat ended");
+    let effects = f.model.take_effects();
+    assert!(matches!(effects.last(), Some(Effect::CloseSockets { .. })));
+    let items: Vec<Item> = effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Broadcast { item, .. } => Some(*item),
+            Effect::CloseSockets { .. } | Effect::Archive(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        content_types(&items),
+        [
+            event::PARTICIPANT_AUTODISCONNECTION,
+            event::PARTICIPANT_LEFT,
+            event::PARTICIPANT_LEFT,
+            event::CHAT_ENDED,
+        ]
+    );
+    assert_eq!(items[0].participant_role, Some(Role::Customer));
+    assert_eq!(items[1].participant_id.as_deref(), Some(agent.as_str()));
+    assert_eq!(items[2].participant_role, Some(Role::Customer));
+    assert_eq!(
+        f.model.next_deadline(),
+        None,
+        "every deadline of the chat gone"
+    );
+    let transcript = f
+        .model
+        .get_transcript(
+            &token,
+            &GetTranscriptRequest {
+                max_results: Some(100),
+                ..GetTranscriptRequest::default()
+            },
+            f.now,
+        )
+        .expect("readable after the end")
+        .transcript;
+    let stored = content_types(&transcript);
+    assert!(stored.iter().any(|t| t == event::CHAT_ENDED), "{stored:?}");
+    for timer_event in [
+        event::PARTICIPANT_IDLE,
+        event::PARTICIPANT_RETURNED,
+        event::PARTICIPANT_AUTODISCONNECTION,
+    ] {
+        assert!(!stored.iter().any(|t| t == timer_event), "{stored:?}");
+    }
+    let summary = f.model.contact_summary(&id).expect("contact");
+    assert_eq!(summary.status, Status::Ended);
+}
+
+#[test]
+fn config_set_while_agent_and_customer_are_connected_waits_for_a_new_agent() {
+    let mut f = Fixture::new();
+    let (id, _) = connected(&mut f);
+    set_timers(&mut f, &id, serde_json::json!([timer("AGENT", "IDLE", 30)])).expect("set");
+    join_agent(&mut f, &id);
+    set_timers(
+        &mut f,
+        &id,
+        serde_json::json!([timer("CUSTOMER", "IDLE", 2)]),
+    )
+    .expect("stored");
+    set_timers(&mut f, &id, serde_json::json!([unset("AGENT", "IDLE")])).expect("stored");
+    let summary = f.model.contact_summary(&id).expect("contact");
+    assert_eq!(
+        summary.timers,
+        [api::TimerSummary {
+            participant_role: TimerRole::Agent,
+            timer_type: timers::TimerType::Idle,
+            duration_in_minutes: 30,
+        }]
+    );
+    assert_eq!(
+        summary.pending_timers,
+        Some(vec![api::TimerSummary {
+            participant_role: TimerRole::Customer,
+            timer_type: timers::TimerType::Idle,
+            duration_in_minutes: 2,
+        }])
+    );
+    f.model.take_effects();
+    assert!(
+        tick(&mut f, 10 * MINUTE).is_empty(),
+        "customer timer not applied"
+    );
+    // The agent joined before the update: its 30-minute timer still runs.
+    let items = tick(&mut f, 20 * MINUTE);
+    assert_eq!(content_types(&items), [event::PARTICIPANT_IDLE]);
+    assert_eq!(items[0].participant_role, Some(Role::Agent));
+}
+
+#[test]
+fn agent_idle_and_agent_auto_disconnect_mirror_the_customer_timers() {
+    let mut f = Fixture::new();
+    let (id, token) = connected(&mut f);
+    set_timers(&mut f, &id, serde_json::json!([timer("AGENT", "IDLE", 2)])).expect("set");
+    let agent = join_agent(&mut f, &id);
+    f.model.take_effects();
+    f.advance(MINUTE);
+    f.model
+        .agent_message(
+            &id,
+            &ChatMessage {
+                content_type: None,
+                content: Some("one moment".into()),
+            },
+            f.now,
+        )
+        .expect("agent says");
+    // A customer message does not count for the agent.
+    f.send(&token, "ok", None).expect("sent");
+    f.model.take_effects();
+    assert!(tick(&mut f, MINUTE + Duration::from_secs(59)).is_empty());
+    let items = tick(&mut f, Duration::from_secs(1));
+    assert_eq!(content_types(&items), [event::PARTICIPANT_IDLE]);
+    assert_eq!(items[0].participant_role, Some(Role::Agent));
+    assert_eq!(items[0].participant_id.as_deref(), Some(agent.as_str()));
+    assert_eq!(items[0].display_name.as_deref(), Some("Agent Smith"));
+    f.model
+        .agent_message(
+            &id,
+            &ChatMessage {
+                content_type: None,
+                content: Some("back".into()),
+            },
+            f.now,
+        )
+        .expect("agent says");
+    let items = broadcasts(&mut f);
+    assert_eq!(
+        content_types(&items),
+        [event::PARTICIPANT_RETURNED, "text/plain"]
+    );
+    assert_eq!(items[0].participant_role, Some(Role::Agent));
+
+    // A disconnect timer alone starts at once (here: when the agent joins).
+    let mut g = Fixture::new();
+    let (other, _) = connected(&mut g);
+    set_timers(
+        &mut g,
+        &other,
+        serde_json::json!([timer("AGENT", "DISCONNECT_NONCUSTOMER", 3)]),
+    )
+    .expect("set");
+    join_agent(&mut g, &other);
+    g.model.take_effects();
+    assert!(tick(&mut g, 3 * MINUTE - Duration::from_secs(1)).is_empty());
+    let items = tick(&mut g, Duration::from_secs(1));
+    assert_eq!(
+        content_types(&items),
+        [
+            event::PARTICIPANT_AUTODISCONNECTION,
+            event::PARTICIPANT_LEFT,
+            event::PARTICIPANT_LEFT,
+            event::CHAT_ENDED,
+        ]
+    );
+    assert_eq!(items[0].participant_role, Some(Role::Agent));
+    assert!(!g.model.is_live(&other));
+}
