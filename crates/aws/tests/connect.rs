@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use bridge_aws::{ClientSettings, Clients, ConnectChat};
 use bridge_core::ids::{ConnectionToken, ContactFlowId, ContactId, InstanceId};
 use bridge_core::ports::{
-    ChatApi, ChatError, ConnectionKind, ItemKind, Role, StartChat, StartedChat, TranscriptItem,
-    TranscriptStart,
+    ChatApi, ChatError, ChatTimers, ConnectionKind, IdleTimers, ItemKind, Role, StartChat,
+    StartedChat, TranscriptItem, TranscriptStart,
 };
 use chrono::{TimeDelta, Utc};
 use connect_sim::{RunningSim, SimConfig};
@@ -431,4 +431,75 @@ async fn disconnect_ends_the_chat() {
         .unwrap();
     h.chat.disconnect(&token, "bye-1").await.unwrap();
     assert_eq!(h.summary(&started.contact_id).await["Status"], "ENDED");
+}
+
+#[tokio::test]
+async fn customer_timers_are_set_as_configured_and_refused_out_of_range() {
+    let h = Harness::new(&common::settings()).await;
+    let (started, _) = h.started("start-timers", "hello").await;
+    let instance = InstanceId::new("instance-1").unwrap();
+
+    // Only the configured timer is sent: the other is left as it was.
+    h.chat
+        .set_customer_timers(
+            &instance,
+            &started.contact_id,
+            IdleTimers {
+                idle: None,
+                disconnect: Some(45),
+            },
+        )
+        .await
+        .unwrap();
+    h.chat
+        .set_customer_timers(
+            &instance,
+            &started.contact_id,
+            IdleTimers {
+                idle: Some(30),
+                disconnect: None,
+            },
+        )
+        .await
+        .unwrap();
+    let timers = h.summary(&started.contact_id).await["Timers"].clone();
+    assert_eq!(
+        timers,
+        json!([
+            {"ParticipantRole": "CUSTOMER", "TimerType": "IDLE", "DurationInMinutes": 30},
+            {"ParticipantRole": "CUSTOMER", "TimerType": "DISCONNECT_NONCUSTOMER", "DurationInMinutes": 45},
+        ])
+    );
+
+    // Connect's range is 2-480 minutes: anything else is a request never worth retrying.
+    let error = h
+        .chat
+        .set_customer_timers(
+            &instance,
+            &started.contact_id,
+            IdleTimers {
+                idle: Some(1),
+                disconnect: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ChatError::Invalid(_)), "{error:?}");
+    assert!(!error.is_retriable());
+
+    // An ended chat has no timers to set.
+    h.end(&started.contact_id).await;
+    let error = h
+        .chat
+        .set_customer_timers(
+            &instance,
+            &started.contact_id,
+            IdleTimers {
+                idle: Some(10),
+                disconnect: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(!error.is_retriable(), "{error:?}");
 }

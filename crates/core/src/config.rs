@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::ids::{ContactFlowId, InstanceId, InvalidId};
 use crate::phone::{PhoneError, PhoneNumber};
+use crate::ports::IdleTimers;
 use crate::usage::Var;
 
 /// Amazon Connect instance id that chats are started in. Required.
@@ -46,10 +47,18 @@ pub const START_TAKEOVER_SECS: &str = "BRIDGE_START_TAKEOVER_SECS";
 pub const WAIT_FOR_START_MS: &str = "BRIDGE_WAIT_FOR_START_MS";
 /// StartChatContact `ChatDurationInMinutes`. Default: Connect's own (25 hours).
 pub const CHAT_DURATION_MINUTES: &str = "BRIDGE_CHAT_DURATION_MINUTES";
+/// Minutes after the customer's last text that Connect marks the customer idle, and the
+/// relay texts [`IDLE_WARNING_TEXT`]. Default: no idle timer.
+pub const IDLE_WARN_MINUTES: &str = "BRIDGE_IDLE_WARN_MINUTES";
+/// Minutes after that (or after the last text, with no warning timer) that Connect
+/// disconnects the agent and the chat ends. Default: no disconnect timer.
+pub const IDLE_DISCONNECT_MINUTES: &str = "BRIDGE_IDLE_DISCONNECT_MINUTES";
+/// SMS sent when Connect marks the customer idle. Has a default.
+pub const IDLE_WARNING_TEXT: &str = "BRIDGE_IDLE_WARNING_TEXT";
 
 /// Every variable [`Config`] reads, with its default and meaning: the source of every
 /// binary's `--help` ([`crate::usage`]).
-pub const VARS: [Var; 15] = [
+pub const VARS: [Var; 18] = [
     Var::required(
         CONNECT_INSTANCE_ID,
         "Amazon Connect instance id chats are started in (1-100 characters)",
@@ -111,6 +120,19 @@ pub const VARS: [Var; 15] = [
         CHAT_DURATION_MINUTES,
         "ChatDurationInMinutes of new chats, 60-10080 (unset: Connect's default, 25 h)",
     ),
+    Var::optional(
+        IDLE_WARN_MINUTES,
+        "Customer idle timer of new chats, 2-480 min after the customer's last text: Connect marks the customer idle and the relay texts the idle warning (unset: no timer)",
+    ),
+    Var::optional(
+        IDLE_DISCONNECT_MINUTES,
+        "Customer auto-disconnect timer of new chats, 2-480 min after the idle mark (or the last text, with no idle timer): the agent is disconnected and the chat ends (unset: no timer)",
+    ),
+    Var::with_default(
+        IDLE_WARNING_TEXT,
+        DEFAULT_IDLE_WARNING_TEXT,
+        "SMS sent when Connect marks the customer idle (up to 1600 characters)",
+    ),
 ];
 
 /// Default of [`SHARD_COUNT`].
@@ -120,6 +142,8 @@ pub const DEFAULT_CUSTOMER_DISPLAY_NAME: &str = "SMS customer";
 /// Default of [`HELP_TEXT`].
 pub const DEFAULT_HELP_TEXT: &str =
     "Reply with your question and an agent will answer. Reply STOP to opt out.";
+/// Default of [`IDLE_WARNING_TEXT`].
+pub const DEFAULT_IDLE_WARNING_TEXT: &str = "Are you still there? Reply to keep this chat open.";
 /// Default of [`START_TAKEOVER_SECS`].
 pub const DEFAULT_START_TAKEOVER_SECS: u64 = 30;
 /// Default of [`WAIT_FOR_START_MS`].
@@ -216,6 +240,11 @@ pub struct Config {
     /// `ChatDurationInMinutes` for StartChatContact, 60 to 10080; `None` leaves Connect's
     /// default ([`CHAT_DURATION_MINUTES`]).
     pub chat_duration_minutes: Option<u16>,
+    /// The customer's chat timers, set on every new chat; `None` when neither
+    /// [`IDLE_WARN_MINUTES`] nor [`IDLE_DISCONNECT_MINUTES`] is set.
+    pub idle_timers: Option<IdleTimers>,
+    /// Text sent when the customer is marked idle ([`IDLE_WARNING_TEXT`]).
+    pub idle_warning_text: String,
 }
 
 impl Config {
@@ -284,6 +313,15 @@ impl Config {
             // At most 10080 after the range check, so the conversion cannot saturate.
             in_range(v, 60, 10_080).map(|minutes| u16::try_from(minutes).unwrap_or(u16::MAX))
         });
+        let idle = vars.optional(IDLE_WARN_MINUTES, timer_minutes);
+        let disconnect = vars.optional(IDLE_DISCONNECT_MINUTES, timer_minutes);
+        let idle_timers =
+            (idle.is_some() || disconnect.is_some()).then_some(IdleTimers { idle, disconnect });
+        let idle_warning_text = vars.or_default(
+            IDLE_WARNING_TEXT,
+            reply,
+            DEFAULT_IDLE_WARNING_TEXT.to_owned(),
+        );
 
         match (connect_instance_id, support_lines, table_name) {
             (Some(connect_instance_id), Some(support_lines), Some(table_name))
@@ -305,6 +343,8 @@ impl Config {
                     start_takeover,
                     wait_for_start,
                     chat_duration_minutes,
+                    idle_timers,
+                    idle_warning_text,
                 })
             }
             _ => Err(ConfigError {
@@ -334,6 +374,8 @@ impl fmt::Debug for Config {
             .field("start_takeover", &self.start_takeover)
             .field("wait_for_start", &self.wait_for_start)
             .field("chat_duration_minutes", &self.chat_duration_minutes)
+            .field("idle_timers", &self.idle_timers)
+            .field("idle_warning_text", &self.idle_warning_text)
             .finish()
     }
 }
@@ -587,6 +629,13 @@ fn shard_count(value: &str) -> Result<NonZeroU16, InvalidValue> {
         .ok()
         .and_then(NonZeroU16::new)
         .unwrap_or(NonZeroU16::MIN))
+}
+
+/// A chat timer: 2 to 480 minutes, as UpdateParticipantRoleConfig accepts.
+fn timer_minutes(value: &str) -> Result<u16, InvalidValue> {
+    let (min, max) = (IdleTimers::MIN_MINUTES, IdleTimers::MAX_MINUTES);
+    // At most 480 after the range check, so the conversion cannot saturate.
+    in_range(value, min.into(), max.into()).map(|minutes| u16::try_from(minutes).unwrap_or(max))
 }
 
 fn in_range(value: &str, min: u64, max: u64) -> Result<u64, InvalidValue> {
@@ -997,6 +1046,49 @@ mod tests {
                 .chat_duration_minutes,
             Some(10_080)
         );
+    }
+
+    #[test]
+    fn idle_timers_are_off_unless_one_is_set_and_take_connects_range() {
+        let config = load(&required()).unwrap();
+        assert_eq!(config.idle_timers, None);
+        assert_eq!(config.idle_warning_text, DEFAULT_IDLE_WARNING_TEXT);
+
+        let warn_only = load(&with(IDLE_WARN_MINUTES, "2")).unwrap();
+        assert_eq!(
+            warn_only.idle_timers,
+            Some(IdleTimers {
+                idle: Some(2),
+                disconnect: None
+            })
+        );
+        let mut both = required();
+        both.extend([
+            (IDLE_WARN_MINUTES, "30".to_owned()),
+            (IDLE_DISCONNECT_MINUTES, " 480 ".to_owned()),
+            (IDLE_WARNING_TEXT, "Still there?".to_owned()),
+        ]);
+        let both = load(&both).unwrap();
+        assert_eq!(
+            both.idle_timers,
+            Some(IdleTimers {
+                idle: Some(30),
+                disconnect: Some(480)
+            })
+        );
+        assert_eq!(both.idle_warning_text, "Still there?");
+
+        for (var, value) in [
+            (IDLE_WARN_MINUTES, "1"),
+            (IDLE_DISCONNECT_MINUTES, "481"),
+            (IDLE_WARN_MINUTES, "ten"),
+        ] {
+            let problems = load(&with(var, value)).unwrap_err().problems;
+            assert!(
+                matches!(&problems[..], [ConfigProblem::Invalid { var: v, .. }] if *v == var),
+                "{var}={value}: {problems:?}"
+            );
+        }
     }
 
     #[test]

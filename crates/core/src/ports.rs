@@ -541,6 +541,41 @@ pub trait ChatApi: Send + Sync {
     ) -> Result<(), ChatError>;
 }
 
+/// The customer's chat timers on one chat (Connect's UpdateParticipantRoleConfig, role
+/// CUSTOMER): they run while an agent is in the chat, and restart at each customer text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleTimers {
+    /// Minutes without a customer text before Connect marks the customer idle (the
+    /// `IDLE` timer); `None`: no such timer.
+    pub idle: Option<u16>,
+    /// Minutes before Connect disconnects the agent for the customer's idleness (the
+    /// `DISCONNECT_NONCUSTOMER` timer), counted from the idle mark when [`Self::idle`] is
+    /// set, else from the last text; `None`: no such timer.
+    pub disconnect: Option<u16>,
+}
+
+impl IdleTimers {
+    /// Shortest timer Connect accepts, minutes.
+    pub const MIN_MINUTES: u16 = 2;
+    /// Longest timer Connect accepts, minutes (8 hours).
+    pub const MAX_MINUTES: u16 = 480;
+}
+
+/// Connect's chat timers (the admin API's UpdateParticipantRoleConfig). Only the relay
+/// uses it, once for each new chat; apart from [`ChatApi`] so no other caller sees it.
+#[async_trait]
+pub trait ChatTimers: Send + Sync {
+    /// Sets the customer's timers on `contact_id`. Setting the same timers again is
+    /// harmless. Connect applies timers set while an agent is already in the chat only
+    /// from the next agent on.
+    async fn set_customer_timers(
+        &self,
+        instance_id: &InstanceId,
+        contact_id: &ContactId,
+        timers: IdleTimers,
+    ) -> Result<(), ChatError>;
+}
+
 /// Transcripts of ended chats, as Connect archives them when a chat ends (the instance's
 /// "chat transcripts" S3 storage). The relay reads one when a chat ended while it held no
 /// socket and no connection token could read the transcript any more.

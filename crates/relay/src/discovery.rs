@@ -556,6 +556,7 @@ mod tests {
                 settings: WorkerSettings {
                     rules: Rules::default(),
                     closing_text: None,
+                    idle_warning: None,
                     heartbeat_every: Duration::from_secs(10),
                     call_timeout: Duration::from_secs(3600),
                     connect_timeout: Duration::from_secs(10),
@@ -573,6 +574,7 @@ mod tests {
                 connect_rate: rate.map(RateLimit::new),
                 epoch: Instant::now(),
                 archive: None,
+                timers: None,
                 owned: owned_rx.clone(),
             });
             let (busy_tx, busy) = watch::channel(Busy::default());

@@ -46,13 +46,15 @@ pub enum Sent {
     UnsupportedNotice,
     /// The configured closing text.
     Closing,
+    /// The configured idle warning: Connect marked the customer idle.
+    IdleWarning,
 }
 
 impl Sent {
     /// Whether this is a notice of the bridge's own rather than something an agent wrote:
     /// the relay checks the customer has not opted out since it started before sending one.
     pub fn is_notice(self) -> bool {
-        matches!(self, Self::JoinedNotice | Self::Closing)
+        matches!(self, Self::JoinedNotice | Self::Closing | Self::IdleWarning)
     }
 
     /// The metric label value.
@@ -64,6 +66,7 @@ impl Sent {
             Self::AttachmentNotice => "attachment_notice",
             Self::UnsupportedNotice => "unsupported_notice",
             Self::Closing => "closing",
+            Self::IdleWarning => "idle_warning",
         }
     }
 }
@@ -109,6 +112,10 @@ pub enum Action {
     },
     /// The chat ended.
     End,
+    /// Connect marked the customer idle: the chat ends when the disconnect timer runs out,
+    /// unless the customer texts. The worker sends the configured warning. The event is
+    /// not kept in the transcript, so the cursor may not point at it.
+    CustomerIdle,
 }
 
 /// Decides what `item` of chat `current` means for the customer.
@@ -162,9 +169,11 @@ fn decide_event(event: &str, item: &TranscriptItem, rules: Rules) -> Action {
         "participant.joined" | "participant.left" | "transfer.succeeded" | "transfer.failed" => {
             skip(Skip::Event, true)
         }
+        "participant.idle" if item.role == Some(Role::Customer) => Action::CustomerIdle,
         "typing" => skip(Skip::Typing, false),
         "message.delivered" | "message.read" => skip(Skip::Receipt, false),
-        // idle/returned/autodisconnection and the rest are not kept in transcripts.
+        // An agent's idle mark, returned, autodisconnection (the chat.ended that follows is
+        // what the customer hears of it) and the rest are not kept in transcripts.
         _ => skip(Skip::Event, false),
     }
 }
@@ -419,6 +428,30 @@ mod tests {
                 persisted: true
             }
         );
+    }
+
+    #[test]
+    fn only_the_customers_idle_mark_asks_for_the_warning() {
+        let customer = decide(
+            &event(Role::Customer, "participant.idle"),
+            &current(),
+            RULES,
+        );
+        assert_eq!(customer, Action::CustomerIdle);
+        for (role, name) in [
+            (Role::Agent, "participant.idle"),
+            (Role::Customer, "participant.returned"),
+            (Role::Agent, "participant.autodisconnection"),
+        ] {
+            assert_eq!(
+                decide(&event(role, name), &current(), RULES),
+                Action::Skip {
+                    why: Skip::Event,
+                    persisted: false
+                },
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -116,10 +116,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..DynamoSettings::default()
         },
     ));
+    let chat = Arc::new(ConnectChat::new(clients.connect, clients.participant));
     let ports = Ports {
         sessions: store.clone(),
         leases: store,
-        chat: Arc::new(ConnectChat::new(clients.connect, clients.participant)),
+        chat: chat.clone(),
+        timers: chat,
         sms: Arc::new(SnsSender::new(clients.sns, SmsType::Transactional)),
         clock: Arc::new(SystemClock),
         archive,

@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bridge_core::ports::{ChatApi, Clock, LeaseStore, SessionStore, SmsSender, TranscriptArchive};
+use bridge_core::ports::{
+    ChatApi, ChatTimers, Clock, LeaseStore, SessionStore, SmsSender, TranscriptArchive,
+};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -27,7 +29,7 @@ use crate::leases::{Busy, LeaseManager, LeaseManagerParts, Owned};
 use crate::metrics::Metrics;
 use crate::rate::RateLimit;
 use crate::report;
-use crate::worker::{self, Shared};
+use crate::worker::{self, IdleTimerSetting, Shared};
 use crate::ws::Dialer;
 
 /// The ports the relay runs on.
@@ -39,6 +41,8 @@ pub struct Ports {
     pub leases: Arc<dyn LeaseStore>,
     /// Connect participant API.
     pub chat: Arc<dyn ChatApi>,
+    /// Connect's chat timers (used only when idle timers are configured).
+    pub timers: Arc<dyn ChatTimers>,
     /// Outbound SMS.
     pub sms: Arc<dyn SmsSender>,
     /// Wall time.
@@ -80,6 +84,11 @@ pub async fn run(
                 numbering: config.core.sms_numbering,
             },
             closing_text: config.core.closing_text.clone(),
+            idle_warning: config
+                .core
+                .idle_timers
+                .and_then(|timers| timers.idle)
+                .map(|_| config.core.idle_warning_text.clone()),
             heartbeat_every: config.heartbeat_every,
             call_timeout: config.call_timeout,
             connect_timeout: config.connect_timeout,
@@ -94,6 +103,11 @@ pub async fn run(
         connect_rate: config.connect_rate.map(RateLimit::new),
         epoch: tokio::time::Instant::now(),
         archive: ports.archive,
+        timers: config.core.idle_timers.map(|timers| IdleTimerSetting {
+            api: ports.timers,
+            instance_id: config.core.connect_instance_id.clone(),
+            timers,
+        }),
         owned: owned_rx.clone(),
     });
 

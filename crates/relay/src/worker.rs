@@ -21,11 +21,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bridge_core::ids::{ConnectionToken, ContactId, ItemId, ParticipantToken, SmsMessageId};
+use bridge_core::ids::{
+    ConnectionToken, ContactId, InstanceId, ItemId, ParticipantToken, SmsMessageId,
+};
 use bridge_core::menu::MenuChange;
 use bridge_core::ports::{
-    ChatApi, ChatError, Clock, ConnectionKind, SessionStore, SmsError, SmsSender, StoreError,
-    TranscriptArchive, TranscriptItem, TranscriptStart,
+    ChatApi, ChatError, ChatTimers, Clock, ConnectionKind, IdleTimers, SessionStore, SmsError,
+    SmsSender, StoreError, TranscriptArchive, TranscriptItem, TranscriptStart,
 };
 use bridge_core::session::{EndedChat, Session, SessionKey};
 use chrono::{DateTime, Utc};
@@ -63,6 +65,8 @@ pub struct Settings {
     pub rules: Rules,
     /// SMS sent when the chat ends.
     pub closing_text: Option<String>,
+    /// SMS sent when Connect marks the customer idle; `None`: nothing is sent.
+    pub idle_warning: Option<String>,
     /// Ping + heartbeat period.
     pub heartbeat_every: Duration,
     /// Timeout of each API call.
@@ -104,9 +108,21 @@ pub struct Shared {
     pub epoch: Instant,
     /// Where ended chats' transcripts are archived (Connect's S3 bucket), when known.
     pub archive: Option<Arc<dyn TranscriptArchive>>,
+    /// The customer's idle timers and where to set them, when configured.
+    pub timers: Option<IdleTimerSetting>,
     /// The shards this instance holds, each with the time until which relaying it is safe
     /// (the lease manager's view): a worker never sends an SMS for a shard past it.
     pub owned: watch::Receiver<Owned>,
+}
+
+/// The customer's idle timers, set on each chat before the relay first connects to it.
+pub struct IdleTimerSetting {
+    /// Connect's UpdateParticipantRoleConfig.
+    pub api: Arc<dyn ChatTimers>,
+    /// The instance the chats are in.
+    pub instance_id: InstanceId,
+    /// The timers.
+    pub timers: IdleTimers,
 }
 
 impl Shared {
@@ -197,6 +213,8 @@ pub struct Worker {
     /// This chat was delivered to its end, closing text included (in this worker, or
     /// before a restart: [`Session::closing_sent`]); the closing text is never sent twice.
     closing_sent: bool,
+    /// The idle timers are still to be set on this chat ([`Shared::timers`]).
+    timers_due: bool,
     progress: Progress,
     /// The chat before this one, when its end may not have reached the phone
     /// ([`Session::undelivered_previous`]): delivered first. Boxed: rarely there.
@@ -220,6 +238,10 @@ impl Worker {
     ) -> Option<Self> {
         let chat = session.chat.as_ref()?;
         let closing_sent = session.closing_sent();
+        // A chat the relay has written a cursor for has been relayed (and its timers set)
+        // before: timers are set once, before any agent is likely to have joined, since
+        // Connect applies a change only from the next agent on.
+        let timers_due = shared.timers.is_some() && session.cursor_for_current_chat().is_none();
         Some(Self {
             shared,
             key: session.key.clone(),
@@ -230,6 +252,7 @@ impl Worker {
             started_at: session.started_at,
             token: None,
             closing_sent,
+            timers_due,
             // After the closing text everything before it was delivered: nothing to read.
             progress: Progress::new(
                 session
@@ -331,6 +354,7 @@ impl Worker {
             started_at: previous.started_at,
             token: None,
             closing_sent: false,
+            timers_due: false,
             progress: Progress::new(previous.cursor),
             previous: None,
             active_at: self.active_at,
@@ -364,6 +388,9 @@ impl Worker {
 
     /// One connection: open, catch up, stream.
     async fn connection(&mut self, failures: &mut u32) -> Result<Exit, SessionError> {
+        if self.timers_due {
+            Box::pin(self.set_timers()).await;
+        }
         let opening = Box::pin(self.open());
         let opened = tokio::select! {
             () = self.cancel.cancelled() => return Ok(Exit::Stopped),
@@ -511,6 +538,41 @@ impl Worker {
             }
         }
         Ok(Some(Box::pin(self.finish(None)).await?))
+    }
+
+    /// Sets the customer's idle timers on this chat. A failure is logged and counted and
+    /// never holds up the chat: it is tried again at the next connection when it may pass
+    /// (throttled, unavailable), else given up.
+    async fn set_timers(&mut self) {
+        let Some(setting) = &self.shared.timers else {
+            self.timers_due = false;
+            return;
+        };
+        let set = tokio::time::timeout(
+            self.shared.settings.call_timeout,
+            setting
+                .api
+                .set_customer_timers(&setting.instance_id, &self.contact_id, setting.timers),
+        )
+        .await;
+        let retry = match set {
+            Ok(Ok(())) => {
+                debug!(timers = ?setting.timers, "idle timers set");
+                self.timers_due = false;
+                return;
+            }
+            Ok(Err(error)) => {
+                let retry = error.is_retriable();
+                warn!(error = %chain(&error), retry, "idle timers not set on the chat");
+                retry
+            }
+            Err(_) => {
+                warn!(retry = true, "setting the idle timers timed out");
+                true
+            }
+        };
+        self.shared.metrics.error("idle_timers");
+        self.timers_due = retry;
     }
 
     /// CreateParticipantConnection, connect, subscribe ([`open`]) for this session.
@@ -793,6 +855,22 @@ impl Worker {
                 }
             }
             Action::End => self.finish(Some(item)).await.map(Some),
+            Action::CustomerIdle => {
+                // At most once: the event is not in the transcript, so no catch-up sees it
+                // again, and the cursor stays where it is.
+                self.progress.mark(item, source, false, false);
+                let Some(text) = self.shared.settings.idle_warning.as_deref() else {
+                    return Ok(None);
+                };
+                let parts = forward::sms_parts(text, self.shared.settings.rules.numbering);
+                if parts.is_empty() || !self.notice_allowed().await {
+                    return Ok(None);
+                }
+                match self.deliver(None, Sent::IdleWarning, &parts, None).await? {
+                    Delivery::Cancelled => Ok(Some(Exit::Stopped)),
+                    Delivery::Sent | Delivery::Dropped => Ok(None),
+                }
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! The chat adapter: [`ConnectChat`] implements `ChatApi` over the Amazon Connect admin API
 //! (StartChatContact, StopContact; this module) and the Connect Participant API
-//! (the private `participant` module).
+//! (the private `participant` module), and `ChatTimers` (UpdateParticipantRoleConfig, the
+//! private `timers` module).
 //!
 //! `aws-sdk-connect` is large and slow to build; nothing outside this module touches it.
 //! Errors are classified once (see [`crate::error`]): 403 on the participant API →
@@ -9,6 +10,7 @@
 //! Tokens are passed through, never logged.
 
 mod map;
+mod timers;
 
 use std::sync::Arc;
 
@@ -16,8 +18,8 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use bridge_core::ids::{ConnectionToken, ContactId, InstanceId, ParticipantToken};
 use bridge_core::ports::{
-    ChatApi, ChatError, Connected, ConnectionKind, SentMessage, StartChat, StartedChat,
-    TranscriptPage, TranscriptStart,
+    ChatApi, ChatError, ChatTimers, Connected, ConnectionKind, IdleTimers, SentMessage, StartChat,
+    StartedChat, TranscriptPage, TranscriptStart,
 };
 use chrono::{DateTime, Utc};
 
@@ -166,6 +168,18 @@ impl ChatApi for ConnectChat {
         client_token: &str,
     ) -> Result<(), ChatError> {
         participant::disconnect(self.participant.get(), token, client_token).await
+    }
+}
+
+#[async_trait]
+impl ChatTimers for ConnectChat {
+    async fn set_customer_timers(
+        &self,
+        instance_id: &InstanceId,
+        contact_id: &ContactId,
+        timers: IdleTimers,
+    ) -> Result<(), ChatError> {
+        timers::set_customer_timers(self.connect.get(), instance_id, contact_id, timers).await
     }
 }
 

@@ -518,6 +518,7 @@ impl Harness {
                     numbering: true,
                 },
                 closing_text: closing_text.map(str::to_owned),
+                idle_warning: None,
                 heartbeat_every: Duration::from_millis(200),
                 call_timeout: Duration::from_secs(2),
                 connect_timeout: Duration::from_secs(2),
@@ -535,6 +536,7 @@ impl Harness {
             connect_rate: rate.map(RateLimit::new),
             epoch: tokio::time::Instant::now(),
             archive,
+            timers: None,
         });
         Self {
             owned,
@@ -1326,4 +1328,202 @@ fn heartbeats_share_slots_counted_from_the_epoch() {
     let a = first_heartbeat(epoch, epoch + width / 4, every, 5);
     let b = first_heartbeat(epoch, epoch + width * 3 / 4, every, 5);
     assert_eq!(a, b);
+}
+
+/// `ChatTimers` that records each call, with how many connections the chat had by then,
+/// and fails as scripted first.
+struct RecordingTimers {
+    chat: Arc<FakeChat>,
+    failures: Mutex<VecDeque<ChatError>>,
+    calls: Mutex<Vec<(ContactId, IdleTimers, usize)>>,
+}
+
+impl RecordingTimers {
+    fn new(chat: &Arc<FakeChat>, failures: Vec<ChatError>) -> Arc<Self> {
+        Arc::new(Self {
+            chat: Arc::clone(chat),
+            failures: Mutex::new(failures.into()),
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn calls(&self) -> Vec<(ContactId, IdleTimers, usize)> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl ChatTimers for RecordingTimers {
+    async fn set_customer_timers(
+        &self,
+        instance_id: &InstanceId,
+        contact_id: &ContactId,
+        timers: IdleTimers,
+    ) -> Result<(), ChatError> {
+        assert_eq!(instance_id.as_str(), "instance-1");
+        let connections = self.chat.connections.load(Ordering::SeqCst);
+        self.calls
+            .lock()
+            .unwrap()
+            .push((contact_id.clone(), timers, connections));
+        match self.failures.lock().unwrap().pop_front() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+const TIMERS: IdleTimers = IdleTimers {
+    idle: Some(10),
+    disconnect: Some(5),
+};
+
+impl Harness {
+    /// The relay configured with idle timers (and `warning` as the idle warning).
+    fn with_idle(mut self, timers: Arc<RecordingTimers>, warning: Option<&str>) -> Self {
+        let shared = Arc::get_mut(&mut self.shared).expect("set up before any worker runs");
+        shared.settings.idle_warning = warning.map(str::to_owned);
+        shared.timers = Some(IdleTimerSetting {
+            api: timers,
+            instance_id: InstanceId::new("instance-1").unwrap(),
+            timers: TIMERS,
+        });
+        self
+    }
+
+    async fn wait_connections(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.server.connections.load(Ordering::SeqCst) < count {
+            assert!(tokio::time::Instant::now() < deadline, "no socket");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_chat_gets_its_idle_timers_once_before_the_relay_first_connects() {
+    // GIVEN a new chat (no cursor) and a relay configured with idle timers, whose first
+    // attempt is throttled
+    let h = Harness::new(vec![customer("i-1", "hello")], ScriptedSms::default(), None).await;
+    let timers = RecordingTimers::new(&h.chat, vec![ChatError::Throttled("slow down".into())]);
+    let h = h.with_idle(Arc::clone(&timers), None);
+    let cancel = CancellationToken::new();
+    // WHEN the worker connects, and later reconnects (the socket stops answering)
+    let task = h.start(&cancel);
+    h.wait_connections(1).await;
+    h.server.mute.store(true, Ordering::SeqCst);
+    h.wait_connections(3).await;
+    cancel.cancel();
+    task.await.unwrap();
+    // THEN the timers were asked for before the first connection, asked again at the
+    // next one because throttling may pass, and never after they were set
+    assert_eq!(
+        timers.calls(),
+        [(contact(), TIMERS, 0), (contact(), TIMERS, 1)]
+    );
+    assert_eq!(
+        h.shared
+            .metrics
+            .errors
+            .get_or_create(&[("kind", "idle_timers")])
+            .get(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_chat_already_relayed_or_refused_is_not_given_timers_again() {
+    // GIVEN a chat the relay has a cursor for (a restart, a lease move)
+    let h = Harness::new(
+        vec![customer("i-1", "hello"), agent("i-2", "hi")],
+        ScriptedSms::default(),
+        Some("i-2"),
+    )
+    .await;
+    let timers = RecordingTimers::new(&h.chat, Vec::new());
+    let h = h.with_idle(Arc::clone(&timers), None);
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    h.wait_connections(1).await;
+    cancel.cancel();
+    task.await.unwrap();
+    // THEN its timers are left alone
+    assert!(timers.calls().is_empty(), "{:?}", timers.calls());
+
+    // AND a new chat whose timers Connect refuses outright is not asked twice
+    let h = Harness::new(Vec::new(), ScriptedSms::default(), None).await;
+    let timers = RecordingTimers::new(&h.chat, vec![ChatError::Invalid("bad request".into())]);
+    let h = h.with_idle(Arc::clone(&timers), None);
+    let task = h.start(&CancellationToken::new());
+    h.wait_connections(1).await;
+    h.server.mute.store(true, Ordering::SeqCst);
+    h.wait_connections(2).await;
+    task.abort();
+    assert_eq!(timers.calls().len(), 1, "{:?}", timers.calls());
+}
+
+#[tokio::test]
+async fn the_customers_idle_mark_sends_the_warning_once_and_moves_no_cursor() {
+    // GIVEN a relayed chat with an idle warning configured
+    let h = Harness::new(
+        vec![customer("i-1", "hello"), agent("i-2", "hi")],
+        ScriptedSms::default(),
+        Some("i-2"),
+    )
+    .await;
+    let timers = RecordingTimers::new(&h.chat, Vec::new());
+    let h = h.with_idle(timers, Some("Still there? Reply to keep chatting."));
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    h.wait_connections(1).await;
+    // WHEN Connect marks the agent idle, then the customer (twice on the wire), and the
+    // agent writes again
+    for pushed in [
+        event("i-3", Role::Agent, "participant.idle"),
+        event("i-4", Role::Customer, "participant.idle"),
+        event("i-4", Role::Customer, "participant.idle"),
+        agent("i-5", "are you there?"),
+    ] {
+        h.server.push.send(chat_frame(&pushed)).unwrap();
+    }
+    // THEN the customer gets the warning once, before the agent's next reply
+    assert_eq!(
+        h.wait_sent(2).await,
+        ["Still there? Reply to keep chatting.", "are you there?"]
+    );
+    // AND the cursor never pointed at the idle event (it is not in the transcript)
+    assert_eq!(h.cursor().await.as_deref(), Some("i-5"));
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(h.sms.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn no_idle_warning_reaches_a_customer_who_texted_stop() {
+    // GIVEN a running worker with an idle warning, and a customer who then texts STOP
+    let h = Harness::new(Vec::new(), ScriptedSms::default(), None).await;
+    let timers = RecordingTimers::new(&h.chat, Vec::new());
+    let h = h.with_idle(timers, Some("Still there?"));
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    h.wait_connections(1).await;
+    let session = h.session().await;
+    h.store
+        .put(
+            &session.with_opt_out(true, Utc::now()),
+            Some(session.version),
+        )
+        .await
+        .unwrap();
+    // WHEN Connect marks the customer idle, and the chat then ends
+    for pushed in [
+        event("i-1", Role::Customer, "participant.idle"),
+        event("i-2", Role::System, "chat.ended"),
+    ] {
+        h.server.push.send(chat_frame(&pushed)).unwrap();
+    }
+    // THEN nothing is sent
+    let outcome = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    assert_eq!(outcome, Outcome::Ended);
+    assert!(h.sms.sent().is_empty(), "{:?}", h.sms.sent());
 }

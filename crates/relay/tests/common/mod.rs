@@ -325,6 +325,7 @@ impl Stack {
             sessions: self.store.clone(),
             leases: self.store.clone(),
             chat: self.chat.clone(),
+            timers: self.chat.clone(),
             sms: Arc::new(SnsSender::new(self.sns.clone(), SmsType::Transactional)),
             clock: Arc::new(SystemClock),
             archive: None,

@@ -57,7 +57,8 @@ pub async fn run(
     let ports = Ports {
         sessions: store.clone(),
         leases: store,
-        chat,
+        chat: chat.clone(),
+        timers: chat,
         sms: sms.clone(),
         clock: Arc::new(SystemClock),
         archive: None,
