@@ -251,6 +251,11 @@ impl Stack {
 
     /// A relay for this stack, ready (its /readyz answered 200); returns its admin URL.
     pub fn relay(&self) -> (Proc, String) {
+        self.relay_with(&[])
+    }
+
+    /// [`Self::relay`] with these variables set as well.
+    pub fn relay_with(&self, env: &[(&str, &str)]) -> (Proc, String) {
         let mut command = Command::new(bin("bridge-relay"));
         command
             .env("AWS_REGION", "us-east-1")
@@ -271,7 +276,8 @@ impl Stack {
             .env("BRIDGE_RELAY_ADMIN_ADDR", "127.0.0.1:0")
             .env("BRIDGE_RELAY_LOG_FORMAT", "json")
             .env("BRIDGE_RELAY_DISCOVERY_MS", "250")
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied());
         let (proc, admin) = spawn_until("bridge-relay", command, |line| {
             let value: Value = serde_json::from_str(line).ok()?;
             let addr = value.get("fields")?.get("admin_addr")?.as_str()?;
@@ -334,6 +340,38 @@ pub fn outbox(moto: &str) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The customer texts `text` (`bridge sms --json`); returns the handler's record summary.
+pub fn texts(stack: &Stack, customer: &str, text: &str) -> Value {
+    let (ok, stdout, stderr) = stack.run_bridge(&["sms", "--json", "--from", customer, text]);
+    assert!(ok, "bridge sms failed: {stderr}");
+    let summary: Value = serde_json::from_str(stdout.trim()).unwrap();
+    summary["records"][0].clone()
+}
+
+/// The first SMS to `customer` that `wanted` accepts, waiting up to 30 s for it.
+pub fn sms_to(moto: &str, customer: &str, wanted: impl Fn(&str) -> bool) -> String {
+    wait_until("an SMS to the customer", Duration::from_secs(30), || {
+        outbox(moto)
+            .into_iter()
+            .find(|(to, body)| to == customer && wanted(body))
+            .map(|(_, body)| body)
+    })
+}
+
+/// Waits up to 30 s for the customer's `text` in the chat.
+pub fn customer_said(sim: &str, contact_id: &str, text: &str) {
+    wait_until(
+        "the customer's message in the chat",
+        Duration::from_secs(30),
+        || {
+            customer_messages(sim, contact_id)
+                .iter()
+                .any(|message| message == text)
+                .then_some(())
+        },
+    );
 }
 
 /// connect-sim's chats.

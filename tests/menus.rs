@@ -9,8 +9,8 @@ mod harness;
 use std::time::Duration;
 
 use harness::{
-    Stack, connect_sim, contacts, customer_messages, customer_of, http, outbox, unique_number,
-    wait_until,
+    Stack, connect_sim, contacts, customer_messages, customer_of, customer_said, http, sms_to,
+    texts, unique_number,
 };
 use serde_json::{Value, json};
 
@@ -27,35 +27,6 @@ fn agent_sends(
         .json(&json!({ "Content": content, "ContentType": content_type }))
         .send()
         .unwrap()
-}
-
-fn texts(stack: &Stack, customer: &str, text: &str) -> Value {
-    let (ok, stdout, stderr) = stack.run_bridge(&["sms", "--json", "--from", customer, text]);
-    assert!(ok, "bridge sms failed: {stderr}");
-    let summary: Value = serde_json::from_str(stdout.trim()).unwrap();
-    summary["records"][0].clone()
-}
-
-fn sms_to(moto: &str, customer: &str, wanted: impl Fn(&str) -> bool) -> String {
-    wait_until("an SMS to the customer", Duration::from_secs(30), || {
-        outbox(moto)
-            .into_iter()
-            .find(|(to, body)| to == customer && wanted(body))
-            .map(|(_, body)| body)
-    })
-}
-
-fn customer_said(sim: &str, contact_id: &str, text: &str) {
-    wait_until(
-        "the customer's message in the chat",
-        Duration::from_secs(30),
-        || {
-            customer_messages(sim, contact_id)
-                .iter()
-                .any(|message| message == text)
-                .then_some(())
-        },
-    );
 }
 
 #[test]
