@@ -52,6 +52,12 @@ pub struct SimConfig {
     /// Serve HTTPS and WSS with this CA's certificate instead of plain HTTP and WS
     /// (local use and tests: production Connect is TLS only).
     pub tls: Option<crate::tls::SimTls>,
+    /// The configuration sets SendTextMessage knows ([`crate::sms`]), each with the SNS
+    /// topic its delivery events go to, if any. A name not listed is a
+    /// ResourceNotFoundException.
+    pub sms_configuration_sets: Vec<crate::sms::ConfigurationSet>,
+    /// Time between a text's `TEXT_SUCCESSFUL` event and its final event (default 0).
+    pub sms_delivery_delay: Duration,
 }
 
 /// Frames a socket may have queued before it is closed as a slow consumer.
@@ -76,6 +82,8 @@ impl Default for SimConfig {
             past_items_forward: false,
             transcript_archive: None,
             tls: None,
+            sms_configuration_sets: Vec::new(),
+            sms_delivery_delay: Duration::ZERO,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! [`ApiError`] is what an operation returns to a client. It renders exactly as AWS restJson1
 //! errors (docs/connect-chat.md §1.4): the HTTP status, an `x-amzn-ErrorType` header
 //! naming the error shape, and a JSON body carrying the message under both `message` and
-//! `Message`, so the Rust SDK, boto3 and chatjs all map it to their typed errors.
+//! `Message`, so the Rust SDK, boto3 and chatjs all map it to their typed errors. The same
+//! shape serves the awsJson1_0 errors of the SMS stand-in ([`crate::sms`]), whose error
+//! structures carry more members (`Reason`, `Fields`, `ResourceType`, `ResourceId`).
 
 use std::borrow::Cow;
 
@@ -20,6 +22,8 @@ pub struct ApiError {
     status: StatusCode,
     error_type: Cow<'static, str>,
     message: String,
+    /// Members of the error structure beyond its message, in the order added.
+    members: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -34,7 +38,25 @@ impl ApiError {
             status,
             error_type: error_type.into(),
             message: message.into(),
+            members: Vec::new(),
         }
+    }
+
+    /// Adds a member to the error body (`Reason`, `Fields`, …): the SDKs read the members of
+    /// an error structure from the body, next to its message.
+    #[must_use]
+    pub fn with_member(mut self, name: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.members.push((name, value.into()));
+        self
+    }
+
+    /// A member added with [`Self::with_member`].
+    #[must_use]
+    pub fn member(&self, name: &str) -> Option<&serde_json::Value> {
+        self.members
+            .iter()
+            .find(|(added, _)| *added == name)
+            .map(|(_, value)| value)
     }
 
     /// Participant API: 400 ValidationException.
@@ -149,11 +171,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "message": self.message,
             "Message": self.message,
             "__type": self.error_type,
         });
+        if let Some(object) = body.as_object_mut() {
+            for (name, value) in self.members {
+                object.insert(name.to_owned(), value);
+            }
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         // Error type names are ASCII identifiers we chose or validated, so this only fails
         // for a fault-injected name with control characters; then the header is left out
@@ -213,5 +240,20 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(value["message"], "chat has ended");
         assert_eq!(value["Message"], "chat has ended");
+    }
+
+    #[tokio::test]
+    async fn members_go_into_the_body() {
+        let error = ApiError::validation("bad").with_member("Reason", "FIELD_VALIDATION_FAILED");
+        assert_eq!(
+            error.member("Reason"),
+            Some(&serde_json::json!("FIELD_VALIDATION_FAILED"))
+        );
+        let body = axum::body::to_bytes(error.into_response().into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(value["Reason"], "FIELD_VALIDATION_FAILED");
+        assert_eq!(value["__type"], "ValidationException");
     }
 }

@@ -34,6 +34,8 @@ pub enum Operation {
     GetTranscript,
     /// Participant: DisconnectParticipant.
     DisconnectParticipant,
+    /// End User Messaging SMS: SendTextMessage ([`crate::sms`]).
+    SendTextMessage,
 }
 
 impl Operation {
@@ -58,11 +60,12 @@ impl Operation {
             Self::SendEvent => "SendEvent",
             Self::GetTranscript => "GetTranscript",
             Self::DisconnectParticipant => "DisconnectParticipant",
+            Self::SendTextMessage => "SendTextMessage",
         }
     }
 
     /// Every operation.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::StartChatContact,
         Self::StopContact,
         Self::UpdateParticipantRoleConfig,
@@ -71,6 +74,7 @@ impl Operation {
         Self::SendEvent,
         Self::GetTranscript,
         Self::DisconnectParticipant,
+        Self::SendTextMessage,
     ];
 }
 
@@ -307,6 +311,24 @@ mod tests {
         }
         assert!(faults.take(Operation::SendMessage).is_none());
         assert!(faults.take(Operation::GetTranscript).is_none());
+    }
+
+    #[test]
+    fn send_text_message_faults_use_the_sms_error_names() {
+        let faults = Faults::default();
+        faults
+            .add(request(r#"{"Operation":"SendTextMessage","Status":429}"#))
+            .expect("added");
+        faults
+            .add(request(r#"{"Operation":"SendTextMessage","Status":500}"#))
+            .expect("added");
+        let names: Vec<String> = (0..2)
+            .map(|_| {
+                let injection = faults.take(Operation::SendTextMessage).expect("fault");
+                injection.error.expect("error").error_type().to_owned()
+            })
+            .collect();
+        assert_eq!(names, ["ThrottlingException", "InternalServerException"]);
     }
 
     #[test]

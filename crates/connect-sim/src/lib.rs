@@ -3,7 +3,8 @@
 //! It serves the Connect chat operations (StartChatContact, StopContact,
 //! UpdateParticipantRoleConfig with its idle timers), the Connect
 //! Participant operations, the participant WebSocket, an agent control API and a web agent
-//! console on one port, faithfully enough that the official clients (the AWS SDKs and
+//! console on one port, plus End User Messaging SMS's SendTextMessage with its delivery
+//! events (the SMS side of the bridge, which moto lacks), faithfully enough that the official clients (the AWS SDKs and
 //! amazon-connect-chatjs) work against it unmodified. Its rules come from
 //! docs/connect-chat.md at the repository root; it depends on no crate of the bridge, so
 //! the bridge's own bugs cannot make it agree with them.
@@ -11,10 +12,12 @@
 //! # Layout
 //! - [`config`]: [`SimConfig`], AWS defaults for every lifetime and limit.
 //! - [`archive`]: ended chats' transcripts written to S3, as Connect writes them.
+//! - [`sms`]: a stand-in for End User Messaging SMS's SendTextMessage, publishing delivery
+//!   events to SNS.
 //! - [`model`]: the service state and its rules, pure (no I/O, time passed in).
 //! - [`hub`]: socket registry and `aws/chat` fan-out with bounded per-socket queues.
 //! - [`state`]: the lock around model and hub, shared by handlers and tasks.
-//! - [`http`]: routes — Connect, Participant, and the `/sim` control API.
+//! - [`http`]: routes — Connect, Participant, SendTextMessage, and the `/sim` control API.
 //! - [`ws`]: the participant WebSocket protocol.
 //! - [`console`]: the web agent console at `/`.
 //! - [`faults`], [`quotas`]: fault injection and TPS token buckets.
@@ -33,6 +36,7 @@ pub mod hub;
 pub mod model;
 pub mod quotas;
 pub mod server;
+pub mod sms;
 pub mod state;
 pub mod time;
 pub mod tls;

@@ -76,6 +76,20 @@ struct Args {
     /// this file for clients to trust. For local use and tests only.
     #[arg(long, env = "CONNECT_SIM_TLS_CA_OUT", value_name = "FILE")]
     tls_ca_out: Option<std::path::PathBuf>,
+    /// A configuration set SendTextMessage accepts, with the SNS topic its delivery events
+    /// are published to: `NAME=ENDPOINT|arn:aws:sns:REGION:ACCOUNT:TOPIC` (moto:
+    /// `events=http://127.0.0.1:5055|arn:aws:sns:us-east-1:123456789012:sms-events`), or
+    /// `NAME` alone for a set without events. Repeatable; the variable takes a comma list.
+    #[arg(
+        long = "sms-configuration-set",
+        env = "CONNECT_SIM_SMS_CONFIGURATION_SETS",
+        value_name = "NAME[=ENDPOINT|TOPIC_ARN]",
+        value_delimiter = ','
+    )]
+    sms_configuration_sets: Vec<connect_sim::sms::ConfigurationSet>,
+    /// Milliseconds between a text's TEXT_SUCCESSFUL event and its final event.
+    #[arg(long, env = "CONNECT_SIM_SMS_DELIVERY_DELAY_MS", default_value_t = 0)]
+    sms_delivery_delay_ms: u64,
     /// Frames queued per socket before it is closed as a slow consumer.
     #[arg(long, env = "CONNECT_SIM_SOCKET_BUFFER", default_value_t = NonZeroUsize::new(connect_sim::config::DEFAULT_SOCKET_BUFFER).unwrap_or(NonZeroUsize::MIN))]
     socket_buffer: NonZeroUsize,
@@ -123,6 +137,8 @@ impl Args {
             past_items_forward: self.past_items_forward,
             transcript_archive,
             tls,
+            sms_configuration_sets: self.sms_configuration_sets,
+            sms_delivery_delay: Duration::from_millis(self.sms_delivery_delay_ms),
             ..SimConfig::default()
         })
     }

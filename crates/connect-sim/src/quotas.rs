@@ -5,6 +5,8 @@
 //!
 //! The buckets are global to the emulator, standing in for "per account and Region" (admin)
 //! and "per instance" (participant). SendMessage and SendEvent share one bucket.
+//! SendTextMessage has none: End User Messaging limits message parts per second per
+//! origination identity, which the emulator does not model (fault injection makes it throttle).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,17 +17,19 @@ use tokio::time::Instant;
 use crate::error::ApiError;
 use crate::faults::Operation;
 
-/// Requests per second and burst of an operation (§6.4, April 2023 defaults).
+/// Requests per second and burst of an operation (§6.4, April 2023 defaults); `None` for
+/// an operation without a bucket.
 #[must_use]
-pub fn limits(operation: Operation) -> (f64, f64) {
-    match operation {
+pub fn limits(operation: Operation) -> Option<(f64, f64)> {
+    Some(match operation {
         Operation::StartChatContact => (5.0, 8.0),
         Operation::StopContact | Operation::UpdateParticipantRoleConfig => (2.0, 5.0),
         Operation::CreateParticipantConnection => (6.0, 9.0),
         Operation::DisconnectParticipant => (3.0, 5.0),
         Operation::GetTranscript => (8.0, 12.0),
         Operation::SendMessage | Operation::SendEvent => (10.0, 15.0),
-    }
+        Operation::SendTextMessage => return None,
+    })
 }
 
 /// The bucket an operation draws from.
@@ -87,7 +91,9 @@ impl Quotas {
         if !self.enabled() {
             return Ok(());
         }
-        let (rate, burst) = limits(bucket(operation));
+        let Some((rate, burst)) = limits(bucket(operation)) else {
+            return Ok(());
+        };
         let mut buckets = self.lock();
         let state = buckets.entry(bucket(operation)).or_insert(Bucket {
             tokens: burst,
@@ -172,6 +178,17 @@ mod tests {
             .check(Operation::UpdateParticipantRoleConfig, now)
             .expect_err("empty");
         assert_eq!(err.error_type(), "ThrottlingException");
+    }
+
+    #[test]
+    fn send_text_message_has_no_bucket() {
+        let quotas = Quotas::new(true);
+        let now = Instant::now();
+        for _ in 0..100 {
+            quotas
+                .check(Operation::SendTextMessage, now)
+                .expect("unlimited");
+        }
     }
 
     #[test]

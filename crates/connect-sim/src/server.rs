@@ -4,9 +4,9 @@
 //! With [`SimConfig::tls`] set, the same routes are served over HTTPS and WSS
 //! ([`crate::tls`]).
 //!
-//! Tasks: the HTTP server, one reaper (lifecycle deadlines) and one task per WebSocket, all
-//! tracked and all cancelled by one token. Shutdown stops accepting, closes every socket with
-//! 1001, and waits for the tasks.
+//! Tasks: the HTTP server, one reaper (lifecycle deadlines), one task per WebSocket and one
+//! per SMS delivery ([`crate::sms::delivery`]), all tracked and all cancelled by one token.
+//! Shutdown stops accepting, closes every socket with 1001, and waits for the tasks.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -4,8 +4,10 @@
 //! operation is a short synchronous section (no `.await` under the lock): run the model
 //! operation, then queue the resulting frames on the sockets, so frame order equals
 //! transcript order. One lock is enough here: an operation costs microseconds, far below the
-//! HTTP handling around it, and the fan-out is `try_send` only (see [`crate::hub`]).
+//! HTTP handling around it, and the fan-out is `try_send` only (see [`crate::hub`]). The SMS
+//! stand-in's state ([`crate::sms`]) has a lock of its own: no chat rule reads it.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -21,7 +23,35 @@ use crate::faults::{Faults, SocketFaults};
 use crate::hub::{Hub, Metrics};
 use crate::model::{Effect, Model};
 use crate::quotas::Quotas;
+use crate::sms::SmsService;
+use crate::sms::sns::SnsPublisher;
 use crate::time::{Now, SimClock};
+
+/// Creates the SNS topic of every configuration set's destination, each once, in the
+/// background.
+fn create_sms_topics(
+    config: &SimConfig,
+    sns: &Arc<SnsPublisher>,
+    tasks: &TaskTracker,
+    cancel: &CancellationToken,
+) {
+    let mut seen = HashSet::new();
+    let topics = config
+        .sms_configuration_sets
+        .iter()
+        .filter_map(|set| set.destination.clone())
+        .filter(|topic| seen.insert((topic.endpoint.clone(), topic.topic_arn.clone())));
+    for destination in topics {
+        let sns = sns.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = sns.create_topic(&destination) => {}
+            }
+        });
+    }
+}
 
 /// The model and the hub, locked together.
 #[derive(Debug)]
@@ -58,6 +88,11 @@ pub struct Shared {
     deadlines_changed: Notify,
     /// Ended chats' transcripts on their way to the archive writer, when one is configured.
     archive: Option<mpsc::Sender<Archived>>,
+    /// The SendTextMessage stand-in's state, apart from the chat model: no chat rule reads
+    /// it, and its lock is held for microseconds, never across `.await`.
+    sms: Mutex<SmsService>,
+    /// Publishes SMS delivery events to SNS.
+    pub sns: Arc<SnsPublisher>,
 }
 
 impl Shared {
@@ -71,6 +106,12 @@ impl Shared {
             tasks.spawn(archive::writer(target, received, cancel.clone()));
             queue
         });
+        let sns = Arc::new(SnsPublisher::new());
+        create_sms_topics(&config, &sns, &tasks, &cancel);
+        let sms = Mutex::new(SmsService::new(
+            &config.sms_configuration_sets,
+            config.sms_delivery_delay,
+        ));
         let core = Core {
             model: Model::new(&config),
             hub: Hub::new(
@@ -93,6 +134,8 @@ impl Shared {
             version: watch::Sender::new(0),
             deadlines_changed: Notify::new(),
             archive,
+            sms,
+            sns,
         })
     }
 
@@ -153,6 +196,12 @@ impl Shared {
     /// Replaces the model (keeps counters), for `/sim/reset`.
     pub fn reset_model(&self) {
         self.mutate(|core, _| core.model = Model::new(&self.config));
+    }
+
+    /// Runs `f` on the SMS stand-in's state.
+    pub fn sms<R>(&self, f: impl FnOnce(&mut SmsService) -> R) -> R {
+        // As for the core: a panic mid-operation leaves state worth serving.
+        f(&mut self.sms.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {

@@ -1,7 +1,8 @@
 //! The HTTP surface: routes, and the request plumbing every REST operation shares.
 //!
 //! Handlers stay thin: read the bearer token and JSON body, pass fault injection and quotas,
-//! call the model under [`Shared::mutate`], map the result. Decisions from
+//! call the model under [`Shared::mutate`], map the result. `POST /` is End User Messaging
+//! SMS (awsJson1_0, routed by `X-Amz-Target`: [`sms`]); `GET /` the console. Decisions from
 //! docs/connect-chat.md §1: SigV4 headers are accepted and ignored, `X-Amz-Bearer` is read
 //! case-insensitively, every response carries `x-amzn-RequestId`, CORS answers chatjs in
 //! browsers, empty outputs are `{}`.
@@ -9,6 +10,7 @@
 pub mod connect;
 pub mod participant;
 pub mod sim;
+pub mod sms;
 
 use std::sync::Arc;
 
@@ -72,7 +74,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(participant::attachments_unsupported),
         )
         .merge(sim::routes())
-        .route("/", get(console))
+        .route("/", get(console).post(sms::dispatch))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             shared.config.request_timeout,
@@ -122,6 +124,7 @@ fn cors() -> CorsLayer {
         "x-amz-content-sha256",
         "amz-sdk-invocation-id",
         "amz-sdk-request",
+        "x-amz-target",
     ]
     .map(HeaderName::from_static);
     CorsLayer::new()

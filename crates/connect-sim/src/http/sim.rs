@@ -23,6 +23,14 @@
 //!   and `DELETE /sim/sockets/mute` → `{Heartbeats, Pings}`
 //! - `POST /sim/quotas` `{Enabled}` → `{Enabled}`
 //! - `POST /sim/clock/advance` `{Seconds}` → `{OffsetMs, EndedChats}`
+//! - `GET /sim/sms/messages` → `[{MessageId, DestinationPhoneNumber, OriginationIdentity?,
+//!   MessageBody, MessageType?, ConfigurationSetName?, Context?, TimeToLive?,
+//!   FinalEventType?}]`, every text SendTextMessage accepted, oldest first (request members
+//!   as given; `FinalEventType` absent while pending)
+//! - `POST /sim/sms/failures` `{PhoneNumber, EventType?}` → the same: texts to the number end
+//!   with that `TEXT_*` failure event (`EventType` null or absent: delivered again)
+//! - `POST /sim/sms/opt-outs` `{PhoneNumber, OptedOut}` → the same: SendTextMessage to an
+//!   opted-out number answers ConflictException `DESTINATION_PHONE_NUMBER_OPTED_OUT`
 //! - `POST /sim/reset` → `{}`; `GET /sim/stats` → counters
 //!
 //! Errors use the same JSON shape as the AWS APIs (`x-amzn-ErrorType`, `message`).
@@ -49,6 +57,8 @@ use crate::model::api::{
 };
 use crate::model::contact::Status;
 use crate::model::ids::ContactId;
+use crate::sms::EventType;
+use crate::sms::service::SentText;
 use crate::state::Shared;
 
 /// Longest accepted long poll.
@@ -69,6 +79,9 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/sim/sockets/mute", post(mute).delete(unmute))
         .route("/sim/quotas", post(set_quotas))
         .route("/sim/clock/advance", post(advance_clock))
+        .route("/sim/sms/messages", get(sms_messages))
+        .route("/sim/sms/failures", post(sms_failure))
+        .route("/sim/sms/opt-outs", post(sms_opt_out))
         .route("/sim/reset", post(reset))
         .route("/sim/stats", get(stats))
 }
@@ -281,9 +294,65 @@ async fn advance_clock(
     }))
 }
 
+async fn sms_messages(State(shared): State<Arc<Shared>>) -> Json<Vec<SentText>> {
+    Json(shared.sms(|sms| sms.texts()))
+}
+
+/// `POST /sim/sms/failures` body and reply.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SmsFailure {
+    phone_number: String,
+    #[serde(default)]
+    event_type: Option<String>,
+}
+
+async fn sms_failure(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Result<Json<SmsFailure>, ApiError> {
+    let failure: SmsFailure = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::validation(format!(
+            "expected {{\"PhoneNumber\": string, \"EventType\": string or null}}: {e}"
+        ))
+    })?;
+    let kind = failure
+        .event_type
+        .as_deref()
+        .map(str::parse::<EventType>)
+        .transpose()
+        .map_err(ApiError::validation)?;
+    shared.sms(|sms| sms.set_failure(&failure.phone_number, kind))?;
+    tracing::info!(event_type = ?failure.event_type, "sms destination failure set");
+    Ok(Json(failure))
+}
+
+/// `POST /sim/sms/opt-outs` body and reply.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SmsOptOut {
+    phone_number: String,
+    opted_out: bool,
+}
+
+async fn sms_opt_out(
+    State(shared): State<Arc<Shared>>,
+    body: Bytes,
+) -> Result<Json<SmsOptOut>, ApiError> {
+    let opt_out: SmsOptOut = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::validation(format!(
+            "expected {{\"PhoneNumber\": string, \"OptedOut\": bool}}: {e}"
+        ))
+    })?;
+    shared.sms(|sms| sms.set_opted_out(&opt_out.phone_number, opt_out.opted_out))?;
+    tracing::info!(opted_out = opt_out.opted_out, "sms opt-out set");
+    Ok(Json(opt_out))
+}
+
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     let closed = shared.mutate(|core, _| core.hub.kill_all(RESET));
     shared.reset_model();
+    shared.sms(|sms| sms.reset());
     shared.faults.clear();
     shared.socket_faults.unmute();
     shared.quotas.set_enabled(shared.config.quotas);
@@ -309,6 +378,12 @@ struct Stats {
     frames_sent_total: u64,
     heartbeats_total: u64,
     throttled_total: u64,
+    /// Texts SendTextMessage accepted (dry runs excluded).
+    sms_messages_total: u64,
+    /// Delivery events published to SNS.
+    sms_events_published_total: u64,
+    /// Delivery events not published after every attempt.
+    sms_publish_failures_total: u64,
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Json<Stats> {
@@ -328,5 +403,8 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<Stats> {
         frames_sent_total: load(&m.frames_sent_total),
         heartbeats_total: load(&m.heartbeats_total),
         throttled_total: shared.quotas.throttled(),
+        sms_messages_total: shared.sms(|sms| sms.accepted_total()),
+        sms_events_published_total: shared.sns.published_total(),
+        sms_publish_failures_total: shared.sns.failures_total(),
     })
 }
