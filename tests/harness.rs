@@ -265,6 +265,7 @@ impl Stack {
             .env("AWS_ENDPOINT_URL_SNS", &self.moto)
             .env("AWS_ENDPOINT_URL_CONNECT", &self.sim)
             .env("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", &self.sim)
+            .env("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", &self.sim)
             .env("BRIDGE_TABLE_NAME", &self.table)
             .env("BRIDGE_CONNECT_INSTANCE_ID", "local-instance")
             .env(

@@ -14,7 +14,7 @@
 //! [`ExtraCa`] adds a certificate authority to the platform's roots, for endpoints that
 //! serve a local CA's certificate (connect-sim over TLS); local use and tests only.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
@@ -29,8 +29,13 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use bridge_core::config::SmsApi;
+use bridge_core::ports::SmsSender;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+
+use crate::eum::EumSender;
+use crate::sns::{SmsType, SnsSender};
 
 /// Timeouts and retries applied to every client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +115,8 @@ pub struct Clients {
     pub connect: aws_sdk_connect::Client,
     /// Amazon Connect Participant Service (connections, messages, transcripts).
     pub participant: aws_sdk_connectparticipant::Client,
+    /// AWS End User Messaging SMS (outbound SMS with delivery events, when chosen).
+    pub sms_voice: aws_sdk_pinpointsmsvoicev2::Client,
 }
 
 impl Clients {
@@ -130,6 +137,27 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(&shared),
             connect: aws_sdk_connect::Client::new(&shared),
             participant: aws_sdk_connectparticipant::Client::new(&shared),
+            sms_voice: aws_sdk_pinpointsmsvoicev2::Client::new(&shared),
+        }
+    }
+
+    /// The SMS sender `api` chooses (SNS sends as transactional SMS).
+    pub fn sms_sender(&self, api: &SmsApi) -> Arc<dyn SmsSender> {
+        match api {
+            SmsApi::Sns => Arc::new(SnsSender::new(self.sns.clone(), SmsType::Transactional)),
+            SmsApi::EndUserMessaging(settings) => {
+                Arc::new(EumSender::new(self.sms_voice.clone(), settings.clone()))
+            }
+        }
+    }
+}
+
+/// [`Clients::sms_sender`] with its client built from `shared` when first used.
+pub fn sms_sender_on_first_use(shared: &SdkConfig, api: &SmsApi) -> Arc<dyn SmsSender> {
+    match api {
+        SmsApi::Sns => Arc::new(SnsSender::on_first_use(shared, SmsType::Transactional)),
+        SmsApi::EndUserMessaging(settings) => {
+            Arc::new(EumSender::on_first_use(shared, settings.clone()))
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - [`dynamo`]: [`DynamoStore`] — `SessionStore`, `DedupeStore` and `LeaseStore` over one
 //!   table; [`dynamo::schema`] describes the table, [`dynamo::create_table`] creates it.
 //! - [`sns`]: [`SnsSender`] — `SmsSender` over SNS Publish.
+//! - [`eum`]: [`EumSender`] — `SmsSender` over End User Messaging SMS's SendTextMessage,
+//!   tagging chat messages for delivery events.
 //! - [`connect`]: [`ConnectChat`] — `ChatApi` over the Connect admin API and
 //!   (through the private `participant` module) the Connect Participant API.
 //! - [`archive`]: [`S3Transcripts`] — `TranscriptArchive` over the S3 bucket Connect
@@ -26,6 +28,7 @@ pub mod clients;
 pub mod connect;
 pub mod dynamo;
 pub mod error;
+pub mod eum;
 mod participant;
 pub mod sns;
 
@@ -37,4 +40,5 @@ pub use clients::{
 };
 pub use connect::ConnectChat;
 pub use dynamo::{DynamoSettings, DynamoStore};
+pub use eum::EumSender;
 pub use sns::{SmsType, SnsSender};

@@ -182,6 +182,11 @@ pub fn clients(shared: &SdkConfig, settings: &ClientSettings, log: &CallLog) -> 
                 .interceptor(log.clone())
                 .build(),
         ),
+        sms_voice: aws_sdk_pinpointsmsvoicev2::Client::from_conf(
+            aws_sdk_pinpointsmsvoicev2::config::Builder::from(&shared)
+                .interceptor(log.clone())
+                .build(),
+        ),
     }
 }
 

@@ -242,6 +242,7 @@ impl Run {
             sns: Clients::new(&bridge_aws::emulator_config(&sns.url()), &settings).sns,
             connect: sim_clients.connect,
             participant: sim_clients.participant,
+            sms_voice: sim_clients.sms_voice,
         };
         let sessions: Arc<dyn SessionStore> = Arc::new(DynamoStore::new(
             direct.dynamodb.clone(),

@@ -191,6 +191,14 @@ impl StackArgs {
         }
     }
 
+    /// connect-sim's endpoint in local mode (it stands in for End User Messaging too).
+    pub fn connect(&self) -> Option<String> {
+        match self.endpoints() {
+            Endpoints::Local { connect, .. } => Some(connect),
+            Endpoints::Aws => None,
+        }
+    }
+
     /// The bridge configuration: flags, then the environment, then (local mode) the local
     /// defaults.
     ///
@@ -260,6 +268,12 @@ impl StackArgs {
                     ),
                     participant: aws_sdk_connectparticipant::Client::from_conf(
                         aws_sdk_connectparticipant::config::Builder::from(&shared)
+                            .endpoint_url(&connect)
+                            .build(),
+                    ),
+                    // connect-sim stands in for End User Messaging SMS too.
+                    sms_voice: aws_sdk_pinpointsmsvoicev2::Client::from_conf(
+                        aws_sdk_pinpointsmsvoicev2::config::Builder::from(&shared)
                             .endpoint_url(&connect)
                             .build(),
                     ),
@@ -347,6 +361,8 @@ impl StackArgs {
                 ("AWS_ENDPOINT_URL_SNS", moto.as_str()),
                 ("AWS_ENDPOINT_URL_CONNECT", connect.as_str()),
                 ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", connect.as_str()),
+                // connect-sim stands in for End User Messaging SMS.
+                ("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", connect.as_str()),
             ] {
                 vars.push((var.to_owned(), value.to_owned()));
             }

@@ -1,11 +1,13 @@
-//! `bridge outbox`: the SMS the bridge sent, as the local SNS emulator (moto) recorded them.
+//! `bridge outbox`: the SMS the bridge sent, as the local emulators recorded them.
 //!
-//! moto keeps every SMS published to a phone number in its state dump
-//! (`GET /moto-api/data.json` → `sns.SMS`, a list in sending order of `{message,
-//! message_id, phone_number}`). moto keeps no message attributes, so not the origination
-//! number either (docs/local-stack.md §2): the outbox shows the recipient and the text.
-//! `--follow` polls the list and prints what was appended; a shorter list means moto was
-//! reset, and it starts over.
+//! Through SNS (the default sender): moto keeps every SMS published to a phone number in
+//! its state dump (`GET /moto-api/data.json` → `sns.SMS`, a list in sending order of
+//! `{message, message_id, phone_number}`). moto keeps no message attributes, so not the
+//! origination number either (docs/local-stack.md §2): the outbox shows the recipient and
+//! the text. Through End User Messaging (`BRIDGE_SMS_API=end-user-messaging`): connect-sim
+//! stands in for it and lists what it accepted at `GET /sim/sms/messages`. Both are read.
+//! `--follow` polls the lists and prints what was appended; a shorter list means that
+//! emulator was reset, and it starts over.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,11 +32,33 @@ pub struct SentSms {
     pub message_id: String,
 }
 
-/// Reads moto's outbox.
+/// Reads the emulators' outboxes.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     http: reqwest::Client,
     url: String,
+    /// connect-sim's list of End User Messaging SMS, when it is known.
+    sim_url: Option<String>,
+}
+
+/// One SMS connect-sim accepted as End User Messaging (`GET /sim/sms/messages`).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SimSms {
+    message_id: String,
+    destination_phone_number: String,
+    message_body: String,
+}
+
+/// `GET /sim/sms/messages`: a list, or an object holding it under `Messages`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SimList {
+    Bare(Vec<SimSms>),
+    Wrapped {
+        #[serde(rename = "Messages")]
+        messages: Vec<SimSms>,
+    },
 }
 
 impl Outbox {
@@ -50,14 +74,64 @@ impl Outbox {
         Ok(Self {
             http,
             url: format!("{}/moto-api/data.json", moto.trim_end_matches('/')),
+            sim_url: None,
         })
     }
 
-    /// Every SMS sent so far, oldest first.
+    /// Also reads what connect-sim at `sim` accepted as End User Messaging.
+    #[must_use]
+    pub fn with_sim(mut self, sim: &str) -> Self {
+        self.sim_url = Some(format!("{}/sim/sms/messages", sim.trim_end_matches('/')));
+        self
+    }
+
+    /// Every SMS sent so far, oldest first: SNS's, then End User Messaging's.
     ///
     /// # Errors
-    /// moto unreachable, or an unexpected answer.
+    /// An emulator unreachable, or an unexpected answer.
     pub async fn fetch(&self) -> anyhow::Result<Vec<SentSms>> {
+        let (mut sns, eum) = self.fetch_each().await?;
+        sns.extend(eum);
+        Ok(sns)
+    }
+
+    /// What each sender sent, oldest first: (SNS, End User Messaging).
+    async fn fetch_each(&self) -> anyhow::Result<(Vec<SentSms>, Vec<SentSms>)> {
+        let sns = self.fetch_sns().await?;
+        let eum = match &self.sim_url {
+            Some(url) => self.fetch_sim(url).await?,
+            None => Vec::new(),
+        };
+        Ok((sns, eum))
+    }
+
+    async fn fetch_sim(&self, url: &str) -> anyhow::Result<Vec<SentSms>> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .with_context(|| format!("reading {url} (is connect-sim running?)"))?;
+        if !response.status().is_success() {
+            bail!("{url} answered {}", response.status());
+        }
+        let list: SimList = response
+            .json()
+            .await
+            .with_context(|| format!("parsing {url}"))?;
+        let (SimList::Bare(messages) | SimList::Wrapped { messages }) = list;
+        Ok(messages
+            .into_iter()
+            .map(|sms| SentSms {
+                phone_number: sms.destination_phone_number,
+                message: sms.message_body,
+                message_id: sms.message_id,
+            })
+            .collect())
+    }
+
+    /// Every SMS moto sent, oldest first.
+    async fn fetch_sns(&self) -> anyhow::Result<Vec<SentSms>> {
         #[derive(Deserialize)]
         struct Dump {
             #[serde(default)]
@@ -120,27 +194,36 @@ pub async fn run(stack_args: &StackArgs, args: OutboxArgs) -> anyhow::Result<Exi
     let Some(moto) = stack_args.moto() else {
         bail!("the outbox is read from the local SNS emulator (moto): drop --aws");
     };
-    let outbox = Outbox::new(&moto)?;
-    let mut seen = 0usize;
+    let mut outbox = Outbox::new(&moto)?;
+    if let Some(sim) = stack_args.connect() {
+        outbox = outbox.with_sim(&sim);
+    }
+    let mut seen = [0usize; 2];
     let mut interval = tokio::time::interval(Duration::from_millis(args.interval_ms.max(50)));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let all = outbox.fetch().await?;
-        if all.len() < seen {
-            println!("(moto was reset: starting over)");
-            seen = 0;
-        }
-        for sms in &all[seen..] {
-            if args
-                .to
-                .as_ref()
-                .is_some_and(|to| to.as_e164() != sms.phone_number)
-            {
-                continue;
+        let (sns, eum) = outbox.fetch_each().await?;
+        for ((list, seen), name) in [sns, eum]
+            .iter()
+            .zip(&mut seen)
+            .zip(["moto", "connect-sim"])
+        {
+            if list.len() < *seen {
+                println!("({name} was reset: starting over)");
+                *seen = 0;
             }
-            print_sms(sms, args.json)?;
+            for sms in &list[*seen..] {
+                if args
+                    .to
+                    .as_ref()
+                    .is_some_and(|to| to.as_e164() != sms.phone_number)
+                {
+                    continue;
+                }
+                print_sms(sms, args.json)?;
+            }
+            *seen = list.len();
         }
-        seen = all.len();
         if !args.follow {
             return Ok(ExitCode::SUCCESS);
         }

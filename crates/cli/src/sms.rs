@@ -88,6 +88,12 @@ pub fn describe(outcome: &Outcome) -> String {
                 DropReason::RejectedByConnect => "rejected by connect",
             }
         ),
+        Outcome::Receipt(receipt) => match receipt.contact_id() {
+            Some(contact_id) => {
+                format!("delivery event: {} in chat {contact_id}", receipt.as_str())
+            }
+            None => format!("delivery event: {}", receipt.as_str()),
+        },
     }
 }
 

@@ -55,10 +55,21 @@ pub const IDLE_WARN_MINUTES: &str = "BRIDGE_IDLE_WARN_MINUTES";
 pub const IDLE_DISCONNECT_MINUTES: &str = "BRIDGE_IDLE_DISCONNECT_MINUTES";
 /// SMS sent when Connect marks the customer idle. Has a default.
 pub const IDLE_WARNING_TEXT: &str = "BRIDGE_IDLE_WARNING_TEXT";
+/// Which service sends SMS: `sns` (default) or `end-user-messaging`.
+pub const SMS_API: &str = "BRIDGE_SMS_API";
+/// End User Messaging: the configuration set (its event destination publishes delivery
+/// events). Default none.
+pub const SMS_CONFIGURATION_SET: &str = "BRIDGE_SMS_CONFIGURATION_SET";
+/// End User Messaging: a phone pool (id or ARN) to send from instead of the support
+/// number the customer texted. Default none.
+pub const SMS_ORIGINATION_POOL: &str = "BRIDGE_SMS_ORIGINATION_POOL";
+/// End User Messaging: how long an SMS may wait to be handed to the carrier, seconds.
+/// Default the service's (72 hours).
+pub const SMS_TTL_SECS: &str = "BRIDGE_SMS_TTL_SECS";
 
 /// Every variable [`Config`] reads, with its default and meaning: the source of every
 /// binary's `--help` ([`crate::usage`]).
-pub const VARS: [Var; 18] = [
+pub const VARS: [Var; 22] = [
     Var::required(
         CONNECT_INSTANCE_ID,
         "Amazon Connect instance id chats are started in (1-100 characters)",
@@ -132,6 +143,23 @@ pub const VARS: [Var; 18] = [
         IDLE_WARNING_TEXT,
         DEFAULT_IDLE_WARNING_TEXT,
         "SMS sent when Connect marks the customer idle (up to 1600 characters)",
+    ),
+    Var::with_default(
+        SMS_API,
+        "sns",
+        "Which service sends SMS: sns, or end-user-messaging (SendTextMessage, with delivery receipts for agents)",
+    ),
+    Var::optional(
+        SMS_CONFIGURATION_SET,
+        "end-user-messaging only: configuration set name or ARN (its SNS event destination carries delivery events to the Lambda)",
+    ),
+    Var::optional(
+        SMS_ORIGINATION_POOL,
+        "end-user-messaging only: phone pool id or ARN to send from (unset: the support number the customer texted)",
+    ),
+    Var::optional(
+        SMS_TTL_SECS,
+        "end-user-messaging only: seconds an SMS may wait to be handed to the carrier, 5-259200 (unset: 72 h)",
     ),
 ];
 
@@ -245,6 +273,30 @@ pub struct Config {
     pub idle_timers: Option<IdleTimers>,
     /// Text sent when the customer is marked idle ([`IDLE_WARNING_TEXT`]).
     pub idle_warning_text: String,
+    /// Which service sends SMS, and its settings ([`SMS_API`]).
+    pub sms_api: SmsApi,
+}
+
+/// Which service sends SMS ([`SMS_API`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SmsApi {
+    /// SNS Publish: no delivery events.
+    #[default]
+    Sns,
+    /// AWS End User Messaging SMS SendTextMessage.
+    EndUserMessaging(EndUserMessaging),
+}
+
+/// End User Messaging's sending settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndUserMessaging {
+    /// Configuration set name or ARN ([`SMS_CONFIGURATION_SET`]).
+    pub configuration_set: Option<String>,
+    /// Phone pool id or ARN to send from ([`SMS_ORIGINATION_POOL`]); `None`: the support
+    /// number.
+    pub origination_pool: Option<String>,
+    /// `TimeToLive`, seconds ([`SMS_TTL_SECS`]).
+    pub ttl_secs: Option<u32>,
 }
 
 impl Config {
@@ -322,6 +374,21 @@ impl Config {
             reply,
             DEFAULT_IDLE_WARNING_TEXT.to_owned(),
         );
+        let sms_api = vars.or_default(SMS_API, parse_sms_api, SmsApi::Sns);
+        let configuration_set = vars.optional(SMS_CONFIGURATION_SET, |v| text(v, 256));
+        let origination_pool = vars.optional(SMS_ORIGINATION_POOL, |v| text(v, 256));
+        let ttl_secs = vars.optional(SMS_TTL_SECS, |v| {
+            // At most 259200 after the range check, so the conversion cannot saturate.
+            in_range(v, 5, 259_200).map(|secs| u32::try_from(secs).unwrap_or(u32::MAX))
+        });
+        let sms_api = match sms_api {
+            SmsApi::Sns => SmsApi::Sns,
+            SmsApi::EndUserMessaging(_) => SmsApi::EndUserMessaging(EndUserMessaging {
+                configuration_set,
+                origination_pool,
+                ttl_secs,
+            }),
+        };
 
         match (connect_instance_id, support_lines, table_name) {
             (Some(connect_instance_id), Some(support_lines), Some(table_name))
@@ -345,6 +412,7 @@ impl Config {
                     chat_duration_minutes,
                     idle_timers,
                     idle_warning_text,
+                    sms_api,
                 })
             }
             _ => Err(ConfigError {
@@ -376,6 +444,7 @@ impl fmt::Debug for Config {
             .field("chat_duration_minutes", &self.chat_duration_minutes)
             .field("idle_timers", &self.idle_timers)
             .field("idle_warning_text", &self.idle_warning_text)
+            .field("sms_api", &self.sms_api)
             .finish()
     }
 }
@@ -473,6 +542,9 @@ pub enum InvalidValue {
     /// Not one of the accepted boolean spellings.
     #[error("expected true, false, 1, 0, yes or no")]
     NotABool,
+    /// Not a known SMS service.
+    #[error("expected sns or end-user-messaging")]
+    NotAnSmsApi,
     /// Longer than allowed.
     #[error("has {chars} characters, more than {max}")]
     TooLong {
@@ -644,6 +716,14 @@ fn in_range(value: &str, min: u64, max: u64) -> Result<u64, InvalidValue> {
         Ok(number)
     } else {
         Err(InvalidValue::OutOfRange { min, max })
+    }
+}
+
+fn parse_sms_api(value: &str) -> Result<SmsApi, InvalidValue> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "sns" => Ok(SmsApi::Sns),
+        "end-user-messaging" => Ok(SmsApi::EndUserMessaging(EndUserMessaging::default())),
+        _ => Err(InvalidValue::NotAnSmsApi),
     }
 }
 
@@ -1089,6 +1169,39 @@ mod tests {
                 "{var}={value}: {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn sms_goes_through_sns_unless_end_user_messaging_is_chosen() {
+        assert_eq!(load(&required()).unwrap().sms_api, SmsApi::Sns);
+        let mut eum = required();
+        eum.extend([
+            (SMS_API, " End-User-Messaging ".to_owned()),
+            (SMS_CONFIGURATION_SET, "bridge".to_owned()),
+            (SMS_TTL_SECS, "300".to_owned()),
+        ]);
+        assert_eq!(
+            load(&eum).unwrap().sms_api,
+            SmsApi::EndUserMessaging(EndUserMessaging {
+                configuration_set: Some("bridge".to_owned()),
+                origination_pool: None,
+                ttl_secs: Some(300),
+            })
+        );
+        assert_eq!(
+            only_problem(&with(SMS_API, "pinpoint")),
+            ConfigProblem::Invalid {
+                var: SMS_API,
+                reason: InvalidValue::NotAnSmsApi
+            }
+        );
+        assert!(matches!(
+            only_problem(&with(SMS_TTL_SECS, "4")),
+            ConfigProblem::Invalid {
+                var: SMS_TTL_SECS,
+                ..
+            }
+        ));
     }
 
     #[test]

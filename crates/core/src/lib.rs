@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod delivery;
 pub mod ids;
 pub mod inbound;
 pub mod keyword;

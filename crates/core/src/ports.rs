@@ -646,6 +646,33 @@ pub trait SmsSender: Send + Sync {
         from: &PhoneNumber,
         body: &str,
     ) -> Result<SmsMessageId, SmsError>;
+
+    /// [`Self::send`] for one part of a chat message: a sender whose service reports
+    /// deliveries (End User Messaging) sends `tag` along, so the delivery event names the
+    /// message; others ignore it.
+    async fn send_tagged(
+        &self,
+        to: &PhoneNumber,
+        from: &PhoneNumber,
+        body: &str,
+        tag: &DeliveryTag,
+    ) -> Result<SmsMessageId, SmsError> {
+        let _ = tag;
+        self.send(to, from, body).await
+    }
+}
+
+/// Which chat message an SMS part carries ([`SmsSender::send_tagged`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryTag {
+    /// The chat.
+    pub contact_id: ContactId,
+    /// The agent's (or bot's) message.
+    pub item_id: ItemId,
+    /// This part's number, from 1.
+    pub part: usize,
+    /// How many parts the message went out in.
+    pub parts: usize,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -470,6 +470,9 @@ pub struct FakeContact {
     pub customer_connected: bool,
     /// Whether the chat ended.
     pub ended: bool,
+    /// Events the customer sent (SendEvent), as `(content type, content)`, once per
+    /// ClientToken.
+    pub events: Vec<(String, Option<String>)>,
 }
 
 impl FakeContact {
@@ -767,6 +770,7 @@ impl ChatApi for FakeChat {
                 messages: Vec::new(),
                 customer_connected: false,
                 ended: false,
+                events: Vec::new(),
             });
             if let Some(message) = &request.initial_message {
                 state.push_message(index, Role::Customer, message);
@@ -860,12 +864,25 @@ impl ChatApi for FakeChat {
     async fn send_event(
         &self,
         token: &ConnectionToken,
-        _content_type: &str,
-        _content: Option<&str>,
-        _client_token: &str,
+        content_type: &str,
+        content: Option<&str>,
+        client_token: &str,
     ) -> Result<(), ChatError> {
         self.call(ChatOp::SendEvent, |state, now| {
-            state.connection(token, now).map(|_| ())
+            let index = state.connection(token, now)?;
+            let key = (index, ChatOp::SendEvent, client_token.to_owned());
+            if state.messages.contains_key(&key) {
+                return Ok(());
+            }
+            let receipt = SentMessage {
+                id: ItemId::new(state.next_id("event")).unwrap(),
+                absolute_time: now.to_rfc3339(),
+            };
+            state.messages.insert(key, receipt);
+            state.contacts[index]
+                .events
+                .push((content_type.to_owned(), content.map(str::to_owned)));
+            Ok(())
         })
     }
 

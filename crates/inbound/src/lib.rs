@@ -24,4 +24,4 @@ pub mod outcome;
 
 pub use error::HandlerError;
 pub use handler::{Handler, Ports, attribute};
-pub use outcome::{DropReason, Outcome, RecordOutcome, RejectReason, Summary};
+pub use outcome::{DropReason, Outcome, ReceiptOutcome, RecordOutcome, RejectReason, Summary};

@@ -86,6 +86,56 @@ pub enum Outcome {
         /// Why.
         reason: DropReason,
     },
+    /// A delivery event of an SMS the relay sent (End User Messaging), not a text.
+    Receipt(ReceiptOutcome),
+}
+
+/// What a delivery event did in the chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "receipt", rename_all = "snake_case")]
+pub enum ReceiptOutcome {
+    /// The agent's message is marked delivered.
+    Delivered {
+        /// The chat.
+        contact_id: ContactId,
+    },
+    /// A note that the message did not reach the phone is in the chat.
+    FailureNoted {
+        /// The chat.
+        contact_id: ContactId,
+    },
+    /// Nothing to report (a pending part, a part before the last, an untagged SMS).
+    Ignored,
+    /// The chat has ended or the session moved on.
+    ChatOver,
+    /// Connect refused the receipt for good (e.g. a supervisor is in the chat).
+    Refused {
+        /// The chat.
+        contact_id: ContactId,
+    },
+}
+
+impl ReceiptOutcome {
+    /// The chat, when the event concerned one the session still has.
+    pub fn contact_id(&self) -> Option<&ContactId> {
+        match self {
+            Self::Delivered { contact_id }
+            | Self::FailureNoted { contact_id }
+            | Self::Refused { contact_id } => Some(contact_id),
+            Self::Ignored | Self::ChatOver => None,
+        }
+    }
+
+    /// A stable snake_case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Delivered { .. } => "delivered",
+            Self::FailureNoted { .. } => "failure_noted",
+            Self::Ignored => "ignored",
+            Self::ChatOver => "chat_over",
+            Self::Refused { .. } => "refused",
+        }
+    }
 }
 
 impl Outcome {
@@ -100,6 +150,7 @@ impl Outcome {
             Self::Help => "help",
             Self::Suppressed => "suppressed",
             Self::Dropped { .. } => "dropped",
+            Self::Receipt(_) => "receipt",
         }
     }
 
@@ -110,6 +161,7 @@ impl Outcome {
                 Some(contact_id)
             }
             Self::OptedOut { ended } => ended.as_ref(),
+            Self::Receipt(receipt) => receipt.contact_id(),
             Self::Duplicate
             | Self::Rejected { .. }
             | Self::OptedIn

@@ -1308,3 +1308,198 @@ async fn unicode_fixture_texts_reach_the_chat_unchanged() {
     expected.sort();
     assert_eq!(delivered, expected);
 }
+
+// ---------------------------------------------------------------------------------------
+// Delivery events of the SMS the relay sent (End User Messaging)
+// ---------------------------------------------------------------------------------------
+
+const MESSAGE_DELIVERED: &str = "application/vnd.amazonaws.connect.event.message.delivered";
+
+/// An SNS event holding End User Messaging's delivery event for one tagged SMS part.
+fn delivery_event(customer: &str, tag: &DeliveryTag, kind: &str, message_id: &str) -> SnsEvent {
+    let context: BTreeMap<&str, String> = tag.context(&phone(SUPPORT)).into_iter().collect();
+    let payload = serde_json::json!({
+        "eventType": kind, "eventVersion": "1.0", "eventTimestamp": 1_765_000_000_000_u64,
+        "isFinal": kind != "TEXT_SUCCESSFUL", "originationPhoneNumber": SUPPORT,
+        "destinationPhoneNumber": customer, "messageId": message_id,
+        "messageStatus": "X", "context": context, "totalMessageParts": 1,
+    });
+    wrap_in_sns_event(
+        &payload.to_string(),
+        &format!("sns-{message_id}"),
+        TOPIC,
+        Utc::now(),
+    )
+}
+
+/// A chat the customer started, and an agent reply in it with its tag for part `part` of 2.
+async fn chat_with_reply(world: &World, customer: &str) -> (ContactId, ItemId) {
+    let (contact_id, _) = delivered(&world.text(customer, "hi").await.unwrap());
+    let item = world
+        .chat
+        .agent_message(&contact_id, "Here is a long answer")
+        .unwrap();
+    world.store.reset_counts();
+    (contact_id, item)
+}
+
+fn tag(contact_id: &ContactId, item: &ItemId, part: usize) -> DeliveryTag {
+    DeliveryTag {
+        contact_id: contact_id.clone(),
+        item_id: item.clone(),
+        part,
+        parts: 2,
+    }
+}
+
+#[tokio::test]
+async fn a_reply_whose_last_part_arrived_is_marked_delivered_once() {
+    let world = World::new();
+    let customer = "+15550109001";
+    let (contact_id, item) = chat_with_reply(&world, customer).await;
+    let events_before = world.chat.calls(ChatOp::SendEvent);
+
+    // WHEN the carrier accepts part 1, then delivers it, then delivers part 2 (twice: SNS
+    // delivers at least once)
+    for (part, kind, id) in [(1, "TEXT_SUCCESSFUL", "m-1"), (1, "TEXT_DELIVERED", "m-1")] {
+        let event = delivery_event(customer, &tag(&contact_id, &item, part), kind, id);
+        let outcome = only(world.handler.handle_event(event).await).unwrap();
+        assert_eq!(outcome, Outcome::Receipt(ReceiptOutcome::Ignored), "{kind}");
+    }
+    assert_eq!(
+        world.store.calls(),
+        0,
+        "a part before the last costs nothing"
+    );
+    for _ in 0..2 {
+        let event = delivery_event(
+            customer,
+            &tag(&contact_id, &item, 2),
+            "TEXT_DELIVERED",
+            "m-2",
+        );
+        let outcome = only(world.handler.handle_event(event).await).unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Receipt(ReceiptOutcome::Delivered {
+                contact_id: contact_id.clone()
+            })
+        );
+    }
+
+    // THEN the agent's message carries one delivered receipt, as Connect's chat client sends it
+    let expected = serde_json::json!({ "messageId": item }).to_string();
+    assert_eq!(
+        world.only_contact().events,
+        [(MESSAGE_DELIVERED.to_owned(), Some(expected))]
+    );
+    // AND each event cost one session read and one SendEvent, and wrote nothing
+    assert_eq!(world.store.reads(), 2);
+    assert_eq!(world.store.writes(), 0);
+    assert_eq!(world.chat.calls(ChatOp::SendEvent) - events_before, 2);
+    assert_eq!(world.only_contact().customer_texts(), ["hi"]);
+}
+
+#[tokio::test]
+async fn a_reply_that_did_not_reach_the_phone_leaves_the_agent_one_note() {
+    let world = World::new();
+    let customer = "+15550109002";
+    let (contact_id, item) = chat_with_reply(&world, customer).await;
+
+    // WHEN both parts fail at the carrier
+    for (part, id) in [(1, "m-1"), (2, "m-2")] {
+        let event = delivery_event(
+            customer,
+            &tag(&contact_id, &item, part),
+            "TEXT_CARRIER_UNREACHABLE",
+            id,
+        );
+        let outcome = only(world.handler.handle_event(event).await).unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Receipt(ReceiptOutcome::FailureNoted {
+                contact_id: contact_id.clone()
+            })
+        );
+    }
+
+    // THEN the chat holds one note saying so (the first failed part's), and no receipt
+    let contact = world.only_contact();
+    assert_eq!(
+        contact.customer_texts(),
+        [
+            "hi",
+            "[SMS bridge] Your last message was not delivered to the customer's phone \
+             (part 1 of 2): the customer's carrier could not be reached."
+        ]
+    );
+    assert!(contact.events.is_empty(), "{:?}", contact.events);
+}
+
+#[tokio::test]
+async fn delivery_events_of_an_earlier_chat_or_an_untagged_sms_change_nothing() {
+    let world = World::new();
+    let customer = "+15550109003";
+    let (old_contact, item) = chat_with_reply(&world, customer).await;
+    // GIVEN the agent ended that chat and the customer's next text started another
+    world.chat.end_contact(&old_contact);
+    let (new_contact, _) = delivered(&world.text(customer, "hello again").await.unwrap());
+    assert_ne!(old_contact, new_contact);
+
+    // WHEN the old reply's delivery event arrives late
+    let event = delivery_event(
+        customer,
+        &tag(&old_contact, &item, 2),
+        "TEXT_DELIVERED",
+        "m-9",
+    );
+    let outcome = only(world.handler.handle_event(event).await).unwrap();
+    // THEN it is acknowledged and neither chat gets a receipt
+    assert_eq!(outcome, Outcome::Receipt(ReceiptOutcome::ChatOver));
+    assert!(
+        world
+            .contacts()
+            .iter()
+            .all(|contact| contact.events.is_empty())
+    );
+
+    // AND an event of an SMS the relay did not tag (a keyword reply) costs nothing
+    world.store.reset_counts();
+    let untagged = serde_json::json!({
+        "eventType": "TEXT_DELIVERED", "isFinal": true, "destinationPhoneNumber": customer,
+        "originationPhoneNumber": SUPPORT, "messageId": "m-10",
+    });
+    let event = wrap_in_sns_event(&untagged.to_string(), "sns-m-10", TOPIC, Utc::now());
+    let outcome = only(world.handler.handle_event(event).await).unwrap();
+    assert_eq!(outcome, Outcome::Receipt(ReceiptOutcome::Ignored));
+    assert_eq!(world.store.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_receipt_whose_connection_expired_refreshes_it_once() {
+    // GIVEN connection tokens that live one minute, and a reply's delivery an hour later
+    let world = World::with(Options {
+        connection_ttl: Some(TimeDelta::minutes(1)),
+        ..Options::default()
+    });
+    let customer = "+15550109004";
+    let (contact_id, item) = chat_with_reply(&world, customer).await;
+    world.clock.advance(TimeDelta::hours(1));
+    let connections = world.chat.calls(ChatOp::CreateConnection);
+
+    let event = delivery_event(
+        customer,
+        &tag(&contact_id, &item, 2),
+        "TEXT_DELIVERED",
+        "m-3",
+    );
+    let outcome = only(world.handler.handle_event(event).await).unwrap();
+
+    // THEN the receipt goes in with a fresh connection
+    assert!(matches!(
+        outcome,
+        Outcome::Receipt(ReceiptOutcome::Delivered { .. })
+    ));
+    assert_eq!(world.chat.calls(ChatOp::CreateConnection) - connections, 1);
+    assert_eq!(world.only_contact().events.len(), 1);
+}

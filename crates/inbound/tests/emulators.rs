@@ -119,6 +119,7 @@ impl Stack {
         let clients = Clients {
             connect: connect.connect,
             participant: connect.participant,
+            sms_voice: connect.sms_voice,
             ..aws
         };
         let ports = Ports::aws(&clients, &config);

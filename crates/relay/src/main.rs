@@ -8,9 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use bridge_aws::{
-    ClientSettings, Clients, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender,
-};
+use bridge_aws::{ClientSettings, Clients, ConnectChat, DynamoSettings, DynamoStore};
 use bridge_core::ports::SystemClock;
 use bridge_core::usage::{Program, Request, Var};
 use bridge_relay::config::LogFormat;
@@ -101,6 +99,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         shared = bridge_aws::trusting_extra_ca(&shared, ca);
     }
     let clients = Clients::new(&shared, &settings);
+    let sms = clients.sms_sender(&config.core.sms_api);
     let archive = config.transcript_s3.clone().map(|location| {
         Arc::new(bridge_aws::S3Transcripts::new(&shared, &settings, location))
             as Arc<dyn bridge_core::ports::TranscriptArchive>
@@ -122,7 +121,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         leases: store,
         chat: chat.clone(),
         timers: chat,
-        sms: Arc::new(SnsSender::new(clients.sns, SmsType::Transactional)),
+        sms,
         clock: Arc::new(SystemClock),
         archive,
     };

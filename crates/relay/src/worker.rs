@@ -26,8 +26,8 @@ use bridge_core::ids::{
 };
 use bridge_core::menu::MenuChange;
 use bridge_core::ports::{
-    ChatApi, ChatError, ChatTimers, Clock, ConnectionKind, IdleTimers, SessionStore, SmsError,
-    SmsSender, StoreError, TranscriptArchive, TranscriptItem, TranscriptStart,
+    ChatApi, ChatError, ChatTimers, Clock, ConnectionKind, DeliveryTag, IdleTimers, SessionStore,
+    SmsError, SmsSender, StoreError, TranscriptArchive, TranscriptItem, TranscriptStart,
 };
 use bridge_core::session::{EndedChat, Session, SessionKey};
 use chrono::{DateTime, Utc};
@@ -890,7 +890,15 @@ impl Worker {
                 .observe(at.elapsed().as_secs_f64());
         }
         for (index, part) in parts.iter().enumerate().skip(first) {
-            match self.publish(sent, part).await {
+            // What an agent or bot wrote is tagged, so a sender that reports deliveries
+            // can mark it delivered in the chat; the bridge's own notices are not.
+            let tag = id.filter(|_| !sent.is_notice()).map(|id| DeliveryTag {
+                contact_id: self.contact_id.clone(),
+                item_id: id.clone(),
+                part: index + 1,
+                parts: parts.len(),
+            });
+            match self.publish(sent, part, tag.as_ref()).await {
                 Ok(Some(_message_id)) => {
                     self.shared.metrics.sms_parts.inc();
                     if let Some(id) = id {
@@ -924,7 +932,12 @@ impl Worker {
     /// outages pass by themselves, and permissions, KMS or credential failures are the
     /// operator's to fix (ERROR, counted), after which every held reply goes out, in order.
     /// `Ok(None)` when cancelled while waiting.
-    async fn publish(&self, sent: Sent, part: &str) -> Result<Option<SmsMessageId>, SmsError> {
+    async fn publish(
+        &self,
+        sent: Sent,
+        part: &str,
+        tag: Option<&DeliveryTag>,
+    ) -> Result<Option<SmsMessageId>, SmsError> {
         let settings = &self.shared.settings;
         let mut attempt = 0u32;
         loop {
@@ -940,10 +953,16 @@ impl Worker {
                 self.shared.metrics.error("lease_fenced");
                 return Ok(None);
             }
-            let sending = self
-                .shared
-                .sms
-                .send(&self.key.customer, &self.key.support, part);
+            let (sms, key) = (&self.shared.sms, &self.key);
+            let sending = async move {
+                match tag {
+                    Some(tag) => {
+                        sms.send_tagged(&key.customer, &key.support, part, tag)
+                            .await
+                    }
+                    None => sms.send(&key.customer, &key.support, part).await,
+                }
+            };
             let (error, reason) = match tokio::time::timeout(settings.call_timeout, sending).await {
                 Ok(Ok(message_id)) => {
                     if attempt > 0 {

@@ -77,8 +77,8 @@ impl SnsSender {
     }
 }
 
-/// Refuses what SNS would refuse anyway, without a call.
-fn check_body(body: &str) -> Result<(), RequestError> {
+/// Refuses what SNS (or End User Messaging) would refuse anyway, without a call.
+pub(crate) fn check_body(body: &str) -> Result<(), RequestError> {
     let chars = body.chars().count();
     if chars == 0 {
         Err(RequestError::EmptyBody)

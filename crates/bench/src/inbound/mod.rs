@@ -157,6 +157,7 @@ impl Stack {
             dynamodb: dynamodb.dynamodb,
             connect: connect.connect,
             participant: connect.participant,
+            sms_voice: connect.sms_voice,
             ..sns
         };
         let store = Ports::aws(&clients, &config).sessions;

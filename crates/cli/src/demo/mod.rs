@@ -216,7 +216,7 @@ async fn run_stack(
     .await?;
 
     // The phone page, served here.
-    let outbox = Outbox::new(&moto)?;
+    let outbox = Outbox::new(&moto)?.with_sim(&sim_url);
     let console_url = format!("{sim_url}/");
     let phone = Arc::new(Phone::new(
         Arc::clone(&stack.handler),

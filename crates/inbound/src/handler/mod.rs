@@ -38,6 +38,7 @@
 //! [`session::decide`]: bridge_core::session::decide
 
 mod keywords;
+mod receipts;
 mod send;
 mod start;
 
@@ -46,9 +47,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
-use bridge_aws::{
-    Clients, ConnectChat, DynamoSettings, DynamoStore, SdkConfig, SmsType, SnsSender,
-};
+use bridge_aws::{Clients, ConnectChat, DynamoSettings, DynamoStore, SdkConfig};
 use bridge_core::config::{Config, SupportLine};
 use bridge_core::ids::{ContactId, InboundMessageId};
 use bridge_core::inbound::{InboundRecord, parse_sns_event};
@@ -98,8 +97,8 @@ pub struct Ports {
 impl Ports {
     /// The production wiring: the `bridge-aws` adapters over `clients` (DynamoDB for the
     /// sessions and dedupe markers in the configured table, Amazon Connect and its
-    /// participant service for chats, SNS for keyword replies as transactional SMS) and
-    /// the system clock.
+    /// participant service for chats, the configured SMS service for keyword replies, as
+    /// transactional SMS) and the system clock.
     pub fn aws(clients: &Clients, config: &Config) -> Self {
         Self::over(
             DynamoStore::new(
@@ -108,7 +107,7 @@ impl Ports {
                 store_settings(config),
             ),
             ConnectChat::new(clients.connect.clone(), clients.participant.clone()),
-            SnsSender::new(clients.sns.clone(), SmsType::Transactional),
+            clients.sms_sender(&config.sms_api),
         )
     }
 
@@ -123,18 +122,18 @@ impl Ports {
                 store_settings(config),
             ),
             ConnectChat::on_first_use(shared),
-            SnsSender::on_first_use(shared, SmsType::Transactional),
+            bridge_aws::clients::sms_sender_on_first_use(shared, &config.sms_api),
         )
     }
 
-    fn over(store: DynamoStore, chat: ConnectChat, sms: SnsSender) -> Self {
+    fn over(store: DynamoStore, chat: ConnectChat, sms: Arc<dyn SmsSender>) -> Self {
         let clock = Arc::new(SystemClock);
         let store = Arc::new(store.with_clock(clock.clone()));
         Self {
             sessions: store.clone(),
             dedupe: store,
             chat: Arc::new(chat),
-            sms: Arc::new(sms),
+            sms,
             clock,
         }
     }
@@ -290,7 +289,23 @@ impl Handler {
         let mut summary = Summary::default();
         let mut failure = None;
         for (index, parsed) in parse_sns_event(&event).into_iter().enumerate() {
+            let message = event.records.get(index).map(|r| r.sns.message.as_str());
             match parsed {
+                // Not a text: a delivery event of an SMS the relay sent.
+                Err(rejected) if message.is_some_and(bridge_core::delivery::is_delivery_event) => {
+                    let outcome = self.handle_delivery(message.unwrap_or_default()).await;
+                    match outcome {
+                        Ok(outcome) => summary.records.push(RecordOutcome {
+                            index,
+                            sns_message_id: rejected.sns_message_id,
+                            sms_id: None,
+                            outcome,
+                        }),
+                        Err(error) => {
+                            failure.get_or_insert(error);
+                        }
+                    }
+                }
                 Err(rejected) => {
                     let reason = RejectReason::from_parse_error(&rejected.source);
                     log_parse_rejection(

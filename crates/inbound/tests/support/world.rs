@@ -14,14 +14,16 @@ use bridge_core::ids::{
 use bridge_core::menu::{MenuChange, MenuOption};
 use bridge_core::inbound::{InboundRecord, parse_line, wrap_in_sns_event};
 use bridge_core::ports::{
-    ChatApi, ChatError, Clock, Connected, ConnectionKind, DedupeStore, Marker, SentMessage, SessionStore,
+    ChatApi, ChatError, Clock, Connected, ConnectionKind, DedupeStore, DeliveryTag, Marker, SentMessage, SessionStore,
     StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
 };
 use bridge_core::session::{Policy, Session, SessionKey, Status, text_digest};
 use bridge_core::testing::{
     ChatOp, Failure, FakeChat, FakeContact, ManualClock, MemoryStore, RecordingSms,
 };
-use bridge_inbound::{Handler, HandlerError, Outcome, Ports, RejectReason, Summary, attribute};
+use bridge_inbound::{
+    Handler, HandlerError, Outcome, Ports, ReceiptOutcome, RejectReason, Summary, attribute,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 
@@ -250,6 +252,7 @@ struct Options {
     opt_out_text: Option<&'static str>,
     opt_in_text: Option<&'static str>,
     refresh_margin: Option<TimeDelta>,
+    connection_ttl: Option<TimeDelta>,
 }
 
 fn config(options: &Options) -> Config {
@@ -285,7 +288,11 @@ impl World {
             DateTime::from_timestamp(1_750_000_000, 0).unwrap(),
         ));
         let store = Arc::new(Store::default());
-        let chat = Arc::new(FakeChat::new(clock.clone()));
+        let mut chat = FakeChat::new(clock.clone());
+        if let Some(ttl) = options.connection_ttl {
+            chat = chat.with_connection_ttl(ttl);
+        }
+        let chat = Arc::new(chat);
         let sms = Arc::new(RecordingSms::default());
         let ports = Ports {
             sessions: store.clone(),

@@ -298,6 +298,8 @@ struct ScriptedSms {
     sent: Mutex<Vec<String>>,
     sent_at: Mutex<Vec<tokio::time::Instant>>,
     calls: AtomicUsize,
+    /// The delivery tag of each accepted SMS, in order.
+    tags: Mutex<Vec<Option<DeliveryTag>>>,
 }
 
 impl ScriptedSms {
@@ -331,7 +333,20 @@ impl SmsSender for ScriptedSms {
             .lock()
             .unwrap()
             .push(tokio::time::Instant::now());
+        self.tags.lock().unwrap().push(None);
         Ok(SmsMessageId::new(format!("sms-{call}")).unwrap())
+    }
+
+    async fn send_tagged(
+        &self,
+        to: &PhoneNumber,
+        from: &PhoneNumber,
+        body: &str,
+        tag: &DeliveryTag,
+    ) -> Result<SmsMessageId, SmsError> {
+        let sent = self.send(to, from, body).await?;
+        *self.tags.lock().unwrap().last_mut().unwrap() = Some(tag.clone());
+        Ok(sent)
     }
 }
 
@@ -1526,4 +1541,35 @@ async fn no_idle_warning_reaches_a_customer_who_texted_stop() {
     let outcome = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
     assert_eq!(outcome, Outcome::Ended);
     assert!(h.sms.sent().is_empty(), "{:?}", h.sms.sent());
+}
+
+#[tokio::test]
+async fn agent_messages_go_out_tagged_for_delivery_events_and_notices_do_not() {
+    // GIVEN an agent who joins and writes a reply long enough for two SMS
+    let long = "word ".repeat(50);
+    let h = Harness::new(
+        vec![
+            event("i-1", Role::Agent, "participant.joined"),
+            agent("i-2", &long),
+        ],
+        ScriptedSms::default(),
+        None,
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let task = h.start(&cancel);
+    // WHEN the worker relays them
+    h.wait_sent(3).await;
+    cancel.cancel();
+    task.await.unwrap();
+    // THEN each part of the reply names the message and its place; the notice carries none
+    let tag = |part| {
+        Some(DeliveryTag {
+            contact_id: contact(),
+            item_id: ItemId::new("i-2").unwrap(),
+            part,
+            parts: 2,
+        })
+    };
+    assert_eq!(*h.sms.tags.lock().unwrap(), [None, tag(1), tag(2)]);
 }
