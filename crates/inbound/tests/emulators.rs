@@ -16,11 +16,13 @@ use aws_lambda_events::event::sns::SnsEvent;
 use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
-use bridge_core::ids::{ContactFlowId, ContactId, InboundMessageId, InstanceId};
+use bridge_core::ids::{ContactFlowId, ContactId, InboundMessageId, InstanceId, ItemId};
 use bridge_core::inbound::wrap_in_sns_event;
-use bridge_core::ports::{ChatApi, SessionStore, StartChat};
+use bridge_core::ports::{ChatApi, DeliveryTag, SessionStore, StartChat};
 use bridge_core::session::{Policy, Session, SessionKey, Status, text_digest};
-use bridge_inbound::{Handler, HandlerError, Outcome, Ports, RejectReason, attribute};
+use bridge_inbound::{
+    Handler, HandlerError, Outcome, Ports, ReceiptOutcome, RejectReason, attribute,
+};
 use chrono::{TimeDelta, Utc};
 use connect_sim::{RunningSim, SimConfig};
 use serde_json::{Value, json};
@@ -75,6 +77,8 @@ struct Options {
     persistent: bool,
     sim: Option<SimConfig>,
     policy: Option<Policy>,
+    /// More configuration variables.
+    vars: Vec<(&'static str, String)>,
 }
 
 struct Stack {
@@ -104,7 +108,7 @@ impl Stack {
         bridge_aws::dynamo::create_table(&aws.dynamodb, &table)
             .await
             .unwrap();
-        let vars = BTreeMap::from([
+        let mut vars = BTreeMap::from([
             ("BRIDGE_CONNECT_INSTANCE_ID", INSTANCE.to_owned()),
             ("BRIDGE_SUPPORT_LINES", format!("{SUPPORT}={FLOW}")),
             ("BRIDGE_TABLE_NAME", table.clone()),
@@ -114,8 +118,9 @@ impl Stack {
                 "Text us your question. STOP to opt out.".to_owned(),
             ),
         ]);
+        vars.extend(options.vars);
         let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-        // DynamoDB and SNS in moto, Connect in the sim.
+        // DynamoDB and SNS in moto, Connect (and End User Messaging) in the sim.
         let clients = Clients {
             connect: connect.connect,
             participant: connect.participant,
@@ -667,4 +672,168 @@ async fn emoji_and_non_latin_text_arrive_unchanged() {
     }
 
     assert_eq!(stack.customer_texts(&contact_id).await, texts);
+}
+
+// ---------------------------------------------------------------------------------------
+// Delivery events (End User Messaging)
+// ---------------------------------------------------------------------------------------
+
+/// The delivery events connect-sim published to `topic` on moto for SMS to `customer`,
+/// oldest first (moto keeps what a topic was sent: `sent_notifications` in its state dump).
+async fn published_events(moto: &str, topic: &str, customer: &str) -> Vec<String> {
+    let dump: Value = reqwest::get(format!("{moto}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    dump["sns"]["Topic"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["arn"] == topic)
+        .flat_map(|t| {
+            t["sent_notifications"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|notification| notification[1].as_str().map(str::to_owned))
+        .filter(|message| {
+            serde_json::from_str::<Value>(message)
+                .is_ok_and(|event| event["destinationPhoneNumber"] == customer)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn end_user_messaging_delivery_events_reach_the_agent_side_of_the_chat() {
+    let moto = moto();
+    let topic = format!(
+        "arn:aws:sns:us-east-1:123456789012:{}",
+        unique("sms-events")
+    );
+    let set = format!("bridge={moto}|{topic}").parse().unwrap();
+    let stack = Stack::with(Options {
+        sim: Some(SimConfig {
+            sms_configuration_sets: vec![set],
+            ..SimConfig::default()
+        }),
+        vars: vec![
+            ("BRIDGE_SMS_API", "end-user-messaging".to_owned()),
+            ("BRIDGE_SMS_CONFIGURATION_SET", "bridge".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let settings = client_settings();
+    let sim_clients = Clients::new(
+        &bridge_aws::emulator_config(&stack.sim.base_url()),
+        &settings,
+    );
+    // The relay's sender, as BRIDGE_SMS_API=end-user-messaging builds it.
+    let sender = sim_clients.sms_sender(&stack.handler.config().sms_api);
+    let support = PhoneNumber::parse(SUPPORT).unwrap();
+
+    for failing in [false, true] {
+        // GIVEN a chat, and an agent's reply in it
+        let customer = customer();
+        if failing {
+            stack
+                .post(
+                    "/sim/sms/failures",
+                    json!({"PhoneNumber": customer, "EventType": "TEXT_CARRIER_UNREACHABLE"}),
+                )
+                .await;
+        }
+        let (contact_id, _) = delivered(&stack.text(&customer, "hi").await.unwrap());
+        let reply = stack
+            .post(
+                &format!("/sim/contacts/{contact_id}/agent/messages"),
+                json!({"Content": "Your parcel left today."}),
+            )
+            .await;
+        let item_id = ItemId::new(reply["Id"].as_str().unwrap()).unwrap();
+        // WHEN the relay sends it through End User Messaging, tagged
+        let tag = DeliveryTag {
+            contact_id: ContactId::new(&contact_id).unwrap(),
+            item_id: item_id.clone(),
+            part: 1,
+            parts: 1,
+        };
+        let phone = PhoneNumber::parse(&customer).unwrap();
+        sender
+            .send_tagged(&phone, &support, "Your parcel left today.", &tag)
+            .await
+            .unwrap();
+        let sent = stack.get("/sim/sms/messages").await;
+        let sent = sent
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|sms| sms["DestinationPhoneNumber"] == customer.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(sent["OriginationIdentity"], SUPPORT);
+        assert_eq!(sent["MessageType"], "TRANSACTIONAL");
+        assert_eq!(sent["ConfigurationSetName"], "bridge");
+        assert_eq!(sent["Context"]["bridgeItemId"], item_id.as_str());
+        // AND the configuration set's events reach the function through the topic
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let events = loop {
+            let events = published_events(&moto, &topic, &customer).await;
+            if events.len() >= 2 {
+                break events;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "events: {events:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut outcomes = Vec::new();
+        for (n, event) in events.iter().enumerate() {
+            let event = wrap_in_sns_event(event, &format!("sns-{n}"), &topic, Utc::now());
+            outcomes.push(stack.invoke(event).await.unwrap());
+        }
+
+        // THEN the agent's message is marked delivered, or the agent reads why it was not
+        let transcript = stack
+            .get(&format!("/sim/contacts/{contact_id}/transcript"))
+            .await;
+        let items = transcript["Transcript"].as_array().unwrap();
+        let reply = items
+            .iter()
+            .find(|item| item["Id"] == item_id.as_str())
+            .unwrap();
+        let receipts = &reply["MessageMetadata"]["Receipts"];
+        let texts = stack.customer_texts(&contact_id).await;
+        if failing {
+            assert!(
+                matches!(
+                    outcomes.last(),
+                    Some(Outcome::Receipt(ReceiptOutcome::FailureNoted { .. }))
+                ),
+                "{outcomes:?}"
+            );
+            assert!(receipts.is_null(), "{reply}");
+            assert_eq!(
+                texts,
+                [
+                    "hi",
+                    "[SMS bridge] Your last message was not delivered to the customer's \
+                     phone: the customer's carrier could not be reached."
+                ]
+            );
+        } else {
+            assert_eq!(
+                outcomes,
+                [
+                    Outcome::Receipt(ReceiptOutcome::Ignored),
+                    Outcome::Receipt(ReceiptOutcome::Delivered {
+                        contact_id: ContactId::new(&contact_id).unwrap()
+                    }),
+                ]
+            );
+            assert!(receipts[0]["DeliveredTimestamp"].is_string(), "{reply}");
+            assert_eq!(texts, ["hi"]);
+        }
+    }
 }

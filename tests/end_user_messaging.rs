@@ -1,0 +1,81 @@
+//! Sending through End User Messaging, through the whole local stack (issue: SMS as a
+//! Connect channel): with `BRIDGE_SMS_API=end-user-messaging` the relay sends an agent's
+//! reply with SendTextMessage (connect-sim stands in for the service), tagged with its
+//! chat and item for the delivery events; the bridge's own notices go untagged; the
+//! keyword replies of the inbound side take the same sender; `bridge outbox` lists them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{
+    Stack, agent_says, connect_sim, http, outbox, texts, unique, unique_number, wait_until,
+};
+use serde_json::Value;
+
+fn sim_sms(sim: &str, customer: &str) -> Vec<Value> {
+    let all: Vec<Value> = http()
+        .get(format!("{sim}/sim/sms/messages"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    all.into_iter()
+        .filter(|sms| sms["DestinationPhoneNumber"] == customer)
+        .collect()
+}
+
+#[test]
+fn replies_go_through_end_user_messaging_tagged_for_delivery_events() {
+    let moto = harness::moto();
+    let topic = format!(
+        "arn:aws:sns:us-east-1:123456789012:{}",
+        unique("sms-events")
+    );
+    let (_sim_proc, sim) =
+        connect_sim(&["--sms-configuration-set", &format!("bridge={moto}|{topic}")]);
+    let stack = Stack::new(&sim);
+    stack.init_table();
+    let eum = [
+        ("BRIDGE_SMS_API", "end-user-messaging"),
+        ("BRIDGE_SMS_CONFIGURATION_SET", "bridge"),
+    ];
+    let (_relay, _admin) = stack.relay_with(&eum);
+    let customer = unique_number();
+
+    // GIVEN a chat the customer started
+    let started = texts(&stack, &customer, "where is my parcel?");
+    let contact_id = started["contact_id"].as_str().unwrap().to_owned();
+    // WHEN the agent joins and replies
+    agent_says(&sim, &contact_id, "It left today.");
+    // THEN the joined notice and the reply go out through End User Messaging, from the
+    // support number, with the configuration set; only the reply names its chat message
+    let sent = wait_until(
+        "two sms through end user messaging",
+        Duration::from_secs(30),
+        || {
+            let sent = sim_sms(&sim, &customer);
+            (sent.len() >= 2).then_some(sent)
+        },
+    );
+    let reply = sent
+        .iter()
+        .find(|sms| sms["MessageBody"] == "It left today.")
+        .unwrap_or_else(|| panic!("{sent:#?}"));
+    assert_eq!(reply["OriginationIdentity"], "+18005550100");
+    assert_eq!(reply["ConfigurationSetName"], "bridge");
+    assert_eq!(reply["Context"]["bridgeContactId"], contact_id.as_str());
+    assert_eq!(reply["Context"]["bridgePart"], "1/1");
+    let notice = sent
+        .iter()
+        .find(|sms| sms["MessageBody"] != "It left today.")
+        .unwrap();
+    assert!(notice["Context"].is_null(), "{notice}");
+    // AND nothing went through SNS
+    assert!(outbox(&moto).iter().all(|(to, _)| to != &customer));
+    // AND `bridge outbox` lists what End User Messaging sent
+    let (ok, stdout, stderr) = stack.run_bridge(&["outbox", "--to", &customer]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("It left today."), "{stdout}");
+}
