@@ -17,8 +17,8 @@
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use bridge_core::ids::InvalidId;
-use bridge_core::ports::{BoxError, ChatError};
+use bridge_core::ids::{InvalidId, SmsMessageId};
+use bridge_core::ports::{BoxError, ChatError, SmsError};
 
 /// Error codes that mean "slow down" on the services we call (DynamoDB, SNS, Connect,
 /// Connect Participant); 429 without a code means the same.
@@ -216,6 +216,45 @@ where
         }
     }
 }
+
+/// Maps an SMS sending failure (SNS Publish, End User Messaging SendTextMessage) to the
+/// port's error, once the sender has recognised an opt-out itself.
+pub(crate) fn sms_error<E>(error: SdkError<E, HttpResponse>) -> SmsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match classify(&error) {
+        Class::Throttled => SmsError::Throttled(loggable(error)),
+        Class::Transient => SmsError::Transient(loggable(error)),
+        Class::Invalid => SmsError::Invalid(loggable(error)),
+        Class::Conflict | Class::AccessDenied | Class::Other => SmsError::Other(loggable(error)),
+    }
+}
+
+/// The message id of an SMS the service accepted (answered 200). A missing or unusable id
+/// is logged, never an error: the caller would send the SMS again.
+pub(crate) fn accepted_message_id(operation: &'static str, id: Option<String>) -> SmsMessageId {
+    let id = id
+        .ok_or(ResponseError::Missing {
+            operation,
+            field: "MessageId",
+        })
+        .and_then(|id| {
+            SmsMessageId::new(id).map_err(|source| ResponseError::InvalidId {
+                operation,
+                field: "MessageId",
+                source,
+            })
+        });
+    id.unwrap_or_else(|error| {
+        tracing::warn!(%error, "the sms was accepted without a usable message id");
+        // INVARIANT: a non-empty literal within the id length limit.
+        SmsMessageId::new(UNKNOWN_MESSAGE_ID).unwrap_or_else(|_| unreachable!("valid literal"))
+    })
+}
+
+/// What an accepted SMS's message id stands for when the service gave none we can keep.
+pub(crate) const UNKNOWN_MESSAGE_ID: &str = "unknown";
 
 /// A successful response that lacks what the bridge needs from it.
 #[derive(Debug, thiserror::Error)]

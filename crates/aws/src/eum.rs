@@ -29,7 +29,7 @@ use bridge_core::ids::SmsMessageId;
 use bridge_core::ports::{DeliveryTag, SmsError, SmsSender};
 
 use crate::clients::OnFirstUse;
-use crate::error::{Class, ResponseError, classify, loggable};
+use crate::error::accepted_message_id;
 use crate::sns::check_body;
 
 const SEND_TEXT_MESSAGE: &str = "SendTextMessage";
@@ -95,7 +95,7 @@ impl EumSender {
             tracing::debug!(to = %to, from = %from, error = %error, "SendTextMessage failed");
             error
         })?;
-        Ok(message_id(output.message_id))
+        Ok(accepted_message_id(SEND_TEXT_MESSAGE, output.message_id))
     }
 }
 
@@ -121,28 +121,6 @@ impl SmsSender for EumSender {
     }
 }
 
-/// The response's message id; a 200 without a usable one is logged, never an error (the
-/// caller would send the SMS again).
-fn message_id(id: Option<String>) -> SmsMessageId {
-    let id = id
-        .ok_or(ResponseError::Missing {
-            operation: SEND_TEXT_MESSAGE,
-            field: "MessageId",
-        })
-        .and_then(|id| {
-            SmsMessageId::new(id).map_err(|source| ResponseError::InvalidId {
-                operation: SEND_TEXT_MESSAGE,
-                field: "MessageId",
-                source,
-            })
-        });
-    id.unwrap_or_else(|error| {
-        tracing::warn!(%error, "SendTextMessage accepted the sms without a usable message id");
-        // INVARIANT: a non-empty literal within the id length limit.
-        SmsMessageId::new("unknown").unwrap_or_else(|_| unreachable!("valid literal"))
-    })
-}
-
 /// Maps a SendTextMessage failure to the port's error.
 fn sms_error(error: SdkError<SendTextMessageError, HttpResponse>) -> SmsError {
     let opted_out = matches!(
@@ -153,10 +131,5 @@ fn sms_error(error: SdkError<SendTextMessageError, HttpResponse>) -> SmsError {
     if opted_out {
         return SmsError::OptedOut;
     }
-    match classify(&error) {
-        Class::Throttled => SmsError::Throttled(loggable(error)),
-        Class::Transient => SmsError::Transient(loggable(error)),
-        Class::Invalid => SmsError::Invalid(loggable(error)),
-        Class::Conflict | Class::AccessDenied | Class::Other => SmsError::Other(loggable(error)),
-    }
+    crate::error::sms_error(error)
 }

@@ -166,28 +166,24 @@ async fn refusals_are_classified_for_the_relay() {
     assert!(!error.is_undeliverable() && !error.is_retriable());
 
     // Throttling and outages pass by themselves.
-    h.post(
-        "/sim/faults",
-        json!({"Operation": "SendTextMessage", "Status": 429, "Count": 1}),
-    )
-    .await;
-    let error = h
-        .sender(configured())
-        .send(&to, &from, "hi")
-        .await
-        .unwrap_err();
-    assert!(matches!(error, SmsError::Throttled(_)), "{error:?}");
-    h.post(
-        "/sim/faults",
-        json!({"Operation": "SendTextMessage", "Status": 500, "Count": 1}),
-    )
-    .await;
-    let error = h
-        .sender(configured())
-        .send(&to, &from, "hi")
-        .await
-        .unwrap_err();
-    assert!(matches!(error, SmsError::Transient(_)), "{error:?}");
+    let throttled: fn(&SmsError) -> bool = |e| matches!(e, SmsError::Throttled(_));
+    let transient: fn(&SmsError) -> bool = |e| matches!(e, SmsError::Transient(_));
+    for (status, expected) in [(429, throttled), (500, transient)] {
+        h.post(
+            "/sim/faults",
+            json!({"Operation": "SendTextMessage", "Status": status, "Count": 1}),
+        )
+        .await;
+        let error = h
+            .sender(configured())
+            .send(&to, &from, "hi")
+            .await
+            .unwrap_err();
+        assert!(
+            expected(&error) && error.is_retriable(),
+            "{status}: {error:?}"
+        );
+    }
 
     // What the service refuses as invalid is never retried.
     let invalid = h.sender(EndUserMessaging {

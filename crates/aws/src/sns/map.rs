@@ -8,7 +8,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use bridge_core::ids::SmsMessageId;
 use bridge_core::ports::SmsError;
 
-use crate::error::{Class, RequestError, ResponseError, classify, loggable};
+use crate::error::{RequestError, accepted_message_id};
 
 /// The message attribute data type for strings.
 const STRING_DATA_TYPE: &str = "String";
@@ -27,31 +27,9 @@ pub(super) fn string_attribute(value: &str) -> Result<MessageAttributeValue, Sms
         })
 }
 
-/// What a successful Publish's message id stands for when SNS gave none we can keep.
-pub(super) const UNKNOWN_MESSAGE_ID: &str = "unknown";
-
-/// The Publish response's message id. SNS answered 200, so it accepted the SMS: a missing
-/// or unusable id is logged, never an error (the caller would send the SMS again).
+/// The Publish response's message id ([`accepted_message_id`]).
 pub(super) fn message_id(id: Option<String>) -> SmsMessageId {
-    let id = id.ok_or(ResponseError::Missing {
-        operation: "Publish",
-        field: "MessageId",
-    });
-    let id = id.and_then(|id| {
-        SmsMessageId::new(id).map_err(|source| ResponseError::InvalidId {
-            operation: "Publish",
-            field: "MessageId",
-            source,
-        })
-    });
-    match id {
-        Ok(id) => id,
-        Err(error) => {
-            tracing::warn!(%error, "sns accepted the sms without a usable message id");
-            // INVARIANT: a non-empty literal within the id length limit.
-            SmsMessageId::new(UNKNOWN_MESSAGE_ID).unwrap_or_else(|_| unreachable!("valid literal"))
-        }
-    }
+    accepted_message_id("Publish", id)
 }
 
 /// Maps a Publish failure to the port's error.
@@ -59,12 +37,7 @@ pub(super) fn sms_error(error: SdkError<PublishError, HttpResponse>) -> SmsError
     if is_opt_out(error.code(), error.message()) {
         return SmsError::OptedOut;
     }
-    match classify(&error) {
-        Class::Throttled => SmsError::Throttled(loggable(error)),
-        Class::Transient => SmsError::Transient(loggable(error)),
-        Class::Invalid => SmsError::Invalid(loggable(error)),
-        Class::Conflict | Class::AccessDenied | Class::Other => SmsError::Other(loggable(error)),
-    }
+    crate::error::sms_error(error)
 }
 
 /// Whether an error says the destination opted out: by its code, or by the message of an

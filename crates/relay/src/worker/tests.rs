@@ -568,6 +568,18 @@ impl Harness {
         self.store.get(&key()).await.unwrap().unwrap()
     }
 
+    /// The customer texts STOP: the inbound side records the opt-out on the row.
+    async fn opt_out(&self) {
+        let session = self.session().await;
+        self.store
+            .put(
+                &session.with_opt_out(true, Utc::now()),
+                Some(session.version),
+            )
+            .await
+            .unwrap();
+    }
+
     fn start(&self, cancel: &CancellationToken) -> JoinHandle<Outcome> {
         let session = self.store.sessions().pop().unwrap();
         let worker = Worker::new(self.shared.clone(), &session, None, cancel.clone()).unwrap();
@@ -887,11 +899,7 @@ async fn an_unanswered_heartbeat_replaces_the_socket() {
     h.server.mute.store(true, Ordering::SeqCst);
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.server.connections.load(Ordering::SeqCst) < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "no reconnect");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    h.wait_connections(2).await;
     let missed = h
         .shared
         .metrics
@@ -984,21 +992,10 @@ async fn no_notice_reaches_a_customer_who_texted_stop_after_the_worker_started()
     .await;
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.server.connections.load(Ordering::SeqCst) == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no socket");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    h.wait_connections(1).await;
     // WHEN the customer texts STOP: the inbound side records the opt-out, then ends the
     // chat, so an agent joining and the chat ending arrive after it
-    let session = h.session().await;
-    h.store
-        .put(
-            &session.with_opt_out(true, Utc::now()),
-            Some(session.version),
-        )
-        .await
-        .unwrap();
+    h.opt_out().await;
     for pushed in [
         event("i-1", Role::Agent, "participant.joined"),
         event("i-2", Role::System, "chat.ended"),
@@ -1221,11 +1218,7 @@ async fn a_renewal_opens_the_next_socket_before_closing_the_current_one() {
     .await;
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.server.connections.load(Ordering::SeqCst) == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "no socket");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    h.wait_connections(1).await;
     // WHEN the agent writes every 40 ms for 2.5 s, across renewals
     let mut pushed = Vec::new();
     for n in 1..=60 {
@@ -1522,14 +1515,7 @@ async fn no_idle_warning_reaches_a_customer_who_texted_stop() {
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
     h.wait_connections(1).await;
-    let session = h.session().await;
-    h.store
-        .put(
-            &session.with_opt_out(true, Utc::now()),
-            Some(session.version),
-        )
-        .await
-        .unwrap();
+    h.opt_out().await;
     // WHEN Connect marks the customer idle, and the chat then ends
     for pushed in [
         event("i-1", Role::Customer, "participant.idle"),
