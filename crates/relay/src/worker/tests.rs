@@ -982,7 +982,8 @@ async fn a_worker_after_a_crash_does_not_repeat_a_closing_text_already_sent() {
 
 #[tokio::test]
 async fn no_notice_reaches_a_customer_who_texted_stop_after_the_worker_started() {
-    // GIVEN a running worker for a customer who had not opted out
+    // GIVEN a running worker for a customer who had not opted out, with a closing text
+    // and an idle warning configured
     let h = Harness::with_closing(
         Vec::new(),
         ScriptedSms::default(),
@@ -990,19 +991,23 @@ async fn no_notice_reaches_a_customer_who_texted_stop_after_the_worker_started()
         Some("Chat closed."),
     )
     .await;
+    let timers = RecordingTimers::new(&h.chat, Vec::new());
+    let h = h.with_idle(timers, Some("Still there?"));
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
     h.wait_connections(1).await;
     // WHEN the customer texts STOP: the inbound side records the opt-out, then ends the
-    // chat, so an agent joining and the chat ending arrive after it
+    // chat, so an agent joining, an idle mark and the chat ending arrive after it
     h.opt_out().await;
     for pushed in [
         event("i-1", Role::Agent, "participant.joined"),
-        event("i-2", Role::System, "chat.ended"),
+        event("i-2", Role::Customer, "participant.idle"),
+        event("i-3", Role::System, "chat.ended"),
     ] {
         h.server.push.send(chat_frame(&pushed)).unwrap();
     }
-    // THEN the chat ends with neither the joined notice nor the closing text sent
+    // THEN the chat ends with neither the joined notice, the idle warning nor the closing
+    // text sent
     let outcome = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
     assert_eq!(outcome, Outcome::Ended);
     assert!(h.sms.sent().is_empty(), "{:?}", h.sms.sent());
@@ -1504,29 +1509,6 @@ async fn the_customers_idle_mark_sends_the_warning_once_and_moves_no_cursor() {
     cancel.cancel();
     task.await.unwrap();
     assert_eq!(h.sms.sent().len(), 2);
-}
-
-#[tokio::test]
-async fn no_idle_warning_reaches_a_customer_who_texted_stop() {
-    // GIVEN a running worker with an idle warning, and a customer who then texts STOP
-    let h = Harness::new(Vec::new(), ScriptedSms::default(), None).await;
-    let timers = RecordingTimers::new(&h.chat, Vec::new());
-    let h = h.with_idle(timers, Some("Still there?"));
-    let cancel = CancellationToken::new();
-    let task = h.start(&cancel);
-    h.wait_connections(1).await;
-    h.opt_out().await;
-    // WHEN Connect marks the customer idle, and the chat then ends
-    for pushed in [
-        event("i-1", Role::Customer, "participant.idle"),
-        event("i-2", Role::System, "chat.ended"),
-    ] {
-        h.server.push.send(chat_frame(&pushed)).unwrap();
-    }
-    // THEN nothing is sent
-    let outcome = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
-    assert_eq!(outcome, Outcome::Ended);
-    assert!(h.sms.sent().is_empty(), "{:?}", h.sms.sent());
 }
 
 #[tokio::test]
