@@ -29,6 +29,7 @@ pub mod discovery;
 pub mod error;
 pub mod forward;
 pub mod frame;
+pub mod lean_tls;
 pub mod leases;
 pub mod metrics;
 pub mod probe;

@@ -13,6 +13,8 @@
 //!   for a plain socket, and its TLS path reloads the platform's root certificates from
 //!   disk for every connection. [`Transport`] keeps a plain socket at the size of a
 //!   `TcpStream` and boxes the TLS state; [`Dialer`] builds one TLS configuration, once.
+//! - rustls's buffered connection keeps a 4 KiB receive buffer per socket for good:
+//!   [`LeanTls`] (rustls's unbuffered API) frees its buffers between frames.
 
 use std::io;
 use std::pin::Pin;
@@ -25,8 +27,6 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -34,6 +34,7 @@ use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
 use crate::error::SessionError;
 use crate::frame::{self, ServerFrame};
+use crate::lean_tls::LeanTls;
 
 /// A participant WebSocket.
 pub type Socket = WebSocketStream<Transport>;
@@ -66,8 +67,8 @@ pub fn socket_config() -> WebSocketConfig {
 pub enum Transport {
     /// `ws://`.
     Plain(TcpStream),
-    /// `wss://`.
-    Tls(Box<TlsStream<TcpStream>>),
+    /// `wss://`: [`LeanTls`], which holds no buffer while the socket is idle.
+    Tls(Box<LeanTls>),
 }
 
 impl AsyncRead for Transport {
@@ -161,8 +162,7 @@ impl Dialer {
             let name = ServerName::try_from(host).map_err(|_| {
                 WsError::Url(tokio_tungstenite::tungstenite::error::UrlError::NoHostName)
             })?;
-            let tls = TlsConnector::from(self.tls().await?)
-                .connect(name, tcp)
+            let tls = LeanTls::connect(self.tls().await?, name, tcp)
                 .await
                 .map_err(WsError::Io)?;
             Transport::Tls(Box::new(tls))
