@@ -40,6 +40,8 @@ pub enum Step {
     Connect,
     /// SendMessage.
     SendMessage,
+    /// SendEvent (a delivered receipt).
+    SendEvent,
     /// GetTranscript.
     GetTranscript,
     /// DisconnectParticipant.
@@ -58,6 +60,7 @@ impl Step {
             Self::StartChat => "start_chat",
             Self::Connect => "create_connection",
             Self::SendMessage => "send_message",
+            Self::SendEvent => "send_event",
             Self::GetTranscript => "get_transcript",
             Self::Disconnect => "disconnect",
         }

@@ -28,6 +28,9 @@ pub enum SessionError {
     /// GetTranscript failed (other than "chat ended").
     #[error("get transcript failed")]
     Transcript(#[source] ChatError),
+    /// UpdateParticipantRoleConfig (the idle timers) failed.
+    #[error("setting the idle timers failed")]
+    Timers(#[source] ChatError),
     /// SNS kept failing with retriable errors for every attempt.
     #[error("sms publish failed after every attempt")]
     Sms(#[source] SmsError),
@@ -58,6 +61,7 @@ impl SessionError {
             Self::Sms(_) => "sms",
             Self::Store(_) => "store",
             Self::Frame(_) => "frame",
+            Self::Timers(_) => "idle_timers",
             Self::Timeout { .. } => "timeout",
         }
     }
@@ -68,6 +72,7 @@ impl SessionError {
         match self {
             Self::Sms(error) => error.is_retriable(),
             Self::Store(error) => error.is_retriable(),
+            Self::Timers(error) => error.is_retriable(),
             Self::Timeout { .. } => true,
             Self::Connection(_)
             | Self::IncompleteConnection

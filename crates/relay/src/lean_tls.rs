@@ -185,6 +185,7 @@ impl LeanTls {
                 received,
                 outgoing,
                 plaintext,
+                peer_closed,
                 ..
             } = self;
             let status = conn.process_tls_records(&mut incoming[..*received]);
@@ -227,9 +228,12 @@ impl LeanTls {
                     transmit.done();
                     false
                 }
-                ConnectionState::PeerClosed | ConnectionState::Closed => {
-                    return Err(io::ErrorKind::BrokenPipe.into());
+                // Reported once: reads must learn of it too. Writing is still allowed.
+                ConnectionState::PeerClosed => {
+                    *peer_closed = true;
+                    false
                 }
+                ConnectionState::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
                 _ => return Err(io::Error::other("TLS session not established")),
             };
             if discard > 0 {
@@ -315,10 +319,13 @@ fn append(
             buffer.resize(start + size.required_size, 0);
             match encode(&mut buffer[start..]) {
                 Ok(written) => written,
-                Err(Needs::More(_)) => {
-                    return Err(io::Error::other("TLS encoder kept asking for room"));
+                Err(needs) => {
+                    buffer.truncate(start);
+                    return Err(match needs {
+                        Needs::More(_) => io::Error::other("TLS encoder kept asking for room"),
+                        Needs::Failed(error) => error,
+                    });
                 }
-                Err(Needs::Failed(error)) => return Err(error),
             }
         }
         Err(Needs::Failed(error)) => {
@@ -355,7 +362,9 @@ impl AsyncRead for LeanTls {
             this.reserve_read();
             match this.tcp.try_read(&mut this.incoming[this.received..]) {
                 Ok(0) => {
-                    // The peer closed the socket without a close_notify.
+                    // The peer closed the socket without a close_notify: the end of the
+                    // stream (a record cut short by it is dropped; the WebSocket framing
+                    // above notices a frame cut short).
                     this.peer_closed = true;
                 }
                 Ok(read) => this.received += read,
@@ -383,11 +392,9 @@ impl AsyncWrite for LeanTls {
             return Poll::Ready(Ok(0));
         }
         this.seal(Some(data))?;
-        // Start sending now; what the socket does not take yet goes with the next write
-        // or the flush.
-        if let Poll::Ready(Err(error)) = this.poll_send(cx) {
-            return Poll::Ready(Err(error));
-        }
+        // The data is ours now. Start sending it; what the socket does not take yet goes
+        // with the next write or the flush, which also report a failure of the socket.
+        let _ = this.poll_send(cx);
         Poll::Ready(Ok(data.len()))
     }
 

@@ -540,39 +540,41 @@ impl Worker {
         Ok(Some(Box::pin(self.finish(None)).await?))
     }
 
-    /// Sets the customer's idle timers on this chat. A failure is logged and counted and
-    /// never holds up the chat: it is tried again at the next connection when it may pass
-    /// (throttled, unavailable), else given up.
+    /// Sets the customer's idle timers on this chat, retrying throttling and outages in
+    /// place a few times (Connect allows 2 such calls a second per account; a burst of new
+    /// chats can exceed it). A failure is logged and counted and never holds up the chat
+    /// beyond that: one that may still pass is tried again at the next connection, a
+    /// refusal is given up.
     async fn set_timers(&mut self) {
-        let Some(setting) = &self.shared.timers else {
+        let shared = Arc::clone(&self.shared);
+        let Some(setting) = shared.timers.as_ref() else {
             self.timers_due = false;
             return;
         };
-        let set = tokio::time::timeout(
-            self.shared.settings.call_timeout,
-            setting
-                .api
-                .set_customer_timers(&setting.instance_id, &self.contact_id, setting.timers),
-        )
-        .await;
-        let retry = match set {
-            Ok(Ok(())) => {
+        let contact = &self.contact_id;
+        let set = self
+            .retrying("idle timers", || async move {
+                setting
+                    .api
+                    .set_customer_timers(&setting.instance_id, contact, setting.timers)
+                    .await
+                    .map_err(SessionError::Timers)
+            })
+            .await;
+        match set {
+            Ok(Some(())) => {
                 debug!(timers = ?setting.timers, "idle timers set");
                 self.timers_due = false;
-                return;
             }
-            Ok(Err(error)) => {
+            // Cancelled: the worker is going away.
+            Ok(None) => {}
+            Err(error) => {
                 let retry = error.is_retriable();
                 warn!(error = %chain(&error), retry, "idle timers not set on the chat");
-                retry
+                self.shared.metrics.error("idle_timers");
+                self.timers_due = retry;
             }
-            Err(_) => {
-                warn!(retry = true, "setting the idle timers timed out");
-                true
-            }
-        };
-        self.shared.metrics.error("idle_timers");
-        self.timers_due = retry;
+        }
     }
 
     /// CreateParticipantConnection, connect, subscribe ([`open`]) for this session.

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use super::{Handler, HandlerError, Step};
 use crate::outcome::{Outcome, ReceiptOutcome, RejectReason};
 
-/// Content type of a delivered receipt (docs/connect-chat.md §4.3).
+/// Content type of a delivered receipt (docs/connect-chat.md §3.3).
 const MESSAGE_DELIVERED: &str = "application/vnd.amazonaws.connect.event.message.delivered";
 
 impl Handler {
@@ -65,7 +65,7 @@ impl Handler {
             info!(contact_id = %contact_id, "delivery event of a chat the session has moved on from");
             return Ok(Outcome::Receipt(ReceiptOutcome::ChatOver));
         };
-        let (result, kind) = match &receipt {
+        let (result, kind, step) = match &receipt {
             Receipt::Delivered { item_id } => (
                 self.with_connection(&chat, |token| async move {
                     let content = serde_json::json!({ "messageId": item_id }).to_string();
@@ -82,6 +82,7 @@ impl Handler {
                 ReceiptOutcome::Delivered {
                     contact_id: contact_id.clone(),
                 },
+                Step::SendEvent,
             ),
             Receipt::FailureNote { item_id, text } => (
                 self.with_connection(&chat, |token| async move {
@@ -94,6 +95,7 @@ impl Handler {
                 ReceiptOutcome::FailureNoted {
                     contact_id: contact_id.clone(),
                 },
+                Step::SendMessage,
             ),
             Receipt::Nothing => return Ok(Outcome::Receipt(ReceiptOutcome::Ignored)),
         };
@@ -106,10 +108,13 @@ impl Handler {
                 info!(contact_id = %contact_id, "delivery event of an ended chat");
                 Ok(Outcome::Receipt(ReceiptOutcome::ChatOver))
             }
-            Err(error) if error.is_retriable() => Err(HandlerError::Chat {
-                step: Step::SendMessage,
-                source: error,
-            }),
+            Err(error) if error.is_retriable() => {
+                warn!(contact_id = %contact_id, error = %super::chain_of(&error), "delivery not reported yet; the invocation fails so it is retried");
+                Err(HandlerError::Chat {
+                    step,
+                    source: error,
+                })
+            }
             Err(error) => {
                 // A chat with a supervisor in it refuses receipts (ConflictException), and
                 // no retry changes that: the agent only misses a mark.
@@ -122,19 +127,23 @@ impl Handler {
     }
 
     /// Runs `call` with the session's connection token, and once more with a fresh one
-    /// when it answers 403 (the token may just have expired).
+    /// when it answers 403 (the token may just have expired); a token the session already
+    /// knows has expired is not tried. The fresh token is not stored: a receipt is not worth
+    /// a session write, and the next text refreshes the row's (`send.rs`).
     async fn with_connection<F, Fut>(&self, chat: &Chat, call: F) -> Result<(), ChatError>
     where
         F: Fn(ConnectionToken) -> Fut,
         Fut: std::future::Future<Output = Result<(), ChatError>>,
     {
-        match call(chat.connection.token.clone()).await {
-            Err(ChatError::ChatEnded) => {}
-            other => return other,
+        if chat.connection.expires_at > self.clock.now() {
+            match call(chat.connection.token.clone()).await {
+                Err(ChatError::ChatEnded) => {}
+                other => return other,
+            }
         }
         let fresh = self
             .chat
-            .create_connection(&chat.participant_token, ConnectionKind::Credentials, true)
+            .create_connection(&chat.participant_token, ConnectionKind::Credentials, false)
             .await?;
         let Some(connection) = fresh.connection else {
             return Err(ChatError::ChatEnded);

@@ -96,6 +96,23 @@ async fn a_close_from_either_side_ends_the_other_sides_reads() {
     tls.read_to_end(&mut all).await.unwrap();
     assert_eq!(all, b"bye");
 
+    // The server's last data and its close arrive together, and the client writes before
+    // reading on: the write is allowed, and the read still sees the end.
+    let (mut tls, (mut server, _)) =
+        tokio::join!(client(Arc::clone(&config), port), listener.accept());
+    server.write_all(b"bye").await.unwrap();
+    server.shutdown().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut bye = [0u8; 3];
+    tls.read_exact(&mut bye).await.unwrap();
+    assert_eq!(&bye, b"bye");
+    tls.write_all(b"ok").await.unwrap();
+    tls.flush().await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut bye))
+        .await
+        .expect("the end is seen, not waited for");
+    assert_eq!(end.unwrap(), 0);
+
     // The client closes: the server sees a clean end.
     let (mut tls, (mut server, _)) = tokio::join!(client(config, port), listener.accept());
     tls.write_all(b"last words").await.unwrap();
