@@ -183,6 +183,15 @@ const MAX_DISPLAY_NAME_CHARS: usize = 256;
 /// configured reply must fit.
 const MAX_REPLY_CHARS: usize = 1_600;
 
+/// How a process writes its log lines (each binary reads its own setting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (production: CloudWatch reads it).
+    Json,
+    /// Human-readable text (local runs).
+    Text,
+}
+
 /// One support number customers text, and the contact flow its chats start in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupportLine {

@@ -23,6 +23,7 @@
 //! - [`report`]: an error's cause chain on one log line, phone numbers masked.
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod config;
 pub mod delivery;
 pub mod ids;

@@ -39,14 +39,9 @@ pub const VARS: [Var; 3] = [
 /// hyper, the runtime) are capped at INFO so DEBUG does not flood CloudWatch.
 const OUR_CRATES: [&str; 3] = ["bridge_inbound", "bridge_core", "bridge_aws"];
 
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line (the default: CloudWatch and Lambda's level filter read it).
-    Json,
-    /// Human-readable text, when Lambda's log format is `Text`.
-    Text,
-}
+/// How log lines are written: JSON by default (CloudWatch and Lambda's level filter read
+/// it), text when Lambda's log format is `Text`.
+pub use bridge_core::config::LogFormat;
 
 /// The logging settings.
 #[derive(Clone, PartialEq, Eq)]

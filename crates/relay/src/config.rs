@@ -274,14 +274,8 @@ pub enum Invalid {
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
 const MAX_OWNER_ID_CHARS: usize = 128;
 
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line (production).
-    Json,
-    /// Human-readable text (local runs).
-    Text,
-}
+/// How log lines are written ([`LOG_FORMAT`]).
+pub use bridge_core::config::LogFormat;
 
 /// Lease timings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,14 +286,8 @@ pub struct LeaseTimings {
     pub renew_every: Duration,
 }
 
-/// Reconnect and retry backoff: capped exponential with full jitter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BackoffPolicy {
-    /// Ceiling of the first delay.
-    pub base: Duration,
-    /// Largest delay.
-    pub cap: Duration,
-}
+/// Reconnect and retry backoff ([`BACKOFF_BASE_MS`], [`BACKOFF_CAP_MS`]).
+pub use bridge_core::backoff::BackoffPolicy;
 
 /// The relay's configuration, validated.
 #[derive(Clone, Debug)]

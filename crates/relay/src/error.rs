@@ -86,6 +86,22 @@ impl SessionError {
     }
 }
 
+/// Awaits `future` for at most `limit`: running out of time is
+/// [`SessionError::Timeout`] naming `call`. The one place a relay call's timeout becomes an
+/// error.
+///
+/// # Errors
+/// [`SessionError::Timeout`] when `limit` passed first.
+pub async fn timed<T>(
+    limit: std::time::Duration,
+    call: &'static str,
+    future: impl std::future::Future<Output = T>,
+) -> Result<T, SessionError> {
+    tokio::time::timeout(limit, future)
+        .await
+        .map_err(|_| SessionError::Timeout { call })
+}
+
 impl From<tokio_tungstenite::tungstenite::Error> for SessionError {
     fn from(error: tokio_tungstenite::tungstenite::Error) -> Self {
         Self::Socket(Box::new(error))

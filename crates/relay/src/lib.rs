@@ -15,7 +15,8 @@
 //! - [`frame`]: the participant WebSocket frames, parsed (pure).
 //! - [`forward`]: what an item means for the phone (pure).
 //! - [`progress`]: the cursor and the catch-up/stream dedupe (pure).
-//! - [`backoff`]: capped exponential backoff with full jitter (pure).
+//! - [`backoff`]: capped exponential backoff with full jitter (`bridge_core::backoff`,
+//!   which the inbound handler uses too).
 //! - [`rate`]: this instance's share of Connect's CreateParticipantConnection quota.
 //! - [`metrics`], [`admin`]: Prometheus metrics and the `/healthz` `/readyz` `/metrics` listener.
 //! - [`report`]: the metrics the alarms need, as a log line a minute (CloudWatch, no agent).
@@ -23,7 +24,7 @@
 //! - [`error`]: the relay's errors.
 
 pub mod admin;
-pub mod backoff;
+pub use bridge_core::backoff;
 pub mod config;
 pub mod discovery;
 pub mod error;

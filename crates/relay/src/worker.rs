@@ -40,7 +40,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::backoff;
 use crate::config::BackoffPolicy;
-use crate::error::{SessionError, chain};
+use crate::error::{SessionError, chain, timed};
 use crate::forward::{self, Action, Rules, Sent, Skip};
 use crate::frame::{self, FrameError, ServerFrame};
 use crate::leases::Owned;
@@ -602,16 +602,14 @@ impl Worker {
             if self.cancel.is_cancelled() {
                 return Ok(CatchUp::Exit(Exit::Stopped));
             }
-            let page = tokio::time::timeout(
+            let page = timed(
                 self.shared.settings.call_timeout,
+                "get transcript",
                 self.shared
                     .chat
                     .get_transcript(token, &start, next_token.as_deref()),
             )
-            .await
-            .map_err(|_| SessionError::Timeout {
-                call: "get transcript",
-            })?;
+            .await?;
             let page = match page {
                 Ok(page) => page,
                 Err(ChatError::ChatEnded) => return Ok(CatchUp::Ended),
@@ -749,13 +747,12 @@ impl Worker {
                     if next.is_none() && Instant::now() >= renew_at {
                         next = Some(Box::pin(self.open()));
                     }
-                    Box::pin(tokio::time::timeout(self.shared.settings.call_timeout, async {
+                    Box::pin(timed(self.shared.settings.call_timeout, "heartbeat send", async {
                         // Fed, then sent: both frames leave in one write.
                         socket.feed(Message::text(frame::PING)).await?;
                         socket.send(Message::text(frame::HEARTBEAT)).await
                     }))
-                    .await
-                    .map_err(|_| SessionError::Timeout { call: "heartbeat send" })??;
+                    .await??;
                     unanswered = true;
                     Box::pin(self.flush_cursor()).await;
                 }
@@ -965,7 +962,7 @@ impl Worker {
                     None => sms.send(&key.customer, &key.support, part).await,
                 }
             };
-            let (error, reason) = match tokio::time::timeout(settings.call_timeout, sending).await {
+            let (error, reason) = match timed(settings.call_timeout, "sms publish", sending).await {
                 Ok(Ok(message_id)) => {
                     if attempt > 0 {
                         info!(kind = sent.as_str(), attempt, "sms sent after failures");
@@ -981,12 +978,7 @@ impl Worker {
                     };
                     (SessionError::Sms(error), reason)
                 }
-                Err(_) => (
-                    SessionError::Timeout {
-                        call: "sms publish",
-                    },
-                    "timeout",
-                ),
+                Err(timeout) => (timeout, "timeout"),
             };
             attempt = attempt.saturating_add(1);
             self.shared.metrics.sms_held(reason);
@@ -1156,10 +1148,12 @@ impl Worker {
         let settings = &self.shared.settings;
         let mut attempt = 0u32;
         loop {
-            let error = match tokio::time::timeout(settings.call_timeout, op()).await {
-                Ok(Ok(value)) => return Ok(Some(value)),
-                Ok(Err(error)) => error,
-                Err(_) => SessionError::Timeout { call },
+            let error = match timed(settings.call_timeout, call, op())
+                .await
+                .and_then(|done| done)
+            {
+                Ok(value) => return Ok(Some(value)),
+                Err(error) => error,
             };
             attempt += 1;
             if !error.is_retriable() || attempt >= settings.attempts {
@@ -1201,16 +1195,14 @@ async fn open(
     }
     // The semaphore is never closed, so acquiring only waits.
     let _permit = shared.connect_permits.acquire().await;
-    let connected = tokio::time::timeout(
+    let connected = timed(
         settings.call_timeout,
+        "create participant connection",
         shared
             .chat
             .create_connection(&participant_token, ConnectionKind::Both, false),
     )
-    .await
-    .map_err(|_| SessionError::Timeout {
-        call: "create participant connection",
-    })?;
+    .await?;
     let connected = match connected {
         Ok(connected) => connected,
         Err(ChatError::ChatEnded) => return Ok(None),
@@ -1219,15 +1211,12 @@ async fn open(
     let (Some(websocket), Some(connection)) = (connected.websocket, connected.connection) else {
         return Err(SessionError::IncompleteConnection);
     };
-    let socket = tokio::time::timeout(settings.connect_timeout, async {
+    let socket = timed(settings.connect_timeout, "websocket connect", async {
         let mut socket = shared.dialer.connect(&websocket.url).await?;
         ws::subscribe(&mut socket).await?;
         Ok::<_, SessionError>(socket)
     })
-    .await
-    .map_err(|_| SessionError::Timeout {
-        call: "websocket connect",
-    })??;
+    .await??;
     // Renew before the token ages out, but never in a tight loop on a short-lived token;
     // the configured lifetime itself is the operator's (60 s at least in production).
     let token_life = (connection.expires_at - shared.clock.now())

@@ -48,6 +48,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
 use bridge_aws::{Clients, ConnectChat, DynamoSettings, DynamoStore, SdkConfig};
+use bridge_core::backoff::{self, BackoffPolicy};
 use bridge_core::config::{Config, SupportLine};
 use bridge_core::ids::{ContactId, InboundMessageId};
 use bridge_core::inbound::{InboundRecord, parse_sns_event};
@@ -60,7 +61,6 @@ use bridge_core::segment::{CONNECT_MESSAGE_MAX_CHARS, split_for_connect};
 use bridge_core::session::{self, Decision, Input, Policy, Session, SessionKey, StartPlan};
 use chrono::TimeDelta;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use rand::Rng;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, debug, error, field, info, info_span, warn};
 
@@ -650,12 +650,11 @@ fn decision_name(decision: &Decision) -> &'static str {
 
 /// Capped exponential backoff with full jitter (and a small floor).
 fn poll_delay(attempt: u32) -> Duration {
-    let ceiling = POLL_BASE
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(POLL_CAP);
-    let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-    let jittered = rand::rng().random_range(0..=ceiling_ms);
-    Duration::from_millis(jittered).max(POLL_FLOOR)
+    let policy = BackoffPolicy {
+        base: POLL_BASE,
+        cap: POLL_CAP,
+    };
+    backoff::delay(policy, attempt).max(POLL_FLOOR)
 }
 
 fn record_contact(contact_id: &ContactId) {

@@ -1,4 +1,6 @@
-//! Retry timing: capped exponential backoff with full jitter.
+//! Retry timing: capped exponential backoff with full jitter, for every retry loop of the
+//! bridge (the relay's reconnects and retries, the inbound handler's wait for a chat
+//! another invocation is starting).
 //!
 //! Timing only. Whether an error is worth retrying is the error's own business
 //! (`is_retriable()` on every port error); this module only says how long to wait. Full
@@ -7,7 +9,14 @@
 
 use std::time::Duration;
 
-use crate::config::BackoffPolicy;
+/// Capped exponential backoff with full jitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackoffPolicy {
+    /// Ceiling of the first delay.
+    pub base: Duration,
+    /// Largest delay.
+    pub cap: Duration,
+}
 
 /// The exponential ceiling for attempt `attempt` (0-based): `base · 2^attempt`, at most `cap`.
 pub fn ceiling(policy: BackoffPolicy, attempt: u32) -> Duration {
