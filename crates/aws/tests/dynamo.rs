@@ -44,7 +44,7 @@ impl Harness {
         create_table(&raw, &table).await.unwrap();
         let clock = Arc::new(ManualClock::new(t0()));
         let settings = DynamoSettings {
-            shard_count: NonZeroU16::new(8).unwrap(),
+            lease_slots: NonZeroU16::new(8).unwrap(),
             ..DynamoSettings::default()
         };
         let store = DynamoStore::new(raw.clone(), &table, settings).with_clock(clock.clone());

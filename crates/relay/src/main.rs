@@ -110,7 +110,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.core.table_name.as_str(),
         DynamoSettings {
             // The relay lists its membership slots along with the shards.
-            shard_count: NonZeroU16::new(listed_leases(shard_count))
+            lease_slots: NonZeroU16::new(listed_leases(shard_count))
                 .unwrap_or(config.core.shard_count),
             ..DynamoSettings::default()
         },

@@ -70,7 +70,7 @@ const BATCH_GET_ROUNDS: u32 = 4;
 /// The pause before the first repeat of unprocessed keys (doubling after).
 const BATCH_GET_BACKOFF: Duration = Duration::from_millis(50);
 
-/// How long items live, and how many relay shards there are.
+/// How long items live, and how many lease slots the relay lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DynamoSettings {
     /// A session lives this long after its last write.
@@ -80,8 +80,9 @@ pub struct DynamoSettings {
     pub dedupe_ttl: TimeDelta,
     /// A lease item lives this long after it lapses (then it is garbage).
     pub lease_ttl: TimeDelta,
-    /// The relay's shard count: leases of shards `0..shard_count` are listed.
-    pub shard_count: NonZeroU16,
+    /// How many lease items `LeaseStore::leases` reads: slots `0..lease_slots`, the
+    /// relay's shards and then its membership slots. Only the relay's store needs it.
+    pub lease_slots: NonZeroU16,
 }
 
 impl Default for DynamoSettings {
@@ -90,7 +91,7 @@ impl Default for DynamoSettings {
             session_ttl: TimeDelta::days(30),
             dedupe_ttl: TimeDelta::days(7),
             lease_ttl: TimeDelta::days(1),
-            shard_count: NonZeroU16::MIN.saturating_add(63),
+            lease_slots: NonZeroU16::MIN.saturating_add(63),
         }
     }
 }
@@ -744,7 +745,7 @@ impl DedupeStore for DynamoStore {
 impl LeaseStore for DynamoStore {
     async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         let now = self.clock.now();
-        let shards: Vec<u16> = (0..self.settings.shard_count.get()).collect();
+        let shards: Vec<u16> = (0..self.settings.lease_slots.get()).collect();
         let mut leases = Vec::new();
         for chunk in shards.chunks(BATCH_GET_LIMIT) {
             let keys = chunk.iter().map(|shard| item::lease_key(*shard)).collect();

@@ -104,7 +104,7 @@ impl Ports {
             DynamoStore::new(
                 clients.dynamodb.clone(),
                 config.table_name.as_str(),
-                store_settings(config),
+                DynamoSettings::default(),
             ),
             ConnectChat::new(clients.connect.clone(), clients.participant.clone()),
             clients.sms_sender(&config.sms_api),
@@ -119,7 +119,7 @@ impl Ports {
             DynamoStore::new(
                 bridge_aws::clients::dynamodb_client(shared),
                 config.table_name.as_str(),
-                store_settings(config),
+                DynamoSettings::default(),
             ),
             ConnectChat::on_first_use(shared),
             bridge_aws::clients::sms_sender_on_first_use(shared, &config.sms_api),
@@ -136,14 +136,6 @@ impl Ports {
             sms,
             clock,
         }
-    }
-}
-
-/// The session store's settings for `config`.
-fn store_settings(config: &Config) -> DynamoSettings {
-    DynamoSettings {
-        shard_count: config.shard_count,
-        ..DynamoSettings::default()
     }
 }
 

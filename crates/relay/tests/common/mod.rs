@@ -238,7 +238,7 @@ impl Stack {
             dynamodb,
             table.clone(),
             DynamoSettings {
-                shard_count: NonZeroU16::new(listed_leases(shards)).unwrap(),
+                lease_slots: NonZeroU16::new(listed_leases(shards)).unwrap(),
                 ..DynamoSettings::default()
             },
         ));
