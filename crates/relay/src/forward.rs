@@ -137,19 +137,17 @@ pub fn decide(item: &TranscriptItem, current: &ContactId, rules: Rules) -> Actio
         ItemKind::Message => match item.role {
             Some(Role::Agent | Role::System) => {
                 let (sent, text, menu) = render(&item.content_type, item.content.as_deref(), rules);
-                with_menu(send(sent, &text, rules, Skip::Empty), menu)
+                send(sent, &text, rules, Skip::Empty, menu)
             }
             Some(Role::Customer) => skip(Skip::CustomerEcho, true),
             _ => skip(Skip::OtherRole, true),
         },
         ItemKind::Attachment => match item.role {
-            Some(Role::Agent | Role::System) => with_menu(
-                send(
-                    Sent::AttachmentNotice,
-                    &attachment_notice(&item.attachment_names),
-                    rules,
-                    Skip::Empty,
-                ),
+            Some(Role::Agent | Role::System) => send(
+                Sent::AttachmentNotice,
+                &attachment_notice(&item.attachment_names),
+                rules,
+                Skip::Empty,
                 MenuChange::Close,
             ),
             Some(Role::Customer) => skip(Skip::CustomerEcho, true),
@@ -164,7 +162,14 @@ fn decide_event(event: &str, item: &TranscriptItem, rules: Rules) -> Action {
     match event {
         "chat.ended" => Action::End,
         "participant.joined" if rules.joined_notice && item.role == Some(Role::Agent) => {
-            send(Sent::JoinedNotice, &joined_notice(item), rules, Skip::Event)
+            let notice = joined_notice(item);
+            send(
+                Sent::JoinedNotice,
+                &notice,
+                rules,
+                Skip::Event,
+                MenuChange::Keep,
+            )
         }
         "participant.joined" | "participant.left" | "transfer.succeeded" | "transfer.failed" => {
             skip(Skip::Event, true)
@@ -182,29 +187,15 @@ fn skip(why: Skip, persisted: bool) -> Action {
     Action::Skip { why, persisted }
 }
 
-fn send(sent: Sent, text: &str, rules: Rules, if_empty: Skip) -> Action {
+/// SMS parts of `text`, and what the item does to the open menu: an agent's or bot's
+/// message opens one (an interactive message) or closes the one before it (anything else
+/// they write); the bridge's own notices keep it.
+fn send(sent: Sent, text: &str, rules: Rules, if_empty: Skip, menu: MenuChange) -> Action {
     let parts = sms_parts(text, rules.numbering);
     if parts.is_empty() {
         return skip(if_empty, true);
     }
-    Action::Send {
-        sent,
-        parts,
-        menu: MenuChange::Keep,
-    }
-}
-
-/// An agent's or bot's message: it opens a menu (an interactive message) or closes the one
-/// before it (anything else they write).
-fn with_menu(action: Action, change: MenuChange) -> Action {
-    match action {
-        Action::Send { sent, parts, .. } => Action::Send {
-            sent,
-            parts,
-            menu: change,
-        },
-        other => other,
-    }
+    Action::Send { sent, parts, menu }
 }
 
 /// Normalises `text` for GSM-7 where lossless and cuts it into SMS parts.

@@ -69,8 +69,18 @@ enum Step {
     NeedBytes,
     /// The handshake is over and every complete record is processed.
     Established,
-    /// The peer closed the session.
-    Closed,
+    /// What was asked to be sealed is in `outgoing`.
+    Sealed,
+    /// The peer closed the session; `for_good` when we had closed ours too (nothing can
+    /// be written any more).
+    Closed { for_good: bool },
+}
+
+/// What to encrypt once the session carries application data.
+#[derive(Clone, Copy)]
+enum Seal<'a> {
+    Data(&'a [u8]),
+    CloseNotify,
 }
 
 impl LeanTls {
@@ -112,14 +122,39 @@ impl LeanTls {
                     }
                     tls.received += read;
                 }
-                Step::Closed => return Err(io::ErrorKind::ConnectionAborted.into()),
+                Step::Closed { .. } | Step::Sealed => {
+                    return Err(io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+        }
+    }
+
+    /// Processes the received bytes once ([`Self::advance`] with nothing to seal).
+    fn step(&mut self) -> io::Result<Step> {
+        self.advance(None)
+    }
+
+    /// Encrypts `seal` into `outgoing`, first taking any complete records still in
+    /// `incoming` into `plaintext`.
+    fn seal(&mut self, seal: Seal<'_>) -> io::Result<()> {
+        loop {
+            match self.advance(Some(seal))? {
+                Step::Sealed => return Ok(()),
+                // Writing is still allowed after the peer's close; reads now know of it.
+                Step::Progress | Step::Closed { for_good: false } => {}
+                Step::Closed { for_good: true } => return Err(io::ErrorKind::BrokenPipe.into()),
+                Step::NeedBytes | Step::Established => {
+                    return Err(io::Error::other("TLS session not established"));
+                }
             }
         }
     }
 
     /// Processes the received bytes once: decrypted records go to `plaintext`, handshake
-    /// and alert bytes to `outgoing`; what was consumed is dropped from `incoming`.
-    fn step(&mut self) -> io::Result<Step> {
+    /// and alert bytes to `outgoing`, and once the session carries application data,
+    /// `seal` (when given) is encrypted into `outgoing` too; what was consumed is dropped
+    /// from `incoming`.
+    fn advance(&mut self, seal: Option<Seal<'_>>) -> io::Result<Step> {
         let Self {
             conn,
             incoming,
@@ -156,10 +191,36 @@ impl LeanTls {
                 Step::Progress
             }
             ConnectionState::BlockedHandshake => Step::NeedBytes,
-            ConnectionState::WriteTraffic(_) => Step::Established,
-            ConnectionState::PeerClosed | ConnectionState::Closed => {
+            ConnectionState::WriteTraffic(mut traffic) => match seal {
+                None => Step::Established,
+                Some(seal) => {
+                    let guess = match seal {
+                        Seal::Data(data) => {
+                            data.len() + (data.len() / MAX_RECORD_PLAINTEXT + 1) * RECORD_OVERHEAD
+                        }
+                        Seal::CloseNotify => RECORD_OVERHEAD,
+                    };
+                    append(outgoing, guess, |room| {
+                        let sealed = match seal {
+                            Seal::Data(data) => traffic.encrypt(data, room),
+                            Seal::CloseNotify => traffic.queue_close_notify(room),
+                        };
+                        sealed.map_err(|error| match error {
+                            EncryptError::InsufficientSize(size) => Needs::More(size),
+                            other => Needs::Failed(io::Error::other(other)),
+                        })
+                    })?;
+                    Step::Sealed
+                }
+            },
+            // Reported once (edge-triggered): remembered for the reads.
+            ConnectionState::PeerClosed => {
                 *peer_closed = true;
-                Step::Closed
+                Step::Closed { for_good: false }
+            }
+            ConnectionState::Closed => {
+                *peer_closed = true;
+                Step::Closed { for_good: true }
             }
             _ => {
                 return Err(io::Error::other("unexpected TLS connection state"));
@@ -173,80 +234,6 @@ impl LeanTls {
             *incoming = Vec::new();
         }
         Ok(step)
-    }
-
-    /// Encrypts `data` (or, with `None`, a close_notify alert) into `outgoing`, first taking
-    /// any complete records still in `incoming` into `plaintext`.
-    fn seal(&mut self, data: Option<&[u8]>) -> io::Result<()> {
-        loop {
-            let Self {
-                conn,
-                incoming,
-                received,
-                outgoing,
-                plaintext,
-                peer_closed,
-                ..
-            } = self;
-            let status = conn.process_tls_records(&mut incoming[..*received]);
-            let mut discard = status.discard;
-            let sealed = match status.state.map_err(io::Error::other)? {
-                ConnectionState::WriteTraffic(mut traffic) => {
-                    let guess = data.map_or(RECORD_OVERHEAD, |data| {
-                        data.len() + (data.len() / MAX_RECORD_PLAINTEXT + 1) * RECORD_OVERHEAD
-                    });
-                    append(outgoing, guess, |room| {
-                        let sealed = match data {
-                            Some(data) => traffic.encrypt(data, room),
-                            None => traffic.queue_close_notify(room),
-                        };
-                        sealed.map_err(|error| match error {
-                            EncryptError::InsufficientSize(size) => Needs::More(size),
-                            other => Needs::Failed(io::Error::other(other)),
-                        })
-                    })?;
-                    true
-                }
-                ConnectionState::ReadTraffic(mut traffic) => {
-                    while let Some(record) = traffic.next_record() {
-                        let record = record.map_err(io::Error::other)?;
-                        discard += record.discard;
-                        plaintext.extend_from_slice(record.payload);
-                    }
-                    false
-                }
-                ConnectionState::EncodeTlsData(mut encode) => {
-                    append(outgoing, READ_CHUNK, |room| {
-                        encode.encode(room).map_err(|error| match error {
-                            EncodeError::InsufficientSize(size) => Needs::More(size),
-                            other => Needs::Failed(io::Error::other(other)),
-                        })
-                    })?;
-                    false
-                }
-                ConnectionState::TransmitTlsData(transmit) => {
-                    transmit.done();
-                    false
-                }
-                // Reported once: reads must learn of it too. Writing is still allowed.
-                ConnectionState::PeerClosed => {
-                    *peer_closed = true;
-                    false
-                }
-                ConnectionState::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
-                _ => return Err(io::Error::other("TLS session not established")),
-            };
-            if discard > 0 {
-                incoming.copy_within(discard..*received, 0);
-                *received -= discard;
-            }
-            if *received == 0 {
-                *incoming = Vec::new();
-            }
-            if sealed {
-                return Ok(());
-            }
-        }
     }
 
     /// Room for one more read at the end of `incoming`.
@@ -354,8 +341,8 @@ impl AsyncRead for LeanTls {
                 return Poll::Ready(Err(error));
             }
             match this.step()? {
-                Step::Progress | Step::Closed => continue,
-                Step::NeedBytes | Step::Established => {}
+                Step::Progress | Step::Closed { .. } => continue,
+                Step::NeedBytes | Step::Established | Step::Sealed => {}
             }
             // Wait for the socket before taking any buffer: an idle socket holds none.
             ready!(this.tcp.poll_read_ready(cx))?;
@@ -391,7 +378,7 @@ impl AsyncWrite for LeanTls {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        this.seal(Some(data))?;
+        this.seal(Seal::Data(data))?;
         // The data is ours now. Start sending it; what the socket does not take yet goes
         // with the next write or the flush, which also report a failure of the socket.
         let _ = this.poll_send(cx);
@@ -410,7 +397,7 @@ impl AsyncWrite for LeanTls {
             ready!(this.poll_send(cx))?;
             this.close_queued = true;
             // A session the peer already ended needs no close_notify of ours.
-            if let Err(error) = this.seal(None)
+            if let Err(error) = this.seal(Seal::CloseNotify)
                 && error.kind() != io::ErrorKind::BrokenPipe
             {
                 return Poll::Ready(Err(error));

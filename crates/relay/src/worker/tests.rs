@@ -995,8 +995,7 @@ async fn no_notice_reaches_a_customer_who_texted_stop_after_the_worker_started()
         Some("Chat closed."),
     )
     .await;
-    let timers = RecordingTimers::new(&h.chat, Vec::new());
-    let h = h.with_idle(timers, Some("Still there?"));
+    let (h, _timers) = h.with_idle(Vec::new(), Some("Still there?"));
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
     h.wait_connections(1).await;
@@ -1398,15 +1397,20 @@ const TIMERS: IdleTimers = IdleTimers {
 
 impl Harness {
     /// The relay configured with idle timers (and `warning` as the idle warning).
-    fn with_idle(mut self, timers: Arc<RecordingTimers>, warning: Option<&str>) -> Self {
+    fn with_idle(
+        mut self,
+        failures: Vec<ChatError>,
+        warning: Option<&str>,
+    ) -> (Self, Arc<RecordingTimers>) {
+        let timers = RecordingTimers::new(&self.chat, failures);
         let shared = Arc::get_mut(&mut self.shared).expect("set up before any worker runs");
         shared.settings.idle_warning = warning.map(str::to_owned);
         shared.timers = Some(IdleTimerSetting {
-            api: timers,
+            api: Arc::clone(&timers) as Arc<dyn ChatTimers>,
             instance_id: InstanceId::new("instance-1").unwrap(),
             timers: TIMERS,
         });
-        self
+        (self, timers)
     }
 
     async fn wait_connections(&self, count: usize) {
@@ -1427,8 +1431,7 @@ async fn a_new_chat_gets_its_idle_timers_once_before_the_relay_first_connects() 
     let throttled = (0..attempts)
         .map(|_| ChatError::Throttled("slow down".into()))
         .collect();
-    let timers = RecordingTimers::new(&h.chat, throttled);
-    let h = h.with_idle(Arc::clone(&timers), None);
+    let (h, timers) = h.with_idle(throttled, None);
     let cancel = CancellationToken::new();
     // WHEN the worker connects, and later reconnects (the socket stops answering)
     let task = h.start(&cancel);
@@ -1462,8 +1465,7 @@ async fn a_chat_already_relayed_or_refused_is_not_given_timers_again() {
         Some("i-2"),
     )
     .await;
-    let timers = RecordingTimers::new(&h.chat, Vec::new());
-    let h = h.with_idle(Arc::clone(&timers), None);
+    let (h, timers) = h.with_idle(Vec::new(), None);
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
     h.wait_connections(1).await;
@@ -1474,8 +1476,7 @@ async fn a_chat_already_relayed_or_refused_is_not_given_timers_again() {
 
     // AND a new chat whose timers Connect refuses outright is not asked twice
     let h = Harness::new(Vec::new(), ScriptedSms::default(), None).await;
-    let timers = RecordingTimers::new(&h.chat, vec![ChatError::Invalid("bad request".into())]);
-    let h = h.with_idle(Arc::clone(&timers), None);
+    let (h, timers) = h.with_idle(vec![ChatError::Invalid("bad request".into())], None);
     let task = h.start(&CancellationToken::new());
     h.wait_connections(1).await;
     h.server.mute.store(true, Ordering::SeqCst);
@@ -1493,8 +1494,7 @@ async fn the_customers_idle_mark_sends_the_warning_once_and_moves_no_cursor() {
         Some("i-2"),
     )
     .await;
-    let timers = RecordingTimers::new(&h.chat, Vec::new());
-    let h = h.with_idle(timers, Some("Still there? Reply to keep chatting."));
+    let (h, _timers) = h.with_idle(Vec::new(), Some("Still there? Reply to keep chatting."));
     let cancel = CancellationToken::new();
     let task = h.start(&cancel);
     h.wait_connections(1).await;
