@@ -12,6 +12,8 @@
 //! - [`keyword`]: opt-out / opt-in / help keyword classification.
 //! - [`session`]: the session record and the pure state machine that decides what to do
 //!   with an inbound text.
+//! - [`intake`]: what one inbound text does, from its first read to its dedupe marker, as
+//!   a sans-IO machine the inbound handler interprets over the ports.
 //! - [`render`]: agent markdown → plain text suited to SMS.
 //! - [`menu`]: interactive messages as numbered SMS menus, and the answers to them.
 //! - [`segment`]: GSM-7 / UCS-2 SMS segmentation, and splitting long inbound bodies for
@@ -28,6 +30,7 @@ pub mod config;
 pub mod delivery;
 pub mod ids;
 pub mod inbound;
+pub mod intake;
 pub mod keyword;
 pub mod menu;
 pub mod phone;

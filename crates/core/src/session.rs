@@ -425,6 +425,22 @@ pub enum Decision {
     SuppressOptedOut,
 }
 
+impl Decision {
+    /// A stable snake_case name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Send { .. } => "send",
+            Self::Start(plan) if plan.takeover => "take_over_start",
+            Self::Start(_) => "start",
+            Self::AwaitStart => "await_start",
+            Self::OptOut { .. } => "opt_out",
+            Self::OptIn => "opt_in",
+            Self::Help => "help",
+            Self::SuppressOptedOut => "suppress_opted_out",
+        }
+    }
+}
+
 /// Decides what an inbound message does to the session. Pure and total.
 ///
 /// `persistent_chat`: when a new chat follows an ended one, continue its transcript.
@@ -438,6 +454,13 @@ pub fn decide(
     persistent_chat: bool,
 ) -> Decision {
     match input {
+        // Let the start finish, then end that chat: otherwise it would stay open, unseen,
+        // with the customer gone.
+        Input::Keyword(Keyword::OptOut)
+            if session.is_some_and(|session| start_in_progress(session, now, policy)) =>
+        {
+            return Decision::AwaitStart;
+        }
         Input::Keyword(Keyword::OptOut) => {
             let end = session
                 .filter(|session| session.status == Status::Active)
@@ -473,7 +496,7 @@ pub fn decide(
         // An active row without a chat is corrupt; starting afresh is the safe repair,
         // and so is starting after an ended chat.
         (Status::Active, None) | (Status::Ended, _) => start_next(session, now, persistent_chat),
-        (Status::Starting, _) if now - session.started_at >= policy.takeover_after => {
+        (Status::Starting, _) if !start_in_progress(session, now, policy) => {
             // Same generation, same ClientToken: if the dead starter's StartChatContact
             // went through, Connect returns that same chat instead of a second one.
             // Which text the chat will open with is not certain after a takeover.
@@ -495,6 +518,12 @@ pub fn decide(
         }
         (Status::Starting, _) => Decision::AwaitStart,
     }
+}
+
+/// Whether another invocation is starting the session's chat: the row is `starting` and
+/// younger than the takeover age (older, its starter is presumed dead).
+fn start_in_progress(session: &Session, now: DateTime<Utc>, policy: &Policy) -> bool {
+    session.status == Status::Starting && now - session.started_at < policy.takeover_after
 }
 
 /// The start that follows a chat found ended: by status, or by a 403 that a connection

@@ -117,6 +117,12 @@ pub enum HandlerError {
     /// Lambda's retry rather than start more chats now.
     #[error("the contact flow ended two chats of this text at once; not starting a third now")]
     EndedAtOnce,
+    /// The inbound machine and its interpreter disagreed (a bug): fails loudly.
+    #[error("inbound machine in state {state} got an answer that does not fit")]
+    Internal {
+        /// The machine's state.
+        state: &'static str,
+    },
 }
 
 impl HandlerError {
@@ -135,7 +141,7 @@ impl HandlerError {
             Self::Chat { source, .. } => source.is_retriable(),
             Self::Sms(source) => source.is_retriable(),
             Self::StartPending { .. } | Self::Contention { .. } | Self::EndedAtOnce => true,
-            Self::MissingCredentials => false,
+            Self::MissingCredentials | Self::Internal { .. } => false,
         }
     }
 
@@ -167,6 +173,7 @@ impl HandlerError {
             Self::Contention { .. } => "Retriable.Contention",
             Self::MissingCredentials => "Permanent.MissingCredentials",
             Self::EndedAtOnce => "Retriable.EndedAtOnce",
+            Self::Internal { .. } => "Permanent.Internal",
         }
     }
 

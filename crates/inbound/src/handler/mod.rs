@@ -37,41 +37,30 @@
 //!
 //! [`session::decide`]: bridge_core::session::decide
 
-mod keywords;
+pub mod attribute;
+mod interpret;
 mod receipts;
-mod send;
-mod start;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
 use bridge_aws::{Clients, ConnectChat, DynamoSettings, DynamoStore, SdkConfig};
 use bridge_core::backoff::{self, BackoffPolicy};
-use bridge_core::config::{Config, SupportLine};
-use bridge_core::ids::{ContactId, InboundMessageId};
+use bridge_core::config::Config;
 use bridge_core::inbound::{InboundRecord, parse_sns_event};
-use bridge_core::keyword::{self, Keyword};
-use bridge_core::ports::{
-    ChatApi, Clock, DedupeStore, Marker, SessionStore, SmsSender, StoreError, SystemClock,
-};
+use bridge_core::intake::{Intake, Rules, Text};
+use bridge_core::keyword::Keyword;
+use bridge_core::ports::{ChatApi, Clock, DedupeStore, SessionStore, SmsSender, SystemClock};
 use bridge_core::report::chain as chain_of;
-use bridge_core::segment::{CONNECT_MESSAGE_MAX_CHARS, split_for_connect};
-use bridge_core::session::{self, Decision, Input, Policy, Session, SessionKey, StartPlan};
+use bridge_core::session::{Policy, SessionKey};
 use chrono::TimeDelta;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use tokio::time::Instant;
-use tracing::{Instrument, Span, debug, error, field, info, info_span, warn};
+use tracing::{Instrument, debug, error, field, info, info_span, warn};
 
 use crate::error::{HandlerError, Step};
 use crate::outcome::{Outcome, RecordOutcome, RejectReason, Summary};
 
-pub use start::attribute;
-
-/// How many times one SMS may read-and-decide (lost conditional writes, a chat that ended
-/// mid-send) before the invocation gives up and lets Lambda retry it later.
-const MAX_DECISIONS: u32 = 16;
 /// First delay when polling for a chat another invocation is starting.
 const POLL_BASE: Duration = Duration::from_millis(50);
 /// Longest delay between two polls.
@@ -148,84 +137,34 @@ pub struct Handler {
     sms: Arc<dyn SmsSender>,
     clock: Arc<dyn Clock>,
     config: Config,
-    policy: Policy,
+    /// What the inbound machine needs of `config`.
+    rules: Rules,
 }
 
 impl std::fmt::Debug for Handler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handler")
             .field("config", &self.config)
-            .field("policy", &self.policy)
+            .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
-}
-
-/// One valid inbound text on its way through the handler.
-struct Sms {
-    id: InboundMessageId,
-    key: SessionKey,
-    shard: u16,
-    line: SupportLine,
-    body: String,
-    keyword: Option<Keyword>,
-    /// The body cut for Connect's 1024-character limit: never empty, in order.
-    chunks: Vec<String>,
-    /// A chat this text started was ended by its flow before the customer connected, and
-    /// the text went on to the next chat; a second such chat fails the invocation.
-    restarted_after_end: AtomicBool,
-}
-
-impl Sms {
-    /// The SendMessage ClientToken of part `index` (0-based): the inbound message id for a
-    /// one-part text, `<id>#<n>` (1-based) per part otherwise. Every attempt at the same
-    /// part uses the same token, so Connect drops the repeats.
-    fn part_token(&self, index: usize) -> String {
-        if self.chunks.len() == 1 {
-            self.id.to_string()
-        } else {
-            format!("{}#{}", self.id, index + 1)
-        }
-    }
-
-    /// The dedupe key recording "part 1 of this text went in as a chat's InitialMessage",
-    /// so a retry of a long first text does not send part 1 a second time. `None` if the
-    /// id is too long to extend (then a retry may repeat part 1: at least once, not lost).
-    fn initial_marker(&self) -> Option<InboundMessageId> {
-        InboundMessageId::new(format!("{}#initial", self.id)).ok()
-    }
-}
-
-/// How the read-decide-act loop finished.
-enum Finished {
-    /// The dedupe marker is still to be written.
-    Unmarked(Outcome),
-    /// The dedupe marker was written with the last session write.
-    Marked(Outcome),
-}
-
-/// What the handler does after one step of the loop.
-enum Next {
-    /// Finished with this outcome.
-    Done(Outcome),
-    /// Finished with this outcome, and the text's dedupe marker is already written (with
-    /// the session write that activated its chat).
-    Marked(Outcome),
-    /// Read the session again and decide again (a conditional write lost, or the chat moved).
-    Redecide,
-    /// Another invocation is starting the chat: wait a little, then decide again.
-    Wait,
-    /// The chat ended under us: start the next one with this plan (no re-read needed).
-    Start(Box<StartPlan>),
 }
 
 impl Handler {
     /// A handler over `ports`. The policy's takeover age comes from `config`.
     pub fn new(ports: Ports, config: Config) -> Self {
         let defaults = Policy::default();
-        let policy = Policy {
-            takeover_after: TimeDelta::from_std(config.start_takeover)
-                .unwrap_or(defaults.takeover_after),
-            ..defaults
+        let rules = Rules {
+            policy: Policy {
+                takeover_after: TimeDelta::from_std(config.start_takeover)
+                    .unwrap_or(defaults.takeover_after),
+                ..defaults
+            },
+            persistent_chat: config.persistent_chat,
+            wait_for_start: config.wait_for_start,
+            opt_out_text: config.opt_out_text.clone(),
+            opt_in_text: config.opt_in_text.clone(),
+            help_text: config.help_text.clone(),
         };
         Self {
             sessions: ports.sessions,
@@ -234,13 +173,13 @@ impl Handler {
             sms: ports.sms,
             clock: ports.clock,
             config,
-            policy,
+            rules,
         }
     }
 
     /// Replaces the decision policy (tests shorten the refresh margin, for instance).
     pub fn with_policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
+        self.rules.policy = policy;
         self
     }
 
@@ -384,260 +323,30 @@ impl Handler {
             });
         };
         let key = SessionKey::new(sms.origination.clone(), sms.destination.clone());
-        let chunks = split_for_connect(&sms.body, CONNECT_MESSAGE_MAX_CHARS);
-        if chunks.is_empty() {
+        let shard = key.shard(self.config.shard_count);
+        let Some(text) = Text::new(sms.inbound_message_id.clone(), key, shard, &sms.body) else {
             // The parser never yields an empty body; this keeps the invariant local.
             warn!("text has an empty body; dropped");
             return Ok(Outcome::Rejected {
                 reason: RejectReason::EmptyBody,
             });
-        }
-        let text = Sms {
-            id: sms.inbound_message_id.clone(),
-            shard: key.shard(self.config.shard_count),
-            key,
-            line: line.clone(),
-            body: sms.body.clone(),
-            keyword: keyword::classify(&sms.body),
-            chunks,
-            restarted_after_end: AtomicBool::new(false),
         };
         debug!(
-            body_chars = text.body.chars().count(),
-            parts = text.chunks.len(),
-            keyword = text.keyword.map(Keyword::as_str),
+            body_chars = text.body().chars().count(),
+            parts = text.parts().len(),
+            keyword = text.keyword().map(Keyword::as_str),
             "text received"
         );
-
-        // The session and the dedupe marker are read in one request where the store can
-        // (DynamoDB: one BatchGetItem), keeping the resume path at three AWS calls.
-        let (session, batched) = self
-            .sessions
-            .get_with_marker(&text.key, &text.id)
-            .await
-            .map_err(|e| HandlerError::store(Step::ReadSession, e))?;
-        let processed = match batched {
-            Some(processed) => processed,
-            None => self.is_processed(&text.id).await?,
-        };
-        if processed {
-            info!("text already processed; redelivery acknowledged");
-            return Ok(Outcome::Duplicate);
-        }
-
-        let (outcome, marked) = match self.run(&text, session).await? {
-            Finished::Marked(outcome) => (outcome, true),
-            Finished::Unmarked(outcome) => (outcome, false),
-        };
-        if outcome != Outcome::Duplicate && !marked {
-            let now = self.clock.now();
-            let written = match &outcome {
-                // A text into a chat already open: the session row records it as the
-                // chat's latest activity, which orders the relay's reconnects.
-                Outcome::Delivered {
-                    contact_id,
-                    started: false,
-                } => {
-                    let marker = Marker {
-                        id: text.id.clone(),
-                        contact_id: Some(contact_id.clone()),
-                        at: now,
-                    };
-                    self.sessions.mark_resumed(&text.key, &marker).await
-                }
-                _ => {
-                    self.dedupe
-                        .mark_processed(&text.id, outcome.contact_id(), now)
-                        .await
-                }
-            };
-            written.map_err(|e| HandlerError::store(Step::MarkProcessed, e))?;
-        }
-        Ok(outcome)
-    }
-
-    /// Steps 3–5: read, decide, act; again on a lost write; bounded.
-    async fn run(&self, sms: &Sms, prefetched: Option<Session>) -> Result<Finished, HandlerError> {
-        let waiting_since = Instant::now();
-        let deadline = waiting_since + self.config.wait_for_start;
-        let mut polls = 0u32;
-        let mut decisions = 0u32;
-        let mut prefetched = Some(prefetched);
-        let mut planned: Option<Box<StartPlan>> = None;
-        loop {
-            decisions += 1;
-            if decisions > MAX_DECISIONS {
-                return Err(HandlerError::Contention {
-                    decisions: MAX_DECISIONS,
-                });
-            }
-            let next = match planned.take() {
-                Some(plan) => self.start(sms, *plan).await?,
-                None => {
-                    let session = match prefetched.take() {
-                        Some(session) => session,
-                        None => self.read_session(&sms.key).await?,
-                    };
-                    self.step(sms, session, polls > 0).await?
-                }
-            };
-            match next {
-                Next::Done(outcome) => return Ok(Finished::Unmarked(outcome)),
-                Next::Marked(outcome) => return Ok(Finished::Marked(outcome)),
-                Next::Redecide => {}
-                Next::Start(plan) => planned = Some(plan),
-                Next::Wait => {
-                    // Waiting is bounded by time, not by the decision count.
-                    decisions -= 1;
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(HandlerError::StartPending {
-                            waited: now - waiting_since,
-                        });
-                    }
-                    let delay = poll_delay(polls).min(deadline - now);
-                    polls += 1;
-                    debug!(
-                        delay_ms = delay.as_millis(),
-                        "waiting for the chat being started"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
-
-    /// One decision on a fresh read of the session, and the action it calls for.
-    ///
-    /// `waited`: this text waited for a chat another invocation was starting. That other
-    /// invocation may have been handling this very text (SNS delivered it twice at once), in
-    /// which case the text already went in as the chat's InitialMessage: check the dedupe
-    /// marker again before sending it a second time (a cheap read, on the waiting path only).
-    async fn step(
-        &self,
-        sms: &Sms,
-        session: Option<Session>,
-        waited: bool,
-    ) -> Result<Next, HandlerError> {
-        let now = self.clock.now();
-        let input = input_for(sms.keyword, session.as_ref());
-        let decision = session::decide(
-            session.as_ref(),
-            &sms.key,
-            sms.shard,
-            input,
-            now,
-            &self.policy,
-            self.config.persistent_chat,
-        );
-        debug!(decision = decision_name(&decision), "decided");
-        match decision {
-            Decision::Send { .. } if waited && self.is_processed(&sms.id).await? => {
-                info!("text delivered meanwhile by a concurrent delivery of the same record");
-                Ok(Next::Done(Outcome::Duplicate))
-            }
-            Decision::Send { refresh_first, .. } => match session {
-                Some(session) => self.send(sms, session, refresh_first).await,
-                None => Ok(Next::Redecide),
-            },
-            Decision::Start(plan) => self.start(sms, *plan).await,
-            Decision::AwaitStart => Ok(Next::Wait),
-            Decision::OptOut { end } => self.opt_out(sms, session, end).await,
-            Decision::OptIn => self.opt_in(sms, session).await,
-            Decision::Help => self.help(sms).await,
-            Decision::SuppressOptedOut => {
-                info!("customer is opted out; text not forwarded until they text START");
-                Ok(Next::Done(Outcome::Suppressed))
-            }
-        }
-    }
-
-    async fn is_processed(&self, id: &InboundMessageId) -> Result<bool, HandlerError> {
-        self.dedupe
-            .is_processed(id)
-            .await
-            .map_err(|e| HandlerError::store(Step::ReadDedupe, e))
-    }
-
-    async fn read_session(&self, key: &SessionKey) -> Result<Option<Session>, HandlerError> {
-        self.sessions
-            .get(key)
-            .await
-            .map_err(|e| HandlerError::store(Step::ReadSession, e))
-    }
-
-    /// A conditional session write and `marker` in one atomic write; `Ok(None)` when the
-    /// session write lost to another writer (then the marker was not written either).
-    async fn put_session_marked(
-        &self,
-        session: &Session,
-        expected: Option<u64>,
-        marker: &Marker,
-    ) -> Result<Option<Session>, HandlerError> {
-        let session = Session {
-            writer: Some(new_writer_id()),
-            ..session.clone()
-        };
-        match self.sessions.put_marked(&session, expected, marker).await {
-            Ok(stored) => Ok(Some(stored)),
-            Err(StoreError::Conflict { what }) => {
-                debug!(what, "conditional session write lost; deciding again");
-                Ok(None)
-            }
-            Err(error) => Err(HandlerError::store(Step::WriteSession, error)),
-        }
-    }
-
-    /// A conditional session write; `Ok(None)` when it lost to another writer.
-    async fn put_session(
-        &self,
-        session: &Session,
-        expected: Option<u64>,
-    ) -> Result<Option<Session>, HandlerError> {
-        // A fresh writer id per write: the SDK's retry of this very put can recognise its
-        // own row, and no other invocation's identical-looking row passes for ours.
-        let session = Session {
-            writer: Some(new_writer_id()),
-            ..session.clone()
-        };
-        match self.sessions.put(&session, expected).await {
-            Ok(stored) => Ok(Some(stored)),
-            Err(StoreError::Conflict { what }) => {
-                debug!(what, "conditional session write lost; deciding again");
-                Ok(None)
-            }
-            Err(error) => Err(HandlerError::store(Step::WriteSession, error)),
-        }
+        let handled = self
+            .interpret(Intake::new(text, self.rules.clone()), line)
+            .await?;
+        Ok(Outcome::from(handled))
     }
 }
 
-/// What the text is for the session machine. YES/START are opt-in words only for an
-/// opted-out customer; for anyone else "yes" is an answer to the agent and goes to the chat
-/// (keyword.rs: "act on this only for an opted-out customer").
-fn input_for(keyword: Option<Keyword>, session: Option<&Session>) -> Input {
-    match keyword {
-        Some(Keyword::OptIn) if !session.is_some_and(|s| s.opted_out) => Input::Text,
-        Some(keyword) => Input::Keyword(keyword),
-        None => Input::Text,
-    }
-}
-
-/// A fresh writer id for one conditional session write ([`Session::writer`]).
+/// A fresh writer id for one conditional session write (`Session::writer`).
 fn new_writer_id() -> String {
     format!("{:016x}", rand::random::<u64>())
-}
-
-fn decision_name(decision: &Decision) -> &'static str {
-    match decision {
-        Decision::Send { .. } => "send",
-        Decision::Start(plan) if plan.takeover => "take_over_start",
-        Decision::Start(_) => "start",
-        Decision::AwaitStart => "await_start",
-        Decision::OptOut { .. } => "opt_out",
-        Decision::OptIn => "opt_in",
-        Decision::Help => "help",
-        Decision::SuppressOptedOut => "suppress_opted_out",
-    }
 }
 
 /// Capped exponential backoff with full jitter (and a small floor).
@@ -647,10 +356,6 @@ fn poll_delay(attempt: u32) -> Duration {
         cap: POLL_CAP,
     };
     backoff::delay(policy, attempt).max(POLL_FLOOR)
-}
-
-fn record_contact(contact_id: &ContactId) {
-    Span::current().record("contact_id", field::display(contact_id));
 }
 
 /// Logs a record that does not hold a valid text, with whatever numbers it has, masked.
@@ -701,16 +406,6 @@ mod tests {
             let delay = poll_delay(attempt);
             assert!(delay >= POLL_FLOOR && delay <= POLL_CAP, "{delay:?}");
         }
-    }
-
-    #[test]
-    fn yes_is_text_unless_the_customer_opted_out() {
-        assert_eq!(input_for(Some(Keyword::OptIn), None), Input::Text);
-        assert_eq!(
-            input_for(Some(Keyword::OptOut), None),
-            Input::Keyword(Keyword::OptOut)
-        );
-        assert_eq!(input_for(None, None), Input::Text);
     }
 
     #[test]
