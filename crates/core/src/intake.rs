@@ -113,11 +113,13 @@ impl Text {
         }
     }
 
-    /// The dedupe key recording "part 1 of this text went in as a chat's InitialMessage",
-    /// so a retry of a long first text does not send part 1 a second time. `None` if the
-    /// id is too long to extend (then a retry may repeat part 1: at least once, not lost).
-    pub fn initial_marker(&self) -> Option<InboundMessageId> {
-        InboundMessageId::new(format!("{}#initial", self.id)).ok()
+    /// The dedupe key recording "part 1 of this text went in as chat `contact_id`'s
+    /// InitialMessage", so a retry of a long first text does not send part 1 to that chat a
+    /// second time. Per chat: should the chat end before the retry, the next chat gets the
+    /// whole text. `None` if the id is too long to extend (then a retry may repeat part 1:
+    /// at least once, not lost).
+    pub fn initial_marker(&self, contact_id: &ContactId) -> Option<InboundMessageId> {
+        InboundMessageId::new(format!("{}#initial@{contact_id}", self.id)).ok()
     }
 
     fn is_one_part(&self) -> bool {
@@ -704,8 +706,8 @@ impl Intake {
                     takeover,
                     contact_id,
                 },
-                Observed::Written(_),
-            ) => self.after_ended_at_once(takeover, contact_id),
+                Observed::Written(written),
+            ) => self.after_ended_at_once(takeover, written.is_some(), contact_id),
 
             // Sending.
             (State::Sending(live, mut parts), Observed::Accepted) => {
@@ -941,7 +943,10 @@ impl Intake {
         }
         // A long text whose part 1 already went in as a chat's InitialMessage (an earlier
         // attempt started the chat, then failed on a later part) resumes at part 2.
-        match self.text.initial_marker() {
+        let marker = session
+            .contact_id()
+            .and_then(|contact_id| self.text.initial_marker(contact_id));
+        match marker {
             _ if opened_the_chat => self.send_parts(session, 1, refresh_first, false),
             Some(marker) if !self.text.is_one_part() => {
                 self.state = State::InitialMarker(session, refresh_first);
@@ -1224,7 +1229,7 @@ impl Intake {
         let marker = (!start.takeover)
             .then(|| match self.text.is_one_part() {
                 true => Some(self.text.id.clone()),
-                false => self.text.initial_marker(),
+                false => self.text.initial_marker(&chat.contact_id),
             })
             .flatten()
             .map(|id| Marker {
@@ -1277,7 +1282,7 @@ impl Intake {
         if initial_delivered
             && !self.text.is_one_part()
             && !marked
-            && let Some(id) = self.text.initial_marker()
+            && let Some(id) = self.text.initial_marker(&activation.chat.contact_id)
         {
             let marker = Marker {
                 id,
@@ -1328,9 +1333,10 @@ impl Intake {
         }
     }
 
-    fn after_ended_at_once(&mut self, takeover: bool, contact_id: ContactId) -> Command {
-        if takeover {
-            // A replay: the InitialMessage was someone else's. Ours goes to the next chat.
+    fn after_ended_at_once(&mut self, takeover: bool, won: bool, contact_id: ContactId) -> Command {
+        if takeover || !won {
+            // A replay, or a start someone took over meanwhile (the row moved): the
+            // InitialMessage may be someone else's. Ours goes to the next chat.
             return self.redecide();
         }
         if !self.text.is_one_part() {
@@ -1574,6 +1580,161 @@ fn record_contact(contact_id: &ContactId) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ParticipantId;
+    use crate::phone::PhoneNumber;
+    use crate::ports::Connected;
+
+    fn at(seconds: u64) -> Moment {
+        Moment {
+            now: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+                + chrono::TimeDelta::seconds(seconds as i64),
+            elapsed: Duration::from_secs(seconds),
+        }
+    }
+
+    fn intake(body: &str) -> Intake {
+        let key = SessionKey::new(
+            PhoneNumber::parse("+15550100001").unwrap(),
+            PhoneNumber::parse("+18005550100").unwrap(),
+        );
+        let text = Text::new(InboundMessageId::new("sms-1").unwrap(), key, 0, body).unwrap();
+        Intake::new(
+            text,
+            Rules {
+                policy: Policy::default(),
+                persistent_chat: false,
+                wait_for_start: Duration::from_secs(20),
+                opt_out_text: None,
+                opt_in_text: None,
+                help_text: "help".to_owned(),
+            },
+        )
+    }
+
+    /// The machine up to its StartChatContact on an absent row; the `starting` row it won.
+    fn started_first(intake: &mut Intake) -> Session {
+        assert!(matches!(
+            intake.begin(at(0)),
+            Command::ReadSession { with_marker: true }
+        ));
+        let observed = Observed::Session {
+            session: None,
+            processed: Some(false),
+        };
+        let Command::Put { row, expected, .. } = intake.step(observed, at(0)) else {
+            panic!("expected the starting row");
+        };
+        assert_eq!((row.status, expected), (Status::Starting, None));
+        let row = Session { version: 1, ..*row };
+        let command = intake.step(Observed::Written(Some(row.clone())), at(0));
+        assert!(matches!(command, Command::StartChat { .. }), "{command:?}");
+        row
+    }
+
+    fn replayed_ended_chat() -> StartedChat {
+        StartedChat {
+            contact_id: ContactId::new("c-0").unwrap(),
+            participant_id: ParticipantId::new("p-0").unwrap(),
+            participant_token: ParticipantToken::new("pt").unwrap(),
+            continued_from: None,
+            connected: Connected::default(),
+        }
+    }
+
+    #[test]
+    fn a_chat_ended_at_once_under_a_start_someone_took_over_is_not_called_delivered() {
+        // Found by the property tests (crates/core/tests/intake.rs): this run's start was
+        // taken over, the taker's chat (same ClientToken) ended, and this run's
+        // StartChatContact got that chat back: its InitialMessage is the taker's text.
+        let mut intake = intake("hello");
+        started_first(&mut intake);
+        let command = intake.step(Observed::Started(replayed_ended_chat()), at(1));
+        assert!(matches!(
+            command,
+            Command::Connect {
+                purpose: Connecting::NewChat,
+                ..
+            }
+        ));
+        let Command::Put { row, .. } = intake.step(Observed::ChatEnded, at(1)) else {
+            panic!("expected the ended row");
+        };
+        assert_eq!(row.status, Status::Ended);
+
+        // The ended row lost: someone moved this run's row.
+        let command = intake.step(Observed::Written(None), at(1));
+
+        assert!(
+            matches!(command, Command::ReadSession { with_marker: false }),
+            "the text must decide again, not be acknowledged: {command:?}"
+        );
+    }
+
+    #[test]
+    fn a_chat_ended_at_once_under_an_untouched_first_start_had_the_text() {
+        let mut intake = intake("hello");
+        let row = started_first(&mut intake);
+        intake.step(Observed::Started(replayed_ended_chat()), at(1));
+        intake.step(Observed::ChatEnded, at(1));
+
+        let ended = Session {
+            status: Status::Ended,
+            version: 2,
+            ..row
+        };
+        let command = intake.step(Observed::Written(Some(ended)), at(1));
+
+        let Command::MarkProcessed(marker) = command else {
+            panic!("expected the dedupe marker: {command:?}");
+        };
+        assert_eq!(
+            marker.contact_id.map(|c| c.to_string()).as_deref(),
+            Some("c-0")
+        );
+    }
+
+    #[test]
+    fn a_failed_start_releases_its_starting_row_then_fails_with_the_io_error() {
+        let mut intake = intake("hello");
+        let row = started_first(&mut intake);
+
+        let Command::Put {
+            row: released,
+            expected,
+            marker,
+        } = intake.step(Observed::Failed, at(2))
+        else {
+            panic!("expected the release");
+        };
+        assert_eq!(expected, Some(row.version));
+        assert!(marker.is_none());
+        assert_eq!(
+            released.started_at,
+            row.started_at - Policy::default().takeover_after,
+            "backdated for an immediate takeover"
+        );
+        let command = intake.step(Observed::Written(None), at(2));
+        assert!(
+            matches!(command, Command::Finish(Err(Failure::Io))),
+            "{command:?}"
+        );
+    }
+
+    #[test]
+    fn an_answer_that_does_not_fit_fails_the_run() {
+        let mut intake = intake("hello");
+        intake.begin(at(0));
+        let command = intake.step(Observed::Slept, at(0));
+        assert!(
+            matches!(
+                command,
+                Command::Finish(Err(Failure::Unexpected {
+                    state: "first_read"
+                }))
+            ),
+            "{command:?}"
+        );
+    }
 
     #[test]
     fn opt_out_note_quotes_the_keyword_normalised() {

@@ -182,7 +182,8 @@ pub trait SessionStore: Send + Sync {
 /// A dedupe marker to write: "inbound message `id` reached chat `contact_id`".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Marker {
-    /// The inbound message (or `<id>#initial` for "part 1 went in as the InitialMessage").
+    /// The inbound message (or `<id>#initial@<contact>` for "part 1 went in as that chat's
+    /// InitialMessage").
     pub id: InboundMessageId,
     /// The chat it reached, when there is one.
     pub contact_id: Option<ContactId>,

@@ -688,6 +688,41 @@ async fn a_long_first_text_retried_after_its_marker_failed_sends_only_the_missin
 }
 
 #[tokio::test]
+async fn a_long_text_whose_chat_ended_before_its_retry_goes_whole_to_the_next_chat() {
+    // Found by the inbound machine's property tests (crates/core/tests/intake.rs).
+    // GIVEN a two-part first text whose chat started with part 1, whose part 2 failed,
+    let world = World::new();
+    let customer = "+15550101028";
+    let body = format!("{}{}", "a".repeat(1024), " and the rest");
+    let id = world.id();
+    world
+        .chat
+        .fail_next(ChatOp::SendMessage, Failure::Transient);
+    assert!(world.deliver(&id, customer, &body).await.is_err());
+    let (first_chat, _) = delivered(&world.text(customer, "meanwhile").await.unwrap());
+    // and whose chat then ended, and another text started the next chat
+    world.chat.end_contact(&first_chat);
+    let (next_chat, started) = delivered(&world.text(customer, "next").await.unwrap());
+    assert!(started && next_chat != first_chat);
+
+    // WHEN the long text is retried
+    let retried = world.deliver(&id, customer, &body).await.unwrap();
+
+    // THEN all of it reaches the next chat, not part 2 alone
+    assert_eq!(delivered(&retried).0, next_chat);
+    let next = world
+        .contacts()
+        .into_iter()
+        .find(|contact| contact.contact_id == next_chat)
+        .unwrap();
+    assert_eq!(
+        next.customer_texts().concat(),
+        format!("next{body}"),
+        "the whole text follows the next chat's first"
+    );
+}
+
+#[tokio::test]
 async fn text_connect_rejects_as_invalid_is_dropped_and_acknowledged() {
     let world = World::new();
     let customer = "+15550101023";
