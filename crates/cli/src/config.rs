@@ -13,7 +13,9 @@
 //!   the bridge's `BRIDGE_*` variables must be set as for the Lambda; every missing one is
 //!   reported by name, all at once.
 //!
-//! This module and `bridge_core::config` are the only readers of the environment.
+//! The bridge's variables are read by core's one reader (`bridge_core::config::env`),
+//! through `Config::from_lookup` with the flags first; the CLI's own few (`CI`, `VENV`)
+//! go through [`env_flag`], which uses the same lookup.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,6 +24,7 @@ use anyhow::Context as _;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
+use bridge_core::config::env::Lookup;
 use bridge_core::config::{self as core_config, Config};
 
 /// The local defaults, as documented in the README and `bridge --help`.
@@ -220,7 +223,7 @@ impl StackArgs {
             given
                 .get(name)
                 .cloned()
-                .or_else(|| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+                .or_else(|| env_flag(name))
                 .or_else(|| local.then(|| local_default(name)).flatten())
         })
         .with_context(|| {
@@ -399,9 +402,10 @@ fn trim_slash(url: &str) -> String {
 /// Reads an environment variable the CLI itself owns (not a bridge variable): `CI` for
 /// the demo, `VENV` for finding moto.
 pub fn env_flag(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
+    match Lookup::process(name) {
+        Lookup::Value(value) if !value.trim().is_empty() => Some(value),
+        Lookup::Value(_) | Lookup::Unset | Lookup::NotUnicode => None,
+    }
 }
 
 /// Whether `value` (of `CI` and friends) means true.

@@ -4,9 +4,10 @@
 //! the table, so it lives in `core`. Validation reports every missing or bad variable by
 //! name in one [`ConfigError`], so an operator fixes a deployment in one pass.
 //!
-//! [`Config::from_env`] is the only place in the workspace that reads the environment;
-//! tests use [`Config::from_lookup`]. A variable that is unset or blank counts as unset:
-//! required ones are reported missing, optional ones take their default.
+//! Every entry point reads its variables through [`env::Reader`], the one reader: these
+//! shared ones here ([`Config::from_env`]; tests use [`Config::from_lookup`]), and each
+//! binary's own after them, into one list of problems. A variable that is unset or blank
+//! counts as unset: required ones are reported missing, optional ones take their default.
 
 use std::fmt;
 use std::num::{NonZeroU16, ParseIntError};
@@ -16,6 +17,10 @@ use crate::ids::{ContactFlowId, InstanceId, InvalidId};
 use crate::phone::{PhoneError, PhoneNumber};
 use crate::ports::IdleTimers;
 use crate::usage::Var;
+
+pub mod env;
+
+use env::{Lookup, Reader, in_range};
 
 /// Amazon Connect instance id that chats are started in. Required.
 pub const CONNECT_INSTANCE_ID: &str = "BRIDGE_CONNECT_INSTANCE_ID";
@@ -314,11 +319,7 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] listing every missing or invalid variable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::load(|name| match std::env::var(name) {
-            Ok(value) => Lookup::Value(value),
-            Err(std::env::VarError::NotPresent) => Lookup::Unset,
-            Err(std::env::VarError::NotUnicode(_)) => Lookup::NotUnicode,
-        })
+        Self::load(Lookup::process)
     }
 
     /// Reads and validates the configuration from `lookup`, which maps a variable name to
@@ -327,7 +328,7 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] listing every missing or invalid variable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::load(|name| lookup(name).map_or(Lookup::Unset, Lookup::Value))
+        Self::load(|name| Lookup::from_option(lookup(name)))
     }
 
     /// The support line for our number `number`, if it is one.
@@ -338,10 +339,7 @@ impl Config {
     }
 
     fn load(lookup: impl Fn(&str) -> Lookup) -> Result<Self, ConfigError> {
-        let mut vars = Vars {
-            lookup,
-            problems: Vec::new(),
-        };
+        let mut vars = Reader::new(lookup);
         let connect_instance_id = vars.required(CONNECT_INSTANCE_ID, |v| {
             InstanceId::new(v.trim()).map_err(InvalidValue::Id)
         });
@@ -401,7 +399,7 @@ impl Config {
 
         match (connect_instance_id, support_lines, table_name) {
             (Some(connect_instance_id), Some(support_lines), Some(table_name))
-                if vars.problems.is_empty() =>
+                if vars.problems().is_empty() =>
             {
                 Ok(Self {
                     connect_instance_id,
@@ -425,7 +423,7 @@ impl Config {
                 })
             }
             _ => Err(ConfigError {
-                problems: vars.problems,
+                problems: vars.finish(),
             }),
         }
     }
@@ -498,40 +496,8 @@ pub fn write_problems<E: std::error::Error>(
     Ok(())
 }
 
-/// One missing or invalid variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigProblem {
-    /// A required variable is unset or blank.
-    #[error("{var} is missing")]
-    Missing {
-        /// The variable name.
-        var: &'static str,
-    },
-    /// The variable's value is not valid Unicode.
-    #[error("{var} is not valid unicode")]
-    NotUnicode {
-        /// The variable name.
-        var: &'static str,
-    },
-    /// The variable is set but its value is not acceptable.
-    #[error("{var} is invalid")]
-    Invalid {
-        /// The variable name.
-        var: &'static str,
-        /// What is wrong with the value.
-        #[source]
-        reason: InvalidValue,
-    },
-}
-
-impl ConfigProblem {
-    /// The variable the problem is about.
-    pub fn var(&self) -> &'static str {
-        match self {
-            Self::Missing { var } | Self::NotUnicode { var } | Self::Invalid { var, .. } => var,
-        }
-    }
-}
+/// One missing or invalid shared variable.
+pub type ConfigProblem = env::Problem<InvalidValue>;
 
 /// What is wrong with a variable's value. Values are not echoed: a number or flow id is
 /// named by its 1-based position in the list instead.
@@ -615,90 +581,6 @@ pub enum InvalidValue {
     },
 }
 
-/// What a variable lookup found.
-enum Lookup {
-    Unset,
-    Value(String),
-    NotUnicode,
-}
-
-/// Reads variables and collects every problem instead of stopping at the first.
-struct Vars<L> {
-    lookup: L,
-    problems: Vec<ConfigProblem>,
-}
-
-impl<L: Fn(&str) -> Lookup> Vars<L> {
-    /// The value, or `None` when unset or blank (after recording a non-Unicode value).
-    fn get(&mut self, var: &'static str) -> Option<String> {
-        match (self.lookup)(var) {
-            Lookup::Value(value) if !value.trim().is_empty() => Some(value),
-            Lookup::Value(_) | Lookup::Unset => None,
-            Lookup::NotUnicode => {
-                self.problems.push(ConfigProblem::NotUnicode { var });
-                None
-            }
-        }
-    }
-
-    fn optional<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl Fn(&str) -> Result<T, InvalidValue>,
-    ) -> Option<T> {
-        self.optional_all(var, |value| parse(value).map_err(|reason| vec![reason]))
-    }
-
-    /// Like `optional`, for values that can have several problems at once.
-    fn optional_all<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl Fn(&str) -> Result<T, Vec<InvalidValue>>,
-    ) -> Option<T> {
-        let value = self.get(var)?;
-        match parse(&value) {
-            Ok(parsed) => Some(parsed),
-            Err(reasons) => {
-                let problems = reasons
-                    .into_iter()
-                    .map(|reason| ConfigProblem::Invalid { var, reason });
-                self.problems.extend(problems);
-                None
-            }
-        }
-    }
-
-    fn or_default<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl Fn(&str) -> Result<T, InvalidValue>,
-        default: T,
-    ) -> T {
-        self.optional(var, parse).unwrap_or(default)
-    }
-
-    fn required<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl Fn(&str) -> Result<T, InvalidValue>,
-    ) -> Option<T> {
-        self.required_all(var, |value| parse(value).map_err(|reason| vec![reason]))
-    }
-
-    fn required_all<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl Fn(&str) -> Result<T, Vec<InvalidValue>>,
-    ) -> Option<T> {
-        let before = self.problems.len();
-        let parsed = self.optional_all(var, parse);
-        if parsed.is_none() && self.problems.len() == before {
-            self.problems.push(ConfigProblem::Missing { var });
-        }
-        parsed
-    }
-}
-
 fn default_shard_count() -> NonZeroU16 {
     NonZeroU16::new(DEFAULT_SHARD_COUNT).unwrap_or(NonZeroU16::MIN)
 }
@@ -717,15 +599,6 @@ fn timer_minutes(value: &str) -> Result<u16, InvalidValue> {
     let (min, max) = (IdleTimers::MIN_MINUTES, IdleTimers::MAX_MINUTES);
     // At most 480 after the range check, so the conversion cannot saturate.
     in_range(value, min.into(), max.into()).map(|minutes| u16::try_from(minutes).unwrap_or(max))
-}
-
-fn in_range(value: &str, min: u64, max: u64) -> Result<u64, InvalidValue> {
-    let number: u64 = value.trim().parse().map_err(InvalidValue::NotANumber)?;
-    if (min..=max).contains(&number) {
-        Ok(number)
-    } else {
-        Err(InvalidValue::OutOfRange { min, max })
-    }
 }
 
 fn parse_sms_api(value: &str) -> Result<SmsApi, InvalidValue> {

@@ -2,11 +2,13 @@
 //!
 //! The bridge's configuration (support lines, table, Connect instance…) is
 //! `bridge_core::config::Config`, shared with the relay and the CLI. What is read here are
-//! the Lambda platform's logging variables, which only this binary honours; this module and
-//! that one are the only places that read the environment.
+//! the Lambda platform's logging variables, which only this binary honours, through the
+//! same reader (`bridge_core::config::env`).
 
 use std::fmt;
 
+use bridge_core::config::InvalidValue;
+use bridge_core::config::env::{Lookup, Reader};
 use bridge_core::usage::Var;
 
 /// Log level set by Lambda's advanced logging controls (`TRACE` … `FATAL`). Wins over
@@ -64,7 +66,7 @@ impl fmt::Debug for LogConfig {
 impl LogConfig {
     /// Reads [`AWS_LAMBDA_LOG_LEVEL`], [`AWS_LAMBDA_LOG_FORMAT`] and [`RUST_LOG`].
     pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::read(Lookup::process)
     }
 
     /// Builds the settings from `lookup` (variable name → value).
@@ -74,12 +76,18 @@ impl LogConfig {
     /// given; else INFO. Format: text only when `AWS_LAMBDA_LOG_FORMAT` says `Text`, JSON
     /// otherwise.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let filter = match set(AWS_LAMBDA_LOG_LEVEL) {
+        Self::read(|name| Lookup::from_option(lookup(name)))
+    }
+
+    /// Logging never stops the function: what the reader finds wrong falls back to the
+    /// default, and nothing is reported.
+    fn read(lookup: impl Fn(&str) -> Lookup) -> Self {
+        let mut vars: Reader<_, InvalidValue> = Reader::new(lookup);
+        let filter = match vars.get(AWS_LAMBDA_LOG_LEVEL) {
             Some(level) => lambda_filter(&level),
-            None => set(RUST_LOG).unwrap_or_else(|| "info".to_owned()),
+            None => vars.get(RUST_LOG).unwrap_or_else(|| "info".to_owned()),
         };
-        let format = match set(AWS_LAMBDA_LOG_FORMAT) {
+        let format = match vars.get(AWS_LAMBDA_LOG_FORMAT) {
             Some(format) if format.trim().eq_ignore_ascii_case("text") => LogFormat::Text,
             _ => LogFormat::Json,
         };

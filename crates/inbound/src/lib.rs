@@ -2,15 +2,16 @@
 //! Amazon Connect chat, exactly once.
 //!
 //! SNS delivers one End User Messaging payload per record, at least once. [`Handler`]
-//! parses it with `bridge-core`, asks the session machine what to do, and performs that
-//! through the ports; it is a library so the CLI and the tests call it in-process, and
-//! `main.rs` only wires the Lambda runtime and the `bridge-aws` adapters to it. This crate
-//! owns no session rules (those are `bridge_core::session`) and no AWS SDK calls (those are
+//! parses it with `bridge-core` and runs core's inbound machine (`bridge_core::intake`),
+//! performing each command it hands out through the ports; it is a library so the CLI and
+//! the tests call it in-process, and `main.rs` only wires the Lambda runtime and the
+//! `bridge-aws` adapters to it. This crate owns no session rules (those are
+//! `bridge_core::session` and `bridge_core::intake`) and no AWS SDK calls (those are
 //! `bridge-aws`).
 //!
 //! # Layout
-//! - [`handler`]: [`Handler`], the inbound flow (parse, dedupe, keywords, start or resume,
-//!   send, mark processed) and its error classification table.
+//! - [`handler`]: [`Handler`], the inbound flow (parse, check the support line, interpret
+//!   the inbound machine's commands over the ports) and its error classification table.
 //! - [`outcome`]: [`Outcome`] per SMS and the [`Summary`] of an SNS event.
 //! - [`error`]: [`HandlerError`], retriable or not, and its Lambda `Diagnostic`.
 //! - [`config`]: the Lambda logging settings read from the environment.

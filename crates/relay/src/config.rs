@@ -10,9 +10,9 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use std::fmt;
-use std::num::ParseIntError;
 
-use bridge_core::config::{Config as CoreConfig, ConfigProblem};
+use bridge_core::config::env::{self, Lookup, Reader};
+use bridge_core::config::{Config as CoreConfig, InvalidValue};
 use bridge_core::ports::OwnerId;
 use bridge_core::usage::Var;
 
@@ -189,53 +189,16 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// One missing or invalid variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Problem {
-    /// A problem with a shared bridge variable.
-    #[error(transparent)]
-    Core(ConfigProblem),
-    /// A relay variable's value is not valid Unicode.
-    #[error("{var} is not valid unicode")]
-    NotUnicode {
-        /// The variable name.
-        var: &'static str,
-    },
-    /// A relay variable is set to something unacceptable.
-    #[error("{var} is invalid")]
-    Invalid {
-        /// The variable name.
-        var: &'static str,
-        /// What is wrong (the value is not echoed).
-        #[source]
-        reason: Invalid,
-    },
-}
-
-impl Problem {
-    /// The variable the problem is about.
-    pub fn var(&self) -> &'static str {
-        match self {
-            Self::Core(problem) => problem.var(),
-            Self::NotUnicode { var } | Self::Invalid { var, .. } => var,
-        }
-    }
-}
+/// One missing or invalid variable, shared or the relay's own.
+pub type Problem = env::Problem<Invalid>;
 
 /// What is wrong with a relay variable's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
-    /// Not a whole number.
-    #[error("not a whole number")]
-    NotANumber(#[source] ParseIntError),
-    /// A whole number outside the allowed range.
-    #[error("must be between {min} and {max}")]
-    OutOfRange {
-        /// Smallest allowed value.
-        min: u64,
-        /// Largest allowed value.
-        max: u64,
-    },
+    /// What is wrong with a shared variable, or a relay number or text: not a whole
+    /// number, out of range, too long…
+    #[error(transparent)]
+    Value(#[from] InvalidValue),
     /// Not `host:port` with an IP host.
     #[error("not an ip:port socket address")]
     NotAnAddress,
@@ -248,14 +211,6 @@ pub enum Invalid {
     /// The file cannot be read, or holds no usable CA certificate.
     #[error("not a readable PEM file of CA certificates: {0}")]
     NotACaFile(String),
-    /// Longer than allowed.
-    #[error("has {chars} characters, more than {max}")]
-    TooLong {
-        /// Its length in characters.
-        chars: usize,
-        /// The limit.
-        max: usize,
-    },
     /// Renewing less often than twice per lease lets one slow round lose every shard.
     #[error("must be at most half of {LEASE_TTL_MS} ({max} ms)")]
     RenewTooSlow {
@@ -354,12 +309,7 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] listing every missing or invalid variable, core and relay.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let core = CoreConfig::from_env();
-        Self::assemble(core, |name| match std::env::var(name) {
-            Ok(value) => Ok(Some(value)),
-            Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(()),
-        })
+        Self::assemble(CoreConfig::from_env(), Lookup::process)
     }
 
     /// Reads and validates from `lookup` (variable name → value; `None` when unset).
@@ -368,26 +318,29 @@ impl Config {
     /// A [`ConfigError`] listing every missing or invalid variable, core and relay.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let core = CoreConfig::from_lookup(&lookup);
-        Self::assemble(core, |name| Ok(lookup(name)))
+        Self::assemble(core, |name| Lookup::from_option(lookup(name)))
     }
 
+    /// The relay's variables, read after the shared ones into the same list of problems.
     fn assemble(
         core: Result<CoreConfig, bridge_core::config::ConfigError>,
-        lookup: impl Fn(&str) -> Result<Option<String>, ()>,
+        lookup: impl Fn(&str) -> Lookup,
     ) -> Result<Self, ConfigError> {
-        let mut problems: Vec<Problem> = match &core {
+        let shared: Vec<Problem> = match &core {
             Ok(_) => Vec::new(),
-            Err(error) => error.problems.iter().cloned().map(Problem::Core).collect(),
+            Err(error) => {
+                let problems = error.problems.iter().cloned();
+                problems
+                    .map(|problem| problem.map(Invalid::Value))
+                    .collect()
+            }
         };
-        let mut vars = Vars {
-            lookup,
-            problems: &mut problems,
-        };
+        let mut vars = Reader::after(lookup, shared);
         let owner = vars
-            .parse(OWNER_ID, parse_owner)
+            .optional(OWNER_ID, parse_owner)
             .unwrap_or_else(default_owner);
         let admin_addr = vars
-            .parse(ADMIN_ADDR, |v| {
+            .optional(ADMIN_ADDR, |v| {
                 v.trim().parse().map_err(|_| Invalid::NotAnAddress)
             })
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090)));
@@ -424,7 +377,7 @@ impl Config {
         let socket_lifetime =
             Duration::from_secs(vars.number(SOCKET_LIFETIME_SECS, 60, 86_400, 3_540));
         let log_format = vars
-            .parse(LOG_FORMAT, |v| {
+            .optional(LOG_FORMAT, |v| {
                 match v.trim().to_ascii_lowercase().as_str() {
                     "json" => Ok(LogFormat::Json),
                     "text" => Ok(LogFormat::Text),
@@ -432,12 +385,13 @@ impl Config {
                 }
             })
             .unwrap_or(LogFormat::Json);
-        let transcript_s3 = vars.parse(TRANSCRIPT_S3, |v| {
+        let transcript_s3 = vars.optional(TRANSCRIPT_S3, |v| {
             bridge_aws::TranscriptLocation::parse(v).map_err(Invalid::NotAnS3Location)
         });
         let transcript_wait = Duration::from_secs(vars.number(TRANSCRIPT_WAIT_SECS, 0, 3_600, 300));
-        let extra_ca = vars.parse(EXTRA_CA_FILE, read_extra_ca);
+        let extra_ca = vars.optional(EXTRA_CA_FILE, read_extra_ca);
 
+        let problems = vars.finish();
         let Ok(core) = core else {
             return Err(ConfigError { problems });
         };
@@ -499,10 +453,10 @@ fn parse_owner(value: &str) -> Result<OwnerId, Invalid> {
     let value = value.trim();
     let chars = value.chars().count();
     if chars > MAX_OWNER_ID_CHARS {
-        return Err(Invalid::TooLong {
+        return Err(Invalid::Value(InvalidValue::TooLong {
             chars,
             max: MAX_OWNER_ID_CHARS,
-        });
+        }));
     }
     Ok(OwnerId(value.to_owned()))
 }
@@ -521,60 +475,6 @@ fn default_owner() -> OwnerId {
         std::process::id(),
         rand::random::<u32>()
     ))
-}
-
-/// Reads relay variables and collects every problem instead of stopping at the first.
-struct Vars<'a, L> {
-    lookup: L,
-    problems: &'a mut Vec<Problem>,
-}
-
-impl<L: Fn(&str) -> Result<Option<String>, ()>> Vars<'_, L> {
-    fn get(&mut self, var: &'static str) -> Option<String> {
-        match (self.lookup)(var) {
-            Ok(Some(value)) if !value.trim().is_empty() => Some(value),
-            Ok(_) => None,
-            Err(()) => {
-                self.problems.push(Problem::NotUnicode { var });
-                None
-            }
-        }
-    }
-
-    fn invalid(&mut self, var: &'static str, reason: Invalid) {
-        self.problems.push(Problem::Invalid { var, reason });
-    }
-
-    fn parse<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl Fn(&str) -> Result<T, Invalid>,
-    ) -> Option<T> {
-        let value = self.get(var)?;
-        match parse(&value) {
-            Ok(parsed) => Some(parsed),
-            Err(reason) => {
-                self.invalid(var, reason);
-                None
-            }
-        }
-    }
-
-    fn number(&mut self, var: &'static str, min: u64, max: u64, default: u64) -> u64 {
-        self.parse(var, |v| {
-            let n: u64 = v.trim().parse().map_err(Invalid::NotANumber)?;
-            if (min..=max).contains(&n) {
-                Ok(n)
-            } else {
-                Err(Invalid::OutOfRange { min, max })
-            }
-        })
-        .unwrap_or(default)
-    }
-
-    fn millis(&mut self, var: &'static str, min: u64, max: u64, default: u64) -> Duration {
-        Duration::from_millis(self.number(var, min, max, default))
-    }
 }
 
 #[cfg(test)]

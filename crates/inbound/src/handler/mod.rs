@@ -5,17 +5,17 @@
 //!
 //! 1. parse and validate ([`Handler::handle_event`]); unknown support number → rejected;
 //! 2. dedupe on `inboundMessageId` (the marker is written last, after Connect has the text);
-//! 3. keywords ([`keywords`]): STOP ends the chat and opts out, START opts back in, HELP
-//!    answers;
-//! 4. start a chat ([`start`]) when there is none, racing safely with other invocations;
-//! 5. send to the open chat ([`send`]), refreshing the connection once on 403 and starting
-//!    the next chat when the 403 persists;
+//! 3. keywords: STOP ends the chat and opts out, START opts back in, HELP answers;
+//! 4. start a chat when there is none, racing safely with other invocations;
+//! 5. send to the open chat, refreshing the connection once on 403 and starting the next
+//!    chat when the 403 persists;
 //! 6. write the dedupe marker.
 //!
-//! Steps 3–5 are a bounded loop around [`session::decide`]: read the session, decide,
-//! act with conditional writes, and on a lost write read and decide again. A text that
-//! lost the race to start waits (bounded by the configuration's wait-for-start) for the
-//! winner's chat, then sends into it.
+//! Steps 2–6 are [`bridge_core::intake`]'s: a sans-IO machine that hands out one command
+//! at a time. This module checks the support line, builds the machine's text, and
+//! `interpret.rs` performs each command over the ports (one port call each) and tells the
+//! machine what came back; a text that lost the race to start waits there (bounded by the
+//! configuration's wait-for-start) for the winner's chat.
 //!
 //! # What fails the invocation and what is acknowledged
 //!
@@ -35,7 +35,6 @@
 //! own retries, and can be redriven once fixed. The poison row is acknowledged because no
 //! fix on our side makes Connect accept that content. See [`crate::error`].
 //!
-//! [`session::decide`]: bridge_core::session::decide
 
 pub mod attribute;
 mod interpret;

@@ -129,7 +129,7 @@ impl Handler {
     /// Runs `call` with the session's connection token, and once more with a fresh one
     /// when it answers 403 (the token may just have expired); a token the session already
     /// knows has expired is not tried. The fresh token is not stored: a receipt is not worth
-    /// a session write, and the next text refreshes the row's (`send.rs`).
+    /// a session write, and the next text refreshes the row's (`bridge_core::intake`).
     async fn with_connection<F, Fut>(&self, chat: &Chat, call: F) -> Result<(), ChatError>
     where
         F: Fn(ConnectionToken) -> Fut,
