@@ -16,7 +16,7 @@
 //! - [`sns`]: [`SnsSender`] — `SmsSender` over SNS Publish.
 //! - [`eum`]: [`EumSender`] — `SmsSender` over End User Messaging SMS's SendTextMessage,
 //!   tagging chat messages for delivery events.
-//! - [`connect`]: [`ConnectChat`] — `ChatApi` over the Connect admin API and
+//! - [`connect`]: [`ConnectChat`] — the chat ports over the Connect admin API and
 //!   (through the private `participant` module) the Connect Participant API.
 //! - [`archive`]: [`S3Transcripts`] — `TranscriptArchive` over the S3 bucket Connect
 //!   writes ended chats' transcripts to.
@@ -31,6 +31,7 @@ pub mod error;
 pub mod eum;
 mod participant;
 pub mod sns;
+mod wire;
 
 pub use archive::{S3Transcripts, TranscriptLocation};
 pub use aws_config::SdkConfig;

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use bridge_aws::{ClientSettings, Clients, ConnectChat};
 use bridge_core::ids::{ConnectionToken, ContactFlowId, ContactId, InstanceId};
 use bridge_core::ports::{
-    ChatApi, ChatError, ChatTimers, ConnectionKind, IdleTimers, ItemKind, Role, StartChat,
-    StartedChat, TranscriptItem, TranscriptStart,
+    ChatError, ChatReader, ChatStarter, ChatTimers, ChatWriter, ConnectParticipant, ConnectionKind,
+    IdleTimers, ItemKind, Role, StartChat, StartedChat, TranscriptItem, TranscriptStart,
 };
 use chrono::{TimeDelta, Utc};
 use connect_sim::{RunningSim, SimConfig};
@@ -119,7 +119,7 @@ impl Harness {
             .create_connection(
                 &started.participant_token,
                 ConnectionKind::Credentials,
-                true,
+                ConnectParticipant::Join,
             )
             .await
             .unwrap();
@@ -186,7 +186,11 @@ async fn start_connect_send_and_read_the_transcript() {
 
     let connected = h
         .chat
-        .create_connection(&started.participant_token, ConnectionKind::Both, true)
+        .create_connection(
+            &started.participant_token,
+            ConnectionKind::Both,
+            ConnectParticipant::Join,
+        )
         .await
         .unwrap();
     let connection = connected.connection.unwrap();
@@ -290,7 +294,7 @@ async fn ended_chat_answers_chat_ended() {
         .create_connection(
             &started.participant_token,
             ConnectionKind::Credentials,
-            true,
+            ConnectParticipant::Join,
         )
         .await
         .unwrap_err();

@@ -15,13 +15,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bridge_core::PhoneNumber;
 use bridge_core::ids::{
-    ConnectionToken, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantToken,
-    SmsMessageId,
+    ConnectionToken, ContactId, InboundMessageId, ItemId, ParticipantToken, SmsMessageId,
 };
 use bridge_core::menu::MenuChange;
 use bridge_core::ports::{
-    ChatApi, ChatError, Connected, ConnectionKind, DedupeStore, Marker, SentMessage, SessionStore,
-    SmsError, SmsSender, StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
+    ChatApi, ChatError, ChatReader, ChatStarter, ChatWriter, ConnectParticipant, Connected,
+    ConnectionKind, DedupeStore, Marker, SentMessage, SessionStore, SmsError, SmsSender, StartChat,
+    StartedChat, StoreError, TranscriptPage, TranscriptStart,
 };
 use bridge_core::session::{Session, SessionKey};
 use chrono::{DateTime, Utc};
@@ -285,7 +285,7 @@ impl<P: DedupeStore + ?Sized> DedupeStore for Metered<P> {
 }
 
 #[async_trait]
-impl<P: ChatApi + ?Sized> ChatApi for Metered<P> {
+impl<P: ChatApi + ?Sized> ChatStarter for Metered<P> {
     async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError> {
         timed(
             &self.totals,
@@ -294,35 +294,41 @@ impl<P: ChatApi + ?Sized> ChatApi for Metered<P> {
         )
         .await
     }
+}
 
-    async fn stop_chat(
-        &self,
-        instance_id: &InstanceId,
-        contact_id: &ContactId,
-    ) -> Result<(), ChatError> {
-        timed(
-            &self.totals,
-            Service::Connect,
-            self.inner.stop_chat(instance_id, contact_id),
-        )
-        .await
-    }
-
+#[async_trait]
+impl<P: ChatApi + ?Sized> ChatReader for Metered<P> {
     async fn create_connection(
         &self,
         token: &ParticipantToken,
         kind: ConnectionKind,
-        connect_participant: bool,
+        joining: ConnectParticipant,
     ) -> Result<Connected, ChatError> {
         timed(
             &self.totals,
             Service::Connect,
-            self.inner
-                .create_connection(token, kind, connect_participant),
+            self.inner.create_connection(token, kind, joining),
         )
         .await
     }
 
+    async fn get_transcript(
+        &self,
+        token: &ConnectionToken,
+        start: &TranscriptStart,
+        next_token: Option<&str>,
+    ) -> Result<TranscriptPage, ChatError> {
+        timed(
+            &self.totals,
+            Service::Connect,
+            self.inner.get_transcript(token, start, next_token),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl<P: ChatApi + ?Sized> ChatWriter for Metered<P> {
     async fn send_message(
         &self,
         token: &ConnectionToken,
@@ -349,20 +355,6 @@ impl<P: ChatApi + ?Sized> ChatApi for Metered<P> {
             Service::Connect,
             self.inner
                 .send_event(token, content_type, content, client_token),
-        )
-        .await
-    }
-
-    async fn get_transcript(
-        &self,
-        token: &ConnectionToken,
-        start: &TranscriptStart,
-        next_token: Option<&str>,
-    ) -> Result<TranscriptPage, ChatError> {
-        timed(
-            &self.totals,
-            Service::Connect,
-            self.inner.get_transcript(token, start, next_token),
         )
         .await
     }

@@ -24,7 +24,9 @@ use tracing::{Span, debug, error, field, info, warn};
 
 use crate::ids::{ConnectionToken, ContactId, InboundMessageId, ParticipantToken};
 use crate::keyword::{self, Keyword};
-use crate::ports::{Connection, ItemKind, Marker, Role, StartedChat, TranscriptPage};
+use crate::ports::{
+    ConnectParticipant, Connection, ItemKind, Marker, Role, StartedChat, TranscriptPage,
+};
 use crate::segment::{CONNECT_MESSAGE_MAX_CHARS, split_for_connect};
 use crate::session::{
     self, Chat, Decision, Input, OnDenied, Policy, Session, SessionKey, StartPlan, Status,
@@ -154,16 +156,6 @@ pub struct Moment {
     pub elapsed: Duration,
 }
 
-/// What CreateParticipantConnection is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Connecting {
-    /// The customer of a chat just started, whose start came back without a connection:
-    /// connect the participant too (ConnectParticipant).
-    NewChat,
-    /// A fresh connection token for the chat already open.
-    Refresh,
-}
-
 /// The next thing to do; the caller performs it and reports an [`Observed`].
 #[derive(Clone, Debug)]
 pub enum Command {
@@ -207,8 +199,8 @@ pub enum Command {
     Connect {
         /// The participant.
         participant_token: ParticipantToken,
-        /// What for.
-        purpose: Connecting,
+        /// Whether the customer joins with it (a chat just started) or already has.
+        joining: ConnectParticipant,
     },
     /// One GetTranscript page, oldest first ([`Observed::Page`], or [`Observed::ChatEnded`]).
     ReadTranscript {
@@ -1021,7 +1013,7 @@ impl Intake {
         };
         let command = Command::Connect {
             participant_token: chat.participant_token.clone(),
-            purpose: Connecting::Refresh,
+            joining: ConnectParticipant::AlreadyJoined,
         };
         self.state = State::Refreshing(live, then);
         command
@@ -1103,7 +1095,7 @@ impl Intake {
                 self.state = State::ConnectingNewChat(start, Box::new(started));
                 Command::Connect {
                     participant_token,
-                    purpose: Connecting::NewChat,
+                    joining: ConnectParticipant::Join,
                 }
             }
         }
@@ -1652,7 +1644,7 @@ mod tests {
         assert!(matches!(
             command,
             Command::Connect {
-                purpose: Connecting::NewChat,
+                joining: ConnectParticipant::Join,
                 ..
             }
         ));

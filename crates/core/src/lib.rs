@@ -18,7 +18,7 @@
 //! - [`menu`]: interactive messages as numbered SMS menus, and the answers to them.
 //! - [`segment`]: GSM-7 / UCS-2 SMS segmentation, and splitting long inbound bodies for
 //!   Connect's 1024-character limit.
-//! - [`ports`]: the traits adapters implement (`SessionStore`, `ChatApi`, `SmsSender`,
+//! - [`ports`]: the traits adapters implement (`SessionStore`, the chat ports, `SmsSender`,
 //!   `Clock`) and their typed errors.
 //! - [`config`]: typed configuration loaded from the environment, validated all at once.
 //! - [`usage`]: what a binary's `--help` and `--version` print, from its variable lists.

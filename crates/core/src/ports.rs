@@ -487,43 +487,36 @@ pub struct TranscriptPage {
     pub next_token: Option<String>,
 }
 
-/// The Amazon Connect chat and participant APIs, as the bridge uses them.
+/// Whether CreateParticipantConnection also joins the customer to the chat
+/// (`ConnectParticipant`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectParticipant {
+    /// The customer joins with this connection: a chat just started whose start did not
+    /// return the customer's connection.
+    Join,
+    /// A further connection for a customer already in the chat (a refresh, the relay's
+    /// socket).
+    AlreadyJoined,
+}
+
+/// Amazon Connect's StartChatContact: opening a chat (the inbound side).
 #[async_trait]
-pub trait ChatApi: Send + Sync {
+pub trait ChatStarter: Send + Sync {
     /// StartChatContact. Idempotent on `client_token`: a repeat returns the same chat.
     async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError>;
+}
 
-    /// StopContact. Stopping an ended chat is not an error.
-    async fn stop_chat(
-        &self,
-        instance_id: &InstanceId,
-        contact_id: &ContactId,
-    ) -> Result<(), ChatError>;
-
-    /// CreateParticipantConnection. `connect_participant` marks the customer connected.
+/// A customer participant's connections and transcript (the Participant Service): what
+/// the relay needs to follow a chat.
+#[async_trait]
+pub trait ChatReader: Send + Sync {
+    /// CreateParticipantConnection.
     async fn create_connection(
         &self,
         token: &ParticipantToken,
         kind: ConnectionKind,
-        connect_participant: bool,
+        participant: ConnectParticipant,
     ) -> Result<Connected, ChatError>;
-
-    /// SendMessage (`text/plain`). Idempotent on `client_token`.
-    async fn send_message(
-        &self,
-        token: &ConnectionToken,
-        content: &str,
-        client_token: &str,
-    ) -> Result<SentMessage, ChatError>;
-
-    /// SendEvent (typing, receipts). Idempotent on `client_token`.
-    async fn send_event(
-        &self,
-        token: &ConnectionToken,
-        content_type: &str,
-        content: Option<&str>,
-        client_token: &str,
-    ) -> Result<(), ChatError>;
 
     /// One page of GetTranscript, in ascending order, scanning forwards from `start`
     /// (or continuing from `next_token`).
@@ -533,6 +526,28 @@ pub trait ChatApi: Send + Sync {
         start: &TranscriptStart,
         next_token: Option<&str>,
     ) -> Result<TranscriptPage, ChatError>;
+}
+
+/// Writing into a chat as its customer (the Participant Service): the inbound side's
+/// texts, receipts and opt-outs.
+#[async_trait]
+pub trait ChatWriter: Send + Sync {
+    /// SendMessage (`text/plain`). Idempotent on `client_token`.
+    async fn send_message(
+        &self,
+        token: &ConnectionToken,
+        content: &str,
+        client_token: &str,
+    ) -> Result<SentMessage, ChatError>;
+
+    /// SendEvent (receipts). Idempotent on `client_token`.
+    async fn send_event(
+        &self,
+        token: &ConnectionToken,
+        content_type: &str,
+        content: Option<&str>,
+        client_token: &str,
+    ) -> Result<(), ChatError>;
 
     /// DisconnectParticipant: the customer leaves, which ends the chat.
     async fn disconnect(
@@ -541,6 +556,12 @@ pub trait ChatApi: Send + Sync {
         client_token: &str,
     ) -> Result<(), ChatError>;
 }
+
+/// Every chat operation the inbound handler performs: starting, connecting, reading and
+/// writing. Anything that is all three is one.
+pub trait ChatApi: ChatStarter + ChatReader + ChatWriter {}
+
+impl<T: ChatStarter + ChatReader + ChatWriter + ?Sized> ChatApi for T {}
 
 /// The customer's chat timers on one chat (Connect's UpdateParticipantRoleConfig, role
 /// CUSTOMER): they run while an agent is in the chat, and restart at each customer text.
@@ -563,7 +584,7 @@ impl IdleTimers {
 }
 
 /// Connect's chat timers (the admin API's UpdateParticipantRoleConfig). Only the relay
-/// uses it, once for each new chat; apart from [`ChatApi`] so no other caller sees it.
+/// uses it, once for each new chat; apart from the chat ports so no other caller sees it.
 #[async_trait]
 pub trait ChatTimers: Send + Sync {
     /// Sets the customer's timers on `contact_id`. Setting the same timers again is

@@ -15,15 +15,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::ids::{
-    ConnectionToken, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantId,
-    ParticipantToken, SmsMessageId,
+    ConnectionToken, ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken,
+    SmsMessageId,
 };
 use crate::menu::{Menu, MenuChange};
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    ChatApi, ChatError, Clock, Connected, Connection, ConnectionKind, DedupeStore, ItemKind, Lease,
-    LeaseStore, Marker, OwnerId, Role, SentMessage, SessionStore, SmsError, SmsSender, StartChat,
-    StartedChat, StoreError, TranscriptItem, TranscriptPage, TranscriptStart, WebsocketUrl,
+    ChatError, ChatReader, ChatStarter, ChatWriter, Clock, ConnectParticipant, Connected,
+    Connection, ConnectionKind, DedupeStore, ItemKind, Lease, LeaseStore, Marker, OwnerId, Role,
+    SentMessage, SessionStore, SmsError, SmsSender, StartChat, StartedChat, StoreError,
+    TranscriptItem, TranscriptPage, TranscriptStart, WebsocketUrl,
 };
 use crate::segment::CONNECT_MESSAGE_MAX_CHARS;
 use crate::session::{Cursor, Session, SessionKey, Status};
@@ -387,22 +388,20 @@ impl Clock for ManualClock {
 // Chat
 // ---------------------------------------------------------------------------------------
 
-/// A [`ChatApi`] call, for failure injection and call counts.
+/// A chat port call, for failure injection and call counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChatOp {
-    /// [`ChatApi::start_chat`].
+    /// [`ChatStarter::start_chat`].
     StartChat,
-    /// [`ChatApi::stop_chat`].
-    StopChat,
-    /// [`ChatApi::create_connection`].
+    /// [`ChatReader::create_connection`].
     CreateConnection,
-    /// [`ChatApi::send_message`].
+    /// [`ChatWriter::send_message`].
     SendMessage,
-    /// [`ChatApi::send_event`].
+    /// [`ChatWriter::send_event`].
     SendEvent,
-    /// [`ChatApi::get_transcript`].
+    /// [`ChatReader::get_transcript`].
     GetTranscript,
-    /// [`ChatApi::disconnect`].
+    /// [`ChatWriter::disconnect`].
     Disconnect,
 }
 
@@ -722,7 +721,7 @@ fn check_content(content: &str) -> Result<(), ChatError> {
 }
 
 #[async_trait]
-impl ChatApi for FakeChat {
+impl ChatStarter for FakeChat {
     async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError> {
         let ttl = self.connection_ttl;
         self.call(ChatOp::StartChat, |state, now| {
@@ -802,28 +801,15 @@ impl ChatApi for FakeChat {
             Ok(started)
         })
     }
+}
 
-    async fn stop_chat(
-        &self,
-        _instance_id: &InstanceId,
-        contact_id: &ContactId,
-    ) -> Result<(), ChatError> {
-        self.call(ChatOp::StopChat, |state, _now| {
-            let contact = state
-                .contacts
-                .iter_mut()
-                .find(|contact| &contact.contact_id == contact_id)
-                .ok_or_else(|| ChatError::Other("unknown contact".into()))?;
-            contact.ended = true;
-            Ok(())
-        })
-    }
-
+#[async_trait]
+impl ChatReader for FakeChat {
     async fn create_connection(
         &self,
         token: &ParticipantToken,
         kind: ConnectionKind,
-        connect_participant: bool,
+        joining: ConnectParticipant,
     ) -> Result<Connected, ChatError> {
         let ttl = self.connection_ttl;
         self.call(ChatOp::CreateConnection, |state, now| {
@@ -831,13 +817,48 @@ impl ChatApi for FakeChat {
                 Some(&index) if !state.contacts[index].ended => index,
                 _ => return Err(ChatError::ChatEnded),
             };
-            if connect_participant {
+            if joining == ConnectParticipant::Join {
                 state.contacts[index].customer_connected = true;
             }
             Ok(state.issue(index, kind, now, ttl))
         })
     }
 
+    async fn get_transcript(
+        &self,
+        token: &ConnectionToken,
+        _start: &TranscriptStart,
+        _next_token: Option<&str>,
+    ) -> Result<TranscriptPage, ChatError> {
+        self.call(ChatOp::GetTranscript, |state, now| {
+            let index = state.connection(token, now)?;
+            let contact = &state.contacts[index];
+            let items = contact
+                .messages
+                .iter()
+                .map(|message| TranscriptItem {
+                    id: message.id.clone(),
+                    kind: ItemKind::Message,
+                    content_type: "text/plain".to_owned(),
+                    content: Some(message.content.clone()),
+                    role: Some(message.role.clone()),
+                    display_name: None,
+                    absolute_time: now.to_rfc3339(),
+                    contact_id: Some(contact.contact_id.clone()),
+                    related_contact_id: None,
+                    attachment_names: Vec::new(),
+                })
+                .collect();
+            Ok(TranscriptPage {
+                items,
+                next_token: None,
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl ChatWriter for FakeChat {
     async fn send_message(
         &self,
         token: &ConnectionToken,
@@ -886,38 +907,6 @@ impl ChatApi for FakeChat {
         })
     }
 
-    async fn get_transcript(
-        &self,
-        token: &ConnectionToken,
-        _start: &TranscriptStart,
-        _next_token: Option<&str>,
-    ) -> Result<TranscriptPage, ChatError> {
-        self.call(ChatOp::GetTranscript, |state, now| {
-            let index = state.connection(token, now)?;
-            let contact = &state.contacts[index];
-            let items = contact
-                .messages
-                .iter()
-                .map(|message| TranscriptItem {
-                    id: message.id.clone(),
-                    kind: ItemKind::Message,
-                    content_type: "text/plain".to_owned(),
-                    content: Some(message.content.clone()),
-                    role: Some(message.role.clone()),
-                    display_name: None,
-                    absolute_time: now.to_rfc3339(),
-                    contact_id: Some(contact.contact_id.clone()),
-                    related_contact_id: None,
-                    attachment_names: Vec::new(),
-                })
-                .collect();
-            Ok(TranscriptPage {
-                items,
-                next_token: None,
-            })
-        })
-    }
-
     async fn disconnect(
         &self,
         token: &ConnectionToken,
@@ -934,6 +923,7 @@ impl ChatApi for FakeChat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::InstanceId;
     use crate::ids::{ConnectionToken, ParticipantId, ParticipantToken};
     use crate::ports::Connection;
     use crate::session::Chat;
@@ -1107,7 +1097,7 @@ mod tests {
         let connected = block(chat.create_connection(
             &started.participant_token,
             ConnectionKind::Credentials,
-            true,
+            ConnectParticipant::Join,
         ))
         .unwrap();
         connected.connection.unwrap().token
@@ -1150,7 +1140,7 @@ mod tests {
             block(chat.create_connection(
                 &started.participant_token,
                 ConnectionKind::Credentials,
-                false
+                ConnectParticipant::AlreadyJoined
             )),
             Err(ChatError::ChatEnded)
         ));

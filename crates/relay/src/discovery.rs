@@ -420,10 +420,10 @@ mod tests {
 
     use async_trait::async_trait;
     use bridge_core::PhoneNumber;
-    use bridge_core::ids::{ConnectionToken, InstanceId, ParticipantId, ParticipantToken};
+    use bridge_core::ids::{ConnectionToken, ParticipantId, ParticipantToken};
     use bridge_core::ports::{
-        ChatApi, ChatError, Connected, Connection, ConnectionKind, SentMessage, StartChat,
-        StartedChat, SystemClock, TranscriptPage, TranscriptStart,
+        ChatError, ChatReader, ConnectParticipant, Connected, Connection, ConnectionKind,
+        SystemClock, TranscriptPage, TranscriptStart,
     };
     use bridge_core::session::Chat;
     use bridge_core::testing::{MemoryStore, RecordingSms};
@@ -456,18 +456,12 @@ mod tests {
     }
 
     #[async_trait]
-    impl ChatApi for Hanging {
-        async fn start_chat(&self, _: &StartChat) -> Result<StartedChat, ChatError> {
-            Err(ChatError::Invalid("unused".into()))
-        }
-        async fn stop_chat(&self, _: &InstanceId, _: &ContactId) -> Result<(), ChatError> {
-            Err(ChatError::Invalid("unused".into()))
-        }
+    impl ChatReader for Hanging {
         async fn create_connection(
             &self,
             token: &ParticipantToken,
             _: ConnectionKind,
-            _: bool,
+            _: ConnectParticipant,
         ) -> Result<Connected, ChatError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.order
@@ -479,32 +473,13 @@ mod tests {
             let _leaving = Leaving(&self.connecting);
             std::future::pending().await
         }
-        async fn send_message(
-            &self,
-            _: &ConnectionToken,
-            _: &str,
-            _: &str,
-        ) -> Result<SentMessage, ChatError> {
-            Err(ChatError::Invalid("unused".into()))
-        }
-        async fn send_event(
-            &self,
-            _: &ConnectionToken,
-            _: &str,
-            _: Option<&str>,
-            _: &str,
-        ) -> Result<(), ChatError> {
-            Err(ChatError::Invalid("unused".into()))
-        }
+
         async fn get_transcript(
             &self,
             _: &ConnectionToken,
             _: &TranscriptStart,
             _: Option<&str>,
         ) -> Result<TranscriptPage, ChatError> {
-            Err(ChatError::Invalid("unused".into()))
-        }
-        async fn disconnect(&self, _: &ConnectionToken, _: &str) -> Result<(), ChatError> {
             Err(ChatError::Invalid("unused".into()))
         }
     }

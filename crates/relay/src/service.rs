@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bridge_core::ports::{
-    ChatApi, ChatTimers, Clock, LeaseStore, SessionStore, SmsSender, TranscriptArchive,
+    ChatReader, ChatTimers, Clock, LeaseStore, SessionStore, SmsSender, TranscriptArchive,
 };
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -40,7 +40,7 @@ pub struct Ports {
     /// Shard leases.
     pub leases: Arc<dyn LeaseStore>,
     /// Connect participant API.
-    pub chat: Arc<dyn ChatApi>,
+    pub chat: Arc<dyn ChatReader>,
     /// Connect's chat timers (used only when idle timers are configured).
     pub timers: Arc<dyn ChatTimers>,
     /// Outbound SMS.

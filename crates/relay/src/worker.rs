@@ -26,8 +26,9 @@ use bridge_core::ids::{
 };
 use bridge_core::menu::MenuChange;
 use bridge_core::ports::{
-    ChatApi, ChatError, ChatTimers, Clock, ConnectionKind, DeliveryTag, IdleTimers, SessionStore,
-    SmsError, SmsSender, StoreError, TranscriptArchive, TranscriptItem, TranscriptStart,
+    ChatError, ChatReader, ChatTimers, Clock, ConnectParticipant, ConnectionKind, DeliveryTag,
+    IdleTimers, SessionStore, SmsError, SmsSender, StoreError, TranscriptArchive, TranscriptItem,
+    TranscriptStart,
 };
 use bridge_core::session::{EndedChat, Session, SessionKey};
 use chrono::{DateTime, Utc};
@@ -86,7 +87,7 @@ pub struct Settings {
 /// What every session worker shares.
 pub struct Shared {
     /// Connect participant API.
-    pub chat: Arc<dyn ChatApi>,
+    pub chat: Arc<dyn ChatReader>,
     /// Sessions (cursor, end of chat).
     pub sessions: Arc<dyn SessionStore>,
     /// Outbound SMS.
@@ -1198,9 +1199,11 @@ async fn open(
     let connected = timed(
         settings.call_timeout,
         "create participant connection",
-        shared
-            .chat
-            .create_connection(&participant_token, ConnectionKind::Both, false),
+        shared.chat.create_connection(
+            &participant_token,
+            ConnectionKind::Both,
+            ConnectParticipant::AlreadyJoined,
+        ),
     )
     .await?;
     let connected = match connected {

@@ -12,8 +12,8 @@ use bridge_core::ports::{
     ChatError, Connected, Connection, ConnectionKind, StartChat, StartedChat, WebsocketUrl,
 };
 
-use super::{INTERACTIVE, TEXT_MARKDOWN, TEXT_PLAIN, parse_time};
 use crate::error::{RequestError, ResponseError};
+use crate::wire::{INTERACTIVE, TEXT_MARKDOWN, TEXT_PLAIN, parse_time};
 
 const START_CHAT: &str = "StartChatContact";
 

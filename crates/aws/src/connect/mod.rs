@@ -1,7 +1,8 @@
-//! The chat adapter: [`ConnectChat`] implements `ChatApi` over the Amazon Connect admin API
-//! (StartChatContact, StopContact; this module) and the Connect Participant API
-//! (the private `participant` module), and `ChatTimers` (UpdateParticipantRoleConfig, the
-//! private `timers` module).
+//! The chat adapter: [`ConnectChat`] implements the chat ports (`ChatStarter`, `ChatReader`,
+//! `ChatWriter`) over the Amazon Connect admin API (StartChatContact; StopContact for tests
+//! and tools; this module) and the Connect Participant API (the private `participant`
+//! module, which depends on nothing here: what both read the same way is in `wire`), and
+//! `ChatTimers` (UpdateParticipantRoleConfig, the private `timers` module).
 //!
 //! `aws-sdk-connect` is large and slow to build; nothing outside this module touches it.
 //! Errors are classified once (see [`crate::error`]): 403 on the participant API →
@@ -18,23 +19,16 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use bridge_core::ids::{ConnectionToken, ContactId, InstanceId, ParticipantToken};
 use bridge_core::ports::{
-    ChatApi, ChatError, ChatTimers, Connected, ConnectionKind, IdleTimers, SentMessage, StartChat,
-    StartedChat, TranscriptPage, TranscriptStart,
+    ChatError, ChatReader, ChatStarter, ChatTimers, ChatWriter, ConnectParticipant, Connected,
+    ConnectionKind, IdleTimers, SentMessage, StartChat, StartedChat, TranscriptPage,
+    TranscriptStart,
 };
-use chrono::{DateTime, Utc};
 
 use crate::clients::OnFirstUse;
-use crate::error::{ChatService, ResponseError, chat_error, code_of};
+use crate::error::{ChatService, chat_error, code_of};
 use crate::participant;
 
-/// Plain-text content type: what the bridge sends.
-pub const TEXT_PLAIN: &str = "text/plain";
-/// Markdown content type: what agents may send (rendered to plain text for SMS).
-pub const TEXT_MARKDOWN: &str = "text/markdown";
-/// Interactive messages (list pickers, quick replies…): declared on every chat, so flows
-/// and bots send them; the relay renders them as numbered SMS menus (docs/connect-chat.md
-/// §4.4).
-pub const INTERACTIVE: &str = "application/vnd.amazonaws.connect.message.interactive";
+pub use crate::wire::{INTERACTIVE, TEXT_MARKDOWN, TEXT_PLAIN};
 
 /// StopContact's answer for a contact that is gone; stopping it again is success.
 const CONTACT_NOT_FOUND: &str = "ContactNotFoundException";
@@ -58,46 +52,12 @@ impl ConnectChat {
         }
     }
 
-    /// An adapter whose clients are built from `shared` when first used ([`OnFirstUse`]).
-    pub fn on_first_use(shared: &SdkConfig) -> Self {
-        Self {
-            connect: Arc::new(OnFirstUse::later(shared, aws_sdk_connect::Client::new)),
-            participant: Arc::new(OnFirstUse::later(
-                shared,
-                aws_sdk_connectparticipant::Client::new,
-            )),
-        }
-    }
-}
-
-/// Parses an ISO 8601 time as the chat APIs send it (`2019-11-08T02:41:28.172Z`).
-pub(crate) fn parse_time(
-    operation: &'static str,
-    field: &'static str,
-    value: &str,
-) -> Result<DateTime<Utc>, ChatError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|time| time.with_timezone(&Utc))
-        .map_err(|source| {
-            ChatError::Other(Box::new(ResponseError::InvalidTime {
-                operation,
-                field,
-                source,
-            }))
-        })
-}
-
-#[async_trait]
-impl ChatApi for ConnectChat {
-    async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError> {
-        let output = map::start_chat_request(self.connect.get(), request)?
-            .send()
-            .await
-            .map_err(|error| chat_error(error, ChatService::Admin))?;
-        map::started_chat(output)
-    }
-
-    async fn stop_chat(
+    /// StopContact. Stopping an ended chat is not an error. No code path of the bridge
+    /// stops a chat (it is not a port): tests and tools use it to end one.
+    ///
+    /// # Errors
+    /// As the chat ports do.
+    pub async fn stop_chat(
         &self,
         instance_id: &InstanceId,
         contact_id: &ContactId,
@@ -117,16 +77,52 @@ impl ChatApi for ConnectChat {
         }
     }
 
+    /// An adapter whose clients are built from `shared` when first used ([`OnFirstUse`]).
+    pub fn on_first_use(shared: &SdkConfig) -> Self {
+        Self {
+            connect: Arc::new(OnFirstUse::later(shared, aws_sdk_connect::Client::new)),
+            participant: Arc::new(OnFirstUse::later(
+                shared,
+                aws_sdk_connectparticipant::Client::new,
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatStarter for ConnectChat {
+    async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError> {
+        let output = map::start_chat_request(self.connect.get(), request)?
+            .send()
+            .await
+            .map_err(|error| chat_error(error, ChatService::Admin))?;
+        map::started_chat(output)
+    }
+}
+
+#[async_trait]
+impl ChatReader for ConnectChat {
     async fn create_connection(
         &self,
         token: &ParticipantToken,
         kind: ConnectionKind,
-        connect_participant: bool,
+        joining: ConnectParticipant,
     ) -> Result<Connected, ChatError> {
-        participant::create_connection(self.participant.get(), token, kind, connect_participant)
-            .await
+        participant::create_connection(self.participant.get(), token, kind, joining).await
     }
 
+    async fn get_transcript(
+        &self,
+        token: &ConnectionToken,
+        start: &TranscriptStart,
+        next_token: Option<&str>,
+    ) -> Result<TranscriptPage, ChatError> {
+        participant::get_transcript(self.participant.get(), token, start, next_token).await
+    }
+}
+
+#[async_trait]
+impl ChatWriter for ConnectChat {
     async fn send_message(
         &self,
         token: &ConnectionToken,
@@ -153,15 +149,6 @@ impl ChatApi for ConnectChat {
         .await
     }
 
-    async fn get_transcript(
-        &self,
-        token: &ConnectionToken,
-        start: &TranscriptStart,
-        next_token: Option<&str>,
-    ) -> Result<TranscriptPage, ChatError> {
-        participant::get_transcript(self.participant.get(), token, start, next_token).await
-    }
-
     async fn disconnect(
         &self,
         token: &ConnectionToken,
@@ -186,6 +173,8 @@ impl ChatTimers for ConnectChat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::wire::parse_time;
 
     #[test]
     fn api_times_parse_with_milliseconds() {

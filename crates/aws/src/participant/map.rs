@@ -10,8 +10,8 @@ use bridge_core::ports::{
     TranscriptPage, WebsocketUrl,
 };
 
-use crate::connect::parse_time;
 use crate::error::ResponseError;
+use crate::wire::parse_time;
 
 const CREATE_CONNECTION: &str = "CreateParticipantConnection";
 const SEND_MESSAGE: &str = "SendMessage";

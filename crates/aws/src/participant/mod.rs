@@ -4,7 +4,7 @@
 //! These calls authenticate with the participant's bearer tokens, not IAM, so a 403
 //! AccessDeniedException means the chat ended or the token expired and becomes
 //! [`ChatError::ChatEnded`]. [`crate::connect::ConnectChat`] exposes them through
-//! `ChatApi`; this module only translates. Tokens go into request headers and nowhere
+//! the chat ports; this module only translates. Tokens go into request headers and nowhere
 //! else: never into logs or errors.
 
 mod map;
@@ -13,11 +13,12 @@ use aws_sdk_connectparticipant::Client;
 use aws_sdk_connectparticipant::types::{ScanDirection, SortKey, StartPosition};
 use bridge_core::ids::{ConnectionToken, ParticipantToken};
 use bridge_core::ports::{
-    ChatError, Connected, ConnectionKind, SentMessage, TranscriptPage, TranscriptStart,
+    ChatError, ConnectParticipant, Connected, ConnectionKind, SentMessage, TranscriptPage,
+    TranscriptStart,
 };
 
-use crate::connect::TEXT_PLAIN;
 use crate::error::{ChatService, chat_error};
+use crate::wire::TEXT_PLAIN;
 
 /// The most items one GetTranscript page may hold.
 const TRANSCRIPT_PAGE_SIZE: i32 = 100;
@@ -27,13 +28,13 @@ pub(crate) async fn create_connection(
     client: &Client,
     token: &ParticipantToken,
     kind: ConnectionKind,
-    connect_participant: bool,
+    joining: ConnectParticipant,
 ) -> Result<Connected, ChatError> {
     let output = client
         .create_participant_connection()
         .participant_token(token.expose())
         .set_type(Some(map::connection_types(kind)))
-        .connect_participant(connect_participant)
+        .connect_participant(joining == ConnectParticipant::Join)
         .send()
         .await
         .map_err(|error| chat_error(error, ChatService::Participant))?;

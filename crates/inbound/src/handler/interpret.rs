@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use bridge_core::config::SupportLine;
-use bridge_core::intake::{Command, Connecting, Failure, Handled, Intake, Moment, Observed, Text};
+use bridge_core::intake::{Command, Failure, Handled, Intake, Moment, Observed, Text};
 use bridge_core::ports::{ChatError, ConnectionKind, SmsError, StartChat, StoreError};
 use bridge_core::session::Session;
 use tokio::time::Instant;
@@ -142,16 +142,11 @@ impl Handler {
             }
             Command::Connect {
                 participant_token,
-                purpose,
+                joining,
             } => {
-                let connect_participant = purpose == Connecting::NewChat;
                 match self
                     .chat
-                    .create_connection(
-                        &participant_token,
-                        ConnectionKind::Credentials,
-                        connect_participant,
-                    )
+                    .create_connection(&participant_token, ConnectionKind::Credentials, joining)
                     .await
                 {
                     Ok(connected) => Observed::Connected(connected.connection),

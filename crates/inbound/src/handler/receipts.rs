@@ -15,7 +15,7 @@
 
 use bridge_core::delivery::{self, Receipt};
 use bridge_core::ids::{ConnectionToken, ItemId};
-use bridge_core::ports::{ChatError, ConnectionKind};
+use bridge_core::ports::{ChatError, ConnectParticipant, ConnectionKind};
 use bridge_core::session::{Chat, SessionKey};
 use tracing::{debug, info, warn};
 
@@ -143,7 +143,11 @@ impl Handler {
         }
         let fresh = self
             .chat
-            .create_connection(&chat.participant_token, ConnectionKind::Credentials, false)
+            .create_connection(
+                &chat.participant_token,
+                ConnectionKind::Credentials,
+                ConnectParticipant::AlreadyJoined,
+            )
             .await?;
         let Some(connection) = fresh.connection else {
             return Err(ChatError::ChatEnded);

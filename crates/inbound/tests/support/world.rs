@@ -14,7 +14,7 @@ use bridge_core::ids::{
 use bridge_core::menu::{MenuChange, MenuOption};
 use bridge_core::inbound::{InboundRecord, parse_line, wrap_in_sns_event};
 use bridge_core::ports::{
-    ChatApi, ChatError, Clock, Connected, ConnectionKind, DedupeStore, DeliveryTag, Marker, SentMessage, SessionStore,
+    ChatError, ChatReader, ChatStarter, ChatWriter, ConnectParticipant, Clock, Connected, ConnectionKind, DedupeStore, DeliveryTag, Marker, SentMessage, SessionStore,
     StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
 };
 use bridge_core::session::{Policy, Session, SessionKey, Status, text_digest};
@@ -170,30 +170,40 @@ impl DedupeStore for Store {
 struct Chat(Arc<FakeChat>);
 
 #[async_trait]
-impl ChatApi for Chat {
+impl ChatStarter for Chat {
     async fn start_chat(&self, request: &StartChat) -> Result<StartedChat, ChatError> {
         tokio::task::yield_now().await;
         self.0.start_chat(request).await
     }
-    async fn stop_chat(
-        &self,
-        instance_id: &InstanceId,
-        contact_id: &ContactId,
-    ) -> Result<(), ChatError> {
-        tokio::task::yield_now().await;
-        self.0.stop_chat(instance_id, contact_id).await
-    }
+}
+
+#[async_trait]
+impl ChatReader for Chat {
     async fn create_connection(
         &self,
         token: &ParticipantToken,
         kind: ConnectionKind,
-        connect_participant: bool,
+        joining: ConnectParticipant,
     ) -> Result<Connected, ChatError> {
         tokio::task::yield_now().await;
         self.0
-            .create_connection(token, kind, connect_participant)
+            .create_connection(token, kind, joining)
             .await
     }
+
+    async fn get_transcript(
+        &self,
+        token: &ConnectionToken,
+        start: &TranscriptStart,
+        next_token: Option<&str>,
+    ) -> Result<TranscriptPage, ChatError> {
+        tokio::task::yield_now().await;
+        self.0.get_transcript(token, start, next_token).await
+    }
+}
+
+#[async_trait]
+impl ChatWriter for Chat {
     async fn send_message(
         &self,
         token: &ConnectionToken,
@@ -203,6 +213,7 @@ impl ChatApi for Chat {
         tokio::task::yield_now().await;
         self.0.send_message(token, content, client_token).await
     }
+
     async fn send_event(
         &self,
         token: &ConnectionToken,
@@ -214,15 +225,7 @@ impl ChatApi for Chat {
             .send_event(token, content_type, content, client_token)
             .await
     }
-    async fn get_transcript(
-        &self,
-        token: &ConnectionToken,
-        start: &TranscriptStart,
-        next_token: Option<&str>,
-    ) -> Result<TranscriptPage, ChatError> {
-        tokio::task::yield_now().await;
-        self.0.get_transcript(token, start, next_token).await
-    }
+
     async fn disconnect(
         &self,
         token: &ConnectionToken,

@@ -1,4 +1,4 @@
-//! Session worker tests with in-memory fakes: a scripted `ChatApi` (transcript pages), the
+//! Session worker tests with in-memory fakes: a scripted `ChatReader` (transcript pages), the
 //! core `MemoryStore`, a scripted `SmsSender`, and a minimal participant WebSocket server on
 //! a real loopback socket (subscribe, heartbeat, ping, pushed frames, a mute switch).
 
@@ -11,8 +11,8 @@ use bridge_core::PhoneNumber;
 use bridge_core::ids::{ContactId, InstanceId, ParticipantId, SmsMessageId};
 use bridge_core::menu::MenuChange;
 use bridge_core::ports::{
-    Connected, Connection, ItemKind, Role, SentMessage, StartChat, StartedChat, StoreError,
-    SystemClock, TranscriptPage, TranscriptStart, WebsocketUrl,
+    Connected, Connection, ItemKind, Role, StoreError, SystemClock, TranscriptPage,
+    TranscriptStart, WebsocketUrl,
 };
 use bridge_core::session::{Chat, Status};
 use bridge_core::testing::MemoryStore;
@@ -169,7 +169,7 @@ impl SocketServer {
     }
 }
 
-/// A `ChatApi` serving a scripted transcript, two items per page.
+/// A `ChatReader` serving a scripted transcript, two items per page.
 struct FakeChat {
     url: String,
     transcript: Mutex<Vec<TranscriptItem>>,
@@ -194,32 +194,20 @@ impl FakeChat {
     }
 }
 
-fn not_needed() -> ChatError {
-    ChatError::Invalid("not used by the relay".into())
-}
-
 #[async_trait]
-impl ChatApi for FakeChat {
-    async fn start_chat(&self, _: &StartChat) -> Result<StartedChat, ChatError> {
-        Err(not_needed())
-    }
-
-    async fn stop_chat(&self, _: &InstanceId, _: &ContactId) -> Result<(), ChatError> {
-        Err(not_needed())
-    }
-
+impl ChatReader for FakeChat {
     async fn create_connection(
         &self,
         _: &ParticipantToken,
         kind: ConnectionKind,
-        connect_participant: bool,
+        joining: ConnectParticipant,
     ) -> Result<Connected, ChatError> {
         assert_eq!(
             kind,
             ConnectionKind::Both,
             "the relay needs its own token and socket"
         );
-        assert!(!connect_participant);
+        assert_eq!(joining, ConnectParticipant::AlreadyJoined);
         self.connections.fetch_add(1, Ordering::SeqCst);
         if self.ended.load(Ordering::SeqCst) {
             return Err(ChatError::ChatEnded);
@@ -235,25 +223,6 @@ impl ChatApi for FakeChat {
                 connect_by: now + TimeDelta::seconds(100),
             }),
         })
-    }
-
-    async fn send_message(
-        &self,
-        _: &ConnectionToken,
-        _: &str,
-        _: &str,
-    ) -> Result<SentMessage, ChatError> {
-        Err(not_needed())
-    }
-
-    async fn send_event(
-        &self,
-        _: &ConnectionToken,
-        _: &str,
-        _: Option<&str>,
-        _: &str,
-    ) -> Result<(), ChatError> {
-        Err(not_needed())
     }
 
     async fn get_transcript(
@@ -284,10 +253,6 @@ impl ChatApi for FakeChat {
             items: items[from..to].to_vec(),
             next_token: (to < items.len()).then(|| to.to_string()),
         })
-    }
-
-    async fn disconnect(&self, _: &ConnectionToken, _: &str) -> Result<(), ChatError> {
-        Err(not_needed())
     }
 }
 

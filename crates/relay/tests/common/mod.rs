@@ -24,7 +24,10 @@ use aws_smithy_types::config_bag::ConfigBag;
 use bridge_aws::{ClientSettings, ConnectChat, DynamoSettings, DynamoStore, SmsType, SnsSender};
 use bridge_core::PhoneNumber;
 use bridge_core::ids::{ContactFlowId, ContactId, InstanceId};
-use bridge_core::ports::{ChatApi, ConnectionKind, SessionStore, StartChat, SystemClock};
+use bridge_core::ports::{
+    ChatReader, ChatStarter, ChatWriter, ConnectParticipant, ConnectionKind, SessionStore,
+    StartChat, SystemClock,
+};
 use bridge_core::session::{Chat, Session, SessionKey};
 use bridge_relay::leases::listed_leases;
 use bridge_relay::{Config, Ports};
@@ -381,7 +384,7 @@ impl Stack {
             .create_connection(
                 &started.participant_token,
                 ConnectionKind::Credentials,
-                true,
+                ConnectParticipant::Join,
             )
             .await
             .expect("CreateParticipantConnection");

@@ -12,7 +12,9 @@ use bridge_core::PhoneNumber;
 use bridge_core::ids::{
     ConnectionToken, ContactFlowId, ContactId, InstanceId, ParticipantId, ParticipantToken,
 };
-use bridge_core::ports::{ChatApi, Connection, ConnectionKind, StartChat};
+use bridge_core::ports::{
+    ChatReader, ChatStarter, ConnectParticipant, Connection, ConnectionKind, StartChat,
+};
 use bridge_core::session::{Chat, Session, SessionKey};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -119,7 +121,11 @@ pub async fn websocket_urls(
                     .await
                     .context("StartChatContact")?;
                 let connected = chat
-                    .create_connection(&started.participant_token, ConnectionKind::Websocket, false)
+                    .create_connection(
+                        &started.participant_token,
+                        ConnectionKind::Websocket,
+                        ConnectParticipant::AlreadyJoined,
+                    )
                     .await
                     .context("CreateParticipantConnection")?;
                 anyhow::Ok(connected.websocket.context("no websocket url")?.url)
@@ -151,7 +157,7 @@ async fn one(chat: &ConnectChat, run: usize, n: usize) -> anyhow::Result<Record>
         .create_connection(
             &started.participant_token,
             ConnectionKind::Credentials,
-            true,
+            ConnectParticipant::Join,
         )
         .await
         .context("CreateParticipantConnection")?;
