@@ -389,6 +389,25 @@ struct Parts {
     answer: Option<String>,
 }
 
+impl Parts {
+    /// Parts `from..` into a chat that was open already.
+    fn resumed(from: usize) -> Self {
+        Self {
+            next: from,
+            started: false,
+            answer: None,
+        }
+    }
+
+    /// Parts `from..` into the chat this run started.
+    fn started(from: usize) -> Self {
+        Self {
+            started: true,
+            ..Self::resumed(from)
+        }
+    }
+}
+
 /// What a refresh was for.
 #[derive(Clone, Debug)]
 enum AfterRefresh {
@@ -602,9 +621,12 @@ impl Intake {
             (State::MarkerAfterWait(session, refresh_first), Observed::Marker(false)) => {
                 self.send(session, refresh_first)
             }
-            (State::InitialMarker(session, refresh_first), Observed::Marker(processed)) => {
-                self.send_parts(session, usize::from(processed), refresh_first, false)
-            }
+            (State::InitialMarker(session, refresh_first), Observed::Marker(processed)) => self
+                .send_parts(
+                    session,
+                    Parts::resumed(usize::from(processed)),
+                    refresh_first,
+                ),
             (State::Sleeping, Observed::Slept) => self.redecide(),
 
             // Starting a chat.
@@ -867,15 +889,14 @@ impl Intake {
             Some(keyword) => Input::Keyword(keyword),
             None => Input::Text,
         };
-        let decision = session::decide(
-            session.as_ref(),
-            &self.text.key,
-            self.text.shard,
-            input,
-            self.at.now,
-            &self.rules.policy,
-            self.rules.persistent_chat,
-        );
+        let context = session::Context {
+            key: &self.text.key,
+            shard: self.text.shard,
+            now: self.at.now,
+            policy: &self.rules.policy,
+            persistent_chat: self.rules.persistent_chat,
+        };
+        let decision = session::decide(session.as_ref(), input, &context);
         debug!(decision = decision.name(), "decided");
         match (decision, session) {
             // This text waited for a chat another invocation was starting. That invocation
@@ -939,32 +960,23 @@ impl Intake {
             .contact_id()
             .and_then(|contact_id| self.text.initial_marker(contact_id));
         match marker {
-            _ if opened_the_chat => self.send_parts(session, 1, refresh_first, false),
+            _ if opened_the_chat => self.send_parts(session, Parts::resumed(1), refresh_first),
             Some(marker) if !self.text.is_one_part() => {
                 self.state = State::InitialMarker(session, refresh_first);
                 Command::ReadMarker(marker)
             }
-            _ => self.send_parts(session, 0, refresh_first, false),
+            _ => self.send_parts(session, Parts::resumed(0), refresh_first),
         }
     }
 
-    /// Parts `from..` of the text to the session's chat, in order.
-    fn send_parts(
-        &mut self,
-        session: Session,
-        from: usize,
-        refresh_first: bool,
-        started: bool,
-    ) -> Command {
+    /// The text's `parts` to the session's chat, in order; the connection refreshed first
+    /// when `refresh_first`.
+    fn send_parts(&mut self, session: Session, mut parts: Parts, refresh_first: bool) -> Command {
         let Some(live) = Live::new(session) else {
             return self.redecide();
         };
         record_contact(&live.contact_id);
-        let parts = Parts {
-            next: from,
-            started,
-            answer: self.menu_answer(&live.session),
-        };
+        parts.answer = self.menu_answer(&live.session);
         if refresh_first {
             debug!("connection token about to expire; refreshing before sending");
             return self.refresh(live, AfterRefresh::Parts(parts));
@@ -1289,7 +1301,10 @@ impl Intake {
 
     fn continue_start(&mut self, activation: Activation, initial_delivered: bool) -> Command {
         match activation.session {
-            Some(session) => self.send_parts(session, usize::from(initial_delivered), false, true),
+            Some(session) => {
+                let parts = Parts::started(usize::from(initial_delivered));
+                self.send_parts(session, parts, false)
+            }
             None if initial_delivered && self.text.is_one_part() => {
                 self.finish(Handled::Delivered {
                     contact_id: activation.chat.contact_id,

@@ -342,14 +342,8 @@ pub enum ConnectionKind {
     Both,
 }
 
-/// A connection token and its expiry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Connection {
-    /// The token (secret).
-    pub token: ConnectionToken,
-    /// When it stops working.
-    pub expires_at: DateTime<Utc>,
-}
+/// A connection token and its expiry (defined with the session, which stores it).
+pub use crate::session::Connection;
 
 /// A participant WebSocket URL: single use, to be opened before `connect_by`.
 #[derive(Clone, PartialEq, Eq)]

@@ -13,11 +13,12 @@ use std::num::NonZeroU16;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken};
+use crate::ids::{
+    ConnectionToken, ContactId, InboundMessageId, ItemId, ParticipantId, ParticipantToken,
+};
 use crate::keyword::Keyword;
 use crate::menu::Menu;
 use crate::phone::PhoneNumber;
-use crate::ports::Connection;
 
 /// Identifies a session: the customer and the support number they texted.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -103,6 +104,15 @@ impl Status {
     pub fn is_live(self) -> bool {
         matches!(self, Self::Starting | Self::Active)
     }
+}
+
+/// A connection token and its expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// The token (secret).
+    pub token: ConnectionToken,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The Connect chat of a generation.
@@ -441,18 +451,31 @@ impl Decision {
     }
 }
 
+/// What [`decide`] knows besides the stored session and the input: whose text it is, when,
+/// and under which rules.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The session the text belongs to.
+    pub key: &'a SessionKey,
+    /// Its relay shard (for a first row).
+    pub shard: u16,
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Takeover age and refresh margin.
+    pub policy: &'a Policy,
+    /// When a new chat follows an ended one, continue its transcript.
+    pub persistent_chat: bool,
+}
+
 /// Decides what an inbound message does to the session. Pure and total.
-///
-/// `persistent_chat`: when a new chat follows an ended one, continue its transcript.
-pub fn decide(
-    session: Option<&Session>,
-    key: &SessionKey,
-    shard: u16,
-    input: Input,
-    now: DateTime<Utc>,
-    policy: &Policy,
-    persistent_chat: bool,
-) -> Decision {
+pub fn decide(session: Option<&Session>, input: Input, context: &Context<'_>) -> Decision {
+    let &Context {
+        key,
+        shard,
+        now,
+        policy,
+        persistent_chat,
+    } = context;
     match input {
         // Let the start finish, then end that chat: otherwise it would stay open, unseen,
         // with the customer gone.
@@ -603,15 +626,24 @@ mod tests {
     }
 
     fn decide_text(session: Option<&Session>, now: DateTime<Utc>, persistent: bool) -> Decision {
-        decide(
-            session,
-            &key(),
-            3,
-            Input::Text,
+        decide_with(session, Input::Text, now, persistent)
+    }
+
+    fn decide_with(
+        session: Option<&Session>,
+        input: Input,
+        now: DateTime<Utc>,
+        persistent_chat: bool,
+    ) -> Decision {
+        let key = key();
+        let context = Context {
+            key: &key,
+            shard: 3,
             now,
-            &Policy::default(),
-            persistent,
-        )
+            policy: &Policy::default(),
+            persistent_chat,
+        };
+        decide(session, input, &context)
     }
 
     /// `c-1` ended; the customer's next text started `c-2`; the relay cursor as given.
@@ -768,30 +800,14 @@ mod tests {
     #[test]
     fn opt_out_ends_the_active_chat() {
         let session = active("c-1", t(0));
-        let decision = decide(
-            Some(&session),
-            &key(),
-            3,
-            Input::Keyword(Keyword::OptOut),
-            t(1),
-            &Policy::default(),
-            false,
-        );
+        let decision = decide_with(Some(&session), Input::Keyword(Keyword::OptOut), t(1), false);
         assert_eq!(
             decision,
             Decision::OptOut {
                 end: Some(ContactId::new("c-1").unwrap())
             }
         );
-        let decision = decide(
-            None,
-            &key(),
-            3,
-            Input::Keyword(Keyword::OptOut),
-            t(1),
-            &Policy::default(),
-            false,
-        );
+        let decision = decide_with(None, Input::Keyword(Keyword::OptOut), t(1), false);
         assert_eq!(decision, Decision::OptOut { end: None });
     }
 
@@ -802,26 +818,10 @@ mod tests {
             decide_text(Some(&session), t(2), false),
             Decision::SuppressOptedOut
         );
-        let decision = decide(
-            Some(&session),
-            &key(),
-            3,
-            Input::Keyword(Keyword::OptIn),
-            t(3),
-            &Policy::default(),
-            false,
-        );
+        let decision = decide_with(Some(&session), Input::Keyword(Keyword::OptIn), t(3), false);
         assert_eq!(decision, Decision::OptIn);
         let cleared = session.with_opt_out(false, t(4));
-        let yes = decide(
-            Some(&cleared),
-            &key(),
-            3,
-            Input::Keyword(Keyword::OptIn),
-            t(5),
-            &Policy::default(),
-            false,
-        );
+        let yes = decide_with(Some(&cleared), Input::Keyword(Keyword::OptIn), t(5), false);
         assert!(
             matches!(yes, Decision::Send { .. }),
             "YES from a subscribed customer is text: {yes:?}"
@@ -835,15 +835,8 @@ mod tests {
     #[test]
     fn help_keyword_is_answered_in_any_state() {
         for session in [None, Some(active("c-1", t(0)))] {
-            let decision = decide(
-                session.as_ref(),
-                &key(),
-                3,
-                Input::Keyword(Keyword::Help),
-                t(1),
-                &Policy::default(),
-                false,
-            );
+            let decision =
+                decide_with(session.as_ref(), Input::Keyword(Keyword::Help), t(1), false);
             assert_eq!(decision, Decision::Help);
         }
     }

@@ -37,6 +37,18 @@ pub enum Source {
     Stream,
 }
 
+/// What the cursor may do with a handled item ([`Progress::mark`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsCursor {
+    /// Never point at it: it is not stored in the transcript (a typing event, a receipt,
+    /// the idle mark).
+    Never,
+    /// It may point at it, lazily: the position is written with the next write.
+    Unwritten,
+    /// The caller just wrote it as the stored cursor.
+    Written,
+}
+
 /// Per-session delivery progress.
 #[derive(Clone, Debug)]
 pub struct Progress {
@@ -93,10 +105,8 @@ impl Progress {
             )
     }
 
-    /// Records that `item` was handled. `cursor` says whether the cursor may point at it
-    /// (it is stored in the transcript); `written` that the caller just wrote it as the
-    /// stored cursor.
-    pub fn mark(&mut self, item: &TranscriptItem, source: Source, cursor: bool, written: bool) {
+    /// Records that `item` was handled, and what the cursor may do with it.
+    pub fn mark(&mut self, item: &TranscriptItem, source: Source, cursor: AsCursor) {
         self.remember(&item.id);
         if source == Source::Transcript
             && let Some(time) = time_ms(&item.absolute_time)
@@ -109,14 +119,13 @@ impl Progress {
         {
             self.partial = None;
         }
-        if !cursor {
-            return;
-        }
-        if written {
-            self.stored = Some(item.id.clone());
-            self.unwritten = None;
-        } else {
-            self.unwritten = Some(item.id.clone());
+        match cursor {
+            AsCursor::Never => {}
+            AsCursor::Unwritten => self.unwritten = Some(item.id.clone()),
+            AsCursor::Written => {
+                self.stored = Some(item.id.clone());
+                self.unwritten = None;
+            }
         }
     }
 
@@ -207,7 +216,7 @@ mod tests {
         let mut progress = Progress::new(None);
         for (n, time) in [(1, "00:01"), (2, "00:02"), (3, "00:03")] {
             let it = item(&format!("i-{n}"), &format!("2024-01-01T00:{time}.000Z"));
-            progress.mark(&it, Source::Transcript, true, true);
+            progress.mark(&it, Source::Transcript, AsCursor::Written);
         }
         // Same id, arriving on the socket after catch-up read it.
         assert!(progress.is_seen(&item("i-3", "2024-01-01T00:00:03.000Z"), Source::Stream));
@@ -225,8 +234,7 @@ mod tests {
         progress.mark(
             &item("i-2", "2024-01-01T00:00:02.000Z"),
             Source::Stream,
-            true,
-            false,
+            AsCursor::Unwritten,
         );
         assert_eq!(progress.unwritten(), Some(&id("i-2")));
         // Catch-up after a reconnect resumes after the skipped item, even unwritten.
@@ -235,16 +243,14 @@ mod tests {
         progress.mark(
             &item("t-1", "2024-01-01T00:00:03.000Z"),
             Source::Stream,
-            false,
-            false,
+            AsCursor::Never,
         );
         assert_eq!(progress.unwritten(), Some(&id("i-2")));
         // A delivered item is written by the caller and supersedes the lazy position.
         progress.mark(
             &item("i-3", "2024-01-01T00:00:04.000Z"),
             Source::Stream,
-            true,
-            true,
+            AsCursor::Written,
         );
         assert_eq!(progress.unwritten(), None);
         assert_eq!(progress.start(), TranscriptStart::FromItem(id("i-3")));
@@ -253,7 +259,7 @@ mod tests {
     #[test]
     fn written_clears_only_the_matching_lazy_position() {
         let mut progress = Progress::new(None);
-        progress.mark(&item("i-1", "x"), Source::Stream, true, false);
+        progress.mark(&item("i-1", "x"), Source::Stream, AsCursor::Unwritten);
         progress.written(&id("i-0"));
         assert_eq!(progress.unwritten(), Some(&id("i-1")));
         progress.written(&id("i-1"));
@@ -267,8 +273,7 @@ mod tests {
             progress.mark(
                 &item(&format!("i-{n}"), "bad time"),
                 Source::Stream,
-                false,
-                false,
+                AsCursor::Never,
             );
         }
         assert!(!progress.is_seen(&item("i-0", "bad time"), Source::Stream));
@@ -281,7 +286,7 @@ mod tests {
         progress.parts_sent(&id("i-1"), 2);
         assert_eq!(progress.parts_done(&id("i-1")), 2);
         assert_eq!(progress.parts_done(&id("i-2")), 0);
-        progress.mark(&item("i-1", "x"), Source::Stream, true, true);
+        progress.mark(&item("i-1", "x"), Source::Stream, AsCursor::Written);
         assert_eq!(progress.parts_done(&id("i-1")), 0);
     }
 

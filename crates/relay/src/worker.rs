@@ -46,7 +46,7 @@ use crate::forward::{self, Action, Rules, Sent, Skip};
 use crate::frame::{self, FrameError, ServerFrame};
 use crate::leases::Owned;
 use crate::metrics::{Metrics, OpenSocket};
-use crate::progress::{Progress, Source};
+use crate::progress::{AsCursor, Progress, Source};
 use crate::rate::{RateLimit, Ticket};
 use crate::ws::{self, Dialer, Socket};
 
@@ -821,7 +821,12 @@ impl Worker {
             Action::Skip { why, persisted } => {
                 let cursor = why != Skip::OtherChat && (persisted || source == Source::Transcript);
                 debug!(item = %item.id, why = ?why, "item not sent");
-                self.progress.mark(item, source, cursor, false);
+                let cursor = if cursor {
+                    AsCursor::Unwritten
+                } else {
+                    AsCursor::Never
+                };
+                self.progress.mark(item, source, cursor);
                 Ok(None)
             }
             Action::Send { sent, parts, menu } => {
@@ -835,7 +840,7 @@ impl Worker {
                         warn!(item = %item.id, kind = sent.as_str(), "customer opted out; item not sent");
                         self.shared.metrics.dropped("opted_out");
                     }
-                    self.progress.mark(item, source, true, false);
+                    self.progress.mark(item, source, AsCursor::Unwritten);
                     return Ok(None);
                 }
                 match self.deliver(Some(&item.id), sent, &parts, frame_at).await? {
@@ -844,11 +849,11 @@ impl Worker {
                             info!("session moved to another chat");
                             return Ok(Some(Exit::Moved));
                         }
-                        self.progress.mark(item, source, true, true);
+                        self.progress.mark(item, source, AsCursor::Written);
                         Ok(None)
                     }
                     Delivery::Dropped => {
-                        self.progress.mark(item, source, true, false);
+                        self.progress.mark(item, source, AsCursor::Unwritten);
                         Ok(None)
                     }
                     Delivery::Cancelled => Ok(Some(Exit::Stopped)),
@@ -858,7 +863,7 @@ impl Worker {
             Action::CustomerIdle => {
                 // At most once: the event is not in the transcript, so no catch-up sees it
                 // again, and the cursor stays where it is.
-                self.progress.mark(item, source, false, false);
+                self.progress.mark(item, source, AsCursor::Never);
                 let Some(text) = self.shared.settings.idle_warning.as_deref() else {
                     return Ok(None);
                 };
