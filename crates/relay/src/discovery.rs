@@ -33,7 +33,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use crate::error::chain;
 use crate::leases::{Busy, Owned};
 use crate::rate::RateLimit;
-use crate::worker::{Outcome, Shared, Worker};
+use crate::worker::{Shared, Worker, WorkerEnd};
 
 /// Shard queries in flight at once.
 const CONCURRENT_QUERIES: usize = 8;
@@ -81,7 +81,7 @@ pub struct Discovery {
     owned_rx: watch::Receiver<Owned>,
     busy_tx: watch::Sender<Busy>,
     root: CancellationToken,
-    workers: JoinSet<Outcome>,
+    workers: JoinSet<WorkerEnd>,
     /// Every session with a task alive (the key is shared with `tasks`).
     slots: HashMap<Arc<SessionKey>, Slot>,
     tasks: HashMap<TaskId, Arc<SessionKey>>,
@@ -323,7 +323,7 @@ impl Discovery {
     }
 
     /// Accounts for a finished worker.
-    fn reap(&mut self, done: Result<(TaskId, Outcome), JoinError>) {
+    fn reap(&mut self, done: Result<(TaskId, WorkerEnd), JoinError>) {
         let (task, outcome) = match done {
             Ok((task, outcome)) => (task, Some(outcome)),
             Err(join) => {
@@ -347,9 +347,9 @@ impl Discovery {
             }
         }
         let cooldown = match outcome {
-            Some(Outcome::Ended | Outcome::Moved) => Some(ENDED_COOLDOWN),
+            Some(WorkerEnd::Ended | WorkerEnd::Moved) => Some(ENDED_COOLDOWN),
             None => Some(PANIC_COOLDOWN),
-            Some(Outcome::Stopped) => None,
+            Some(WorkerEnd::Stopped) => None,
         };
         if let Some(cooldown) = cooldown {
             self.cooldown

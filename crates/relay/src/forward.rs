@@ -33,7 +33,7 @@ pub struct Rules {
 
 /// What an SMS carries, for metrics and logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sent {
+pub enum SmsKind {
     /// An agent or system message.
     Message,
     /// An interactive message as a numbered menu.
@@ -50,7 +50,7 @@ pub enum Sent {
     IdleWarning,
 }
 
-impl Sent {
+impl SmsKind {
     /// Whether this is a notice of the bridge's own rather than something an agent wrote:
     /// the relay checks the customer has not opted out since it started before sending one.
     pub fn is_notice(self) -> bool {
@@ -96,7 +96,7 @@ pub enum Action {
     /// Send these parts in order, then record the item as delivered.
     Send {
         /// What the SMS carries.
-        sent: Sent,
+        sent: SmsKind,
         /// The SMS parts, at least one.
         parts: Vec<String>,
         /// What the item does to the customer's open menu, recorded with the cursor.
@@ -144,7 +144,7 @@ pub fn decide(item: &TranscriptItem, current: &ContactId, rules: Rules) -> Actio
         },
         ItemKind::Attachment => match item.role {
             Some(Role::Agent | Role::System) => send(
-                Sent::AttachmentNotice,
+                SmsKind::AttachmentNotice,
                 &attachment_notice(&item.attachment_names),
                 rules,
                 Skip::Empty,
@@ -164,7 +164,7 @@ fn decide_event(event: &str, item: &TranscriptItem, rules: Rules) -> Action {
         "participant.joined" if rules.joined_notice && item.role == Some(Role::Agent) => {
             let notice = joined_notice(item);
             send(
-                Sent::JoinedNotice,
+                SmsKind::JoinedNotice,
                 &notice,
                 rules,
                 Skip::Event,
@@ -190,7 +190,7 @@ fn skip(why: Skip, persisted: bool) -> Action {
 /// SMS parts of `text`, and what the item does to the open menu: an agent's or bot's
 /// message opens one (an interactive message) or closes the one before it (anything else
 /// they write); the bridge's own notices keep it.
-fn send(sent: Sent, text: &str, rules: Rules, if_empty: Skip, menu: MenuChange) -> Action {
+fn send(sent: SmsKind, text: &str, rules: Rules, if_empty: Skip, menu: MenuChange) -> Action {
     let parts = sms_parts(text, rules.numbering);
     if parts.is_empty() {
         return skip(if_empty, true);
@@ -207,33 +207,41 @@ pub fn sms_parts(text: &str, numbering: bool) -> Vec<String> {
 
 /// Renders a message's content as plain text, by content type, with what it does to the
 /// open menu.
-fn render(content_type: &str, content: Option<&str>, rules: Rules) -> (Sent, String, MenuChange) {
+fn render(
+    content_type: &str,
+    content: Option<&str>,
+    rules: Rules,
+) -> (SmsKind, String, MenuChange) {
     let content = content.unwrap_or_default();
     match content_type {
-        TEXT_MARKDOWN => (Sent::Message, markdown_to_sms(content), MenuChange::Close),
-        TEXT_PLAIN => (Sent::Message, content.to_owned(), MenuChange::Close),
+        TEXT_MARKDOWN => (
+            SmsKind::Message,
+            markdown_to_sms(content),
+            MenuChange::Close,
+        ),
+        TEXT_PLAIN => (SmsKind::Message, content.to_owned(), MenuChange::Close),
         INTERACTIVE => {
             let options = SegmentOptions {
                 numbering: rules.numbering,
             };
             match menu::render(content, &options) {
                 Some(rendered) if rendered.options.is_empty() => {
-                    (Sent::Message, rendered.text, MenuChange::Close)
+                    (SmsKind::Message, rendered.text, MenuChange::Close)
                 }
                 Some(rendered) => (
-                    Sent::Menu,
+                    SmsKind::Menu,
                     rendered.text,
                     MenuChange::Open(rendered.options),
                 ),
                 None => (
-                    Sent::UnsupportedNotice,
+                    SmsKind::UnsupportedNotice,
                     unsupported_notice(),
                     MenuChange::Close,
                 ),
             }
         }
         _ => (
-            Sent::UnsupportedNotice,
+            SmsKind::UnsupportedNotice,
             unsupported_notice(),
             MenuChange::Close,
         ),
@@ -370,7 +378,7 @@ mod tests {
         assert_eq!(
             action,
             Action::Send {
-                sent: Sent::Message,
+                sent: SmsKind::Message,
                 parts: vec!["Hello there docs (https://x.io)".to_owned()],
                 menu: MenuChange::Close,
             }
@@ -391,7 +399,7 @@ mod tests {
         assert!(matches!(
             system,
             Action::Send {
-                sent: Sent::Message,
+                sent: SmsKind::Message,
                 ..
             }
         ));
@@ -494,7 +502,7 @@ mod tests {
         assert_eq!(
             decide(&joined, &current(), RULES),
             Action::Send {
-                sent: Sent::JoinedNotice,
+                sent: SmsKind::JoinedNotice,
                 parts: vec!["You are now chatting with Ana.".to_owned()],
                 menu: MenuChange::Keep,
             }
@@ -569,7 +577,7 @@ mod tests {
         assert_eq!(
             decide(&attachment, &current(), RULES),
             Action::Send {
-                sent: Sent::AttachmentNotice,
+                sent: SmsKind::AttachmentNotice,
                 parts: vec![
                     "The agent sent a file (invoice.pdf), which cannot be shown by text message."
                         .to_owned()
@@ -597,7 +605,7 @@ mod tests {
         assert_eq!(
             action,
             Action::Send {
-                sent: Sent::Menu,
+                sent: SmsKind::Menu,
                 parts: vec!["Pick one\n1. Billing\n2. Sales\nReply 1 or 2.".to_owned()],
                 menu: MenuChange::Open(vec![option("Billing"), option("Sales")]),
             }
@@ -610,7 +618,7 @@ mod tests {
         assert!(matches!(
             json,
             Action::Send {
-                sent: Sent::UnsupportedNotice,
+                sent: SmsKind::UnsupportedNotice,
                 menu: MenuChange::Close,
                 ..
             }
@@ -630,7 +638,7 @@ mod tests {
                 RULES
             ),
             Action::Send {
-                sent: Sent::Message,
+                sent: SmsKind::Message,
                 parts: vec!["Thanks!".to_owned()],
                 menu: MenuChange::Close,
             }

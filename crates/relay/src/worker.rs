@@ -42,7 +42,7 @@ use tracing::{debug, error, info, warn};
 use crate::backoff;
 use crate::config::BackoffPolicy;
 use crate::error::{SessionError, chain, timed};
-use crate::forward::{self, Action, Rules, Sent, Skip};
+use crate::forward::{self, Action, Rules, Skip, SmsKind};
 use crate::frame::{self, FrameError, ServerFrame};
 use crate::leases::Owned;
 use crate::metrics::{Metrics, OpenSocket};
@@ -163,7 +163,7 @@ pub fn first_heartbeat(epoch: Instant, now: Instant, every: Duration, slot: u32)
 
 /// How a worker ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum WorkerEnd {
     /// The chat ended; the session is marked `ended`.
     Ended,
     /// The session moved on to another chat; a new worker takes it.
@@ -192,7 +192,7 @@ enum CatchUp {
 
 /// What became of one item's SMS.
 enum Delivery {
-    Sent,
+    SmsKind,
     Dropped,
     Cancelled,
 }
@@ -273,7 +273,7 @@ impl Worker {
     /// Everything but waiting on the socket is boxed and awaited in place, so the task of an
     /// idle session holds little more than the worker and its socket (measured in
     /// `an_idle_worker_future_stays_small`).
-    pub async fn run(mut self) -> Outcome {
+    pub async fn run(mut self) -> WorkerEnd {
         info!("relaying session");
         let _running = Running::new(&self.shared.metrics);
         if self.previous.is_some() || self.closing_sent {
@@ -293,14 +293,14 @@ impl Worker {
                 // An earlier worker sent the closing text, then failed to mark the chat
                 // ended (or crashed): only that is left to do.
                 match Box::pin(self.finish(None)).await {
-                    Ok(Exit::Ended) => break Outcome::Ended,
-                    Ok(_) => break Outcome::Stopped,
+                    Ok(Exit::Ended) => break WorkerEnd::Ended,
+                    Ok(_) => break WorkerEnd::Stopped,
                     Err(error) => {
                         warn!(error = %chain(&error), "chat end not recorded; retrying");
                         let delay = backoff::delay(self.shared.settings.backoff, failures);
                         failures = failures.saturating_add(1);
                         tokio::select! {
-                            () = self.cancel.cancelled() => break Outcome::Stopped,
+                            () = self.cancel.cancelled() => break WorkerEnd::Stopped,
                             () = Box::pin(tokio::time::sleep(delay)) => continue,
                         }
                     }
@@ -325,10 +325,10 @@ impl Worker {
             match exit {
                 Exit::Stopped => {
                     Box::pin(self.flush_cursor()).await;
-                    break Outcome::Stopped;
+                    break WorkerEnd::Stopped;
                 }
-                Exit::Ended => break Outcome::Ended,
-                Exit::Moved => break Outcome::Moved,
+                Exit::Ended => break WorkerEnd::Ended,
+                Exit::Moved => break WorkerEnd::Moved,
             }
         };
         info!(outcome = ?outcome, "session released");
@@ -343,7 +343,7 @@ impl Worker {
     /// goes (the store accepts the previous chat's), so a crash resumes where it stopped.
     /// `None`: done, relay this chat; `Some`: the worker is over (cancelled, or the
     /// session moved on again).
-    async fn deliver_previous(&mut self, previous: EndedChat) -> Option<Outcome> {
+    async fn deliver_previous(&mut self, previous: EndedChat) -> Option<WorkerEnd> {
         info!(previous = %previous.contact_id, "the previous chat ended unseen; delivering its end first");
         let mut ended = Self {
             shared: Arc::clone(&self.shared),
@@ -371,15 +371,15 @@ impl Worker {
                     self.opted_out |= ended.opted_out;
                     return None;
                 }
-                Ok(Exit::Stopped) => return Some(Outcome::Stopped),
-                Ok(Exit::Moved) => return Some(Outcome::Moved),
+                Ok(Exit::Stopped) => return Some(WorkerEnd::Stopped),
+                Ok(Exit::Moved) => return Some(WorkerEnd::Moved),
                 Err(error) => {
                     warn!(kind = error.kind(), error = %chain(&error), failures, "previous chat not delivered; retrying");
                     self.shared.metrics.error(error.kind());
                     let delay = backoff::delay(self.shared.settings.backoff, failures);
                     failures = failures.saturating_add(1);
                     tokio::select! {
-                        () = self.cancel.cancelled() => return Some(Outcome::Stopped),
+                        () = self.cancel.cancelled() => return Some(WorkerEnd::Stopped),
                         () = Box::pin(tokio::time::sleep(delay)) => {}
                     }
                 }
@@ -844,7 +844,7 @@ impl Worker {
                     return Ok(None);
                 }
                 match self.deliver(Some(&item.id), sent, &parts, frame_at).await? {
-                    Delivery::Sent => {
+                    Delivery::SmsKind => {
                         if !self.write_cursor(&item.id, &menu).await? {
                             info!("session moved to another chat");
                             return Ok(Some(Exit::Moved));
@@ -871,9 +871,12 @@ impl Worker {
                 if parts.is_empty() || !self.notice_allowed().await {
                     return Ok(None);
                 }
-                match self.deliver(None, Sent::IdleWarning, &parts, None).await? {
+                match self
+                    .deliver(None, SmsKind::IdleWarning, &parts, None)
+                    .await?
+                {
                     Delivery::Cancelled => Ok(Some(Exit::Stopped)),
-                    Delivery::Sent | Delivery::Dropped => Ok(None),
+                    Delivery::SmsKind | Delivery::Dropped => Ok(None),
                 }
             }
         }
@@ -883,7 +886,7 @@ impl Worker {
     async fn deliver(
         &mut self,
         id: Option<&ItemId>,
-        sent: Sent,
+        sent: SmsKind,
         parts: &[String],
         frame_at: Option<Instant>,
     ) -> Result<Delivery, SessionError> {
@@ -928,7 +931,7 @@ impl Worker {
         }
         self.shared.metrics.relayed(sent.as_str());
         debug!(kind = sent.as_str(), parts = parts.len(), "relayed as sms");
-        Ok(Delivery::Sent)
+        Ok(Delivery::SmsKind)
     }
 
     /// Publishes one SMS part. Every failure but one that can never pass for this message
@@ -939,7 +942,7 @@ impl Worker {
     /// `Ok(None)` when cancelled while waiting.
     async fn publish(
         &self,
-        sent: Sent,
+        sent: SmsKind,
         part: &str,
         tag: Option<&DeliveryTag>,
     ) -> Result<Option<SmsMessageId>, SmsError> {
@@ -1099,7 +1102,8 @@ impl Worker {
         if !self.closing_sent {
             if !closing.is_empty() && self.notice_allowed().await {
                 let id = item.map(|item| &item.id);
-                if let Delivery::Cancelled = self.deliver(id, Sent::Closing, &closing, None).await?
+                if let Delivery::Cancelled =
+                    self.deliver(id, SmsKind::Closing, &closing, None).await?
                 {
                     return Ok(Exit::Stopped);
                 }

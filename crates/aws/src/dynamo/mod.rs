@@ -137,7 +137,7 @@ impl DynamoStore {
 
     /// Sends an UpdateItem built from `expr` and `condition`.
     ///
-    /// A lost condition is not an error here: it comes back as [`Outcome::Lost`] with the
+    /// A lost condition is not an error here: it comes back as [`Conditional::Lost`] with the
     /// item as it is, so callers can tell "someone else won" from "our own earlier attempt
     /// already applied this" (the SDK resends a write whose attempt timed out).
     async fn update(
@@ -146,7 +146,7 @@ impl DynamoStore {
         expr: Expr,
         condition: String,
         what: &'static str,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Conditional, StoreError> {
         let update = expr.update_expression();
         let (names, values) = expr.into_maps();
         let sent = self
@@ -163,7 +163,7 @@ impl DynamoStore {
             .send()
             .await;
         match sent {
-            Ok(output) => Ok(Outcome::Written(output.attributes.unwrap_or_default())),
+            Ok(output) => Ok(Conditional::Written(output.attributes.unwrap_or_default())),
             Err(SdkError::ServiceError(context))
                 if matches!(
                     context.err(),
@@ -174,7 +174,7 @@ impl DynamoStore {
                     UpdateItemError::ConditionalCheckFailedException(lost) => lost.item,
                     _ => None,
                 };
-                Ok(Outcome::Lost(current.filter(|item| !item.is_empty())))
+                Ok(Conditional::Lost(current.filter(|item| !item.is_empty())))
             }
             Err(error) => Err(store_error(error, what)),
         }
@@ -374,9 +374,9 @@ mod cancellation {
 }
 
 /// What a cancelled transaction whose first item is the session update means: the session
-/// condition lost ([`Outcome::Lost`], with the row as it is), or a port error by the
+/// condition lost ([`Conditional::Lost`], with the row as it is), or a port error by the
 /// other items' reasons.
-fn cancelled_outcome(error: TransactWriteItemsError) -> Result<Outcome, StoreError> {
+fn cancelled_outcome(error: TransactWriteItemsError) -> Result<Conditional, StoreError> {
     let TransactWriteItemsError::TransactionCanceledException(cancelled) = error else {
         // Not reached: callers pass cancellations only. Its code, never its message.
         return Err(StoreError::Other(Box::new(AwsError::Service {
@@ -397,7 +397,9 @@ fn cancelled_outcome(error: TransactWriteItemsError) -> Result<Outcome, StoreErr
     if let Some(first) = reasons.into_iter().next()
         && first.code.as_deref() == Some(cancellation::CONDITION_FAILED)
     {
-        return Ok(Outcome::Lost(first.item.filter(|item| !item.is_empty())));
+        return Ok(Conditional::Lost(
+            first.item.filter(|item| !item.is_empty()),
+        ));
     }
     let cause: BoxError = Box::new(TransactionCancelled {
         codes: codes.clone(),
@@ -413,14 +415,14 @@ fn cancelled_outcome(error: TransactWriteItemsError) -> Result<Outcome, StoreErr
 }
 
 /// What a conditional UpdateItem did.
-enum Outcome {
+enum Conditional {
     /// The condition held; the item as written.
     Written(Item),
     /// The condition failed; the item as it is (`None`: absent).
     Lost(Option<Item>),
 }
 
-impl Outcome {
+impl Conditional {
     /// The written item, or [`StoreError::Conflict`] unless the current item passes
     /// `already_applied` (parsed with `parse`): then this very write had gone through on an
     /// earlier attempt, and its result is the current item.
@@ -620,8 +622,8 @@ impl SessionStore for DynamoStore {
             .update(item::session_key(key), expr, condition, "chat end")
             .await?
         {
-            Outcome::Written(written) => item::session_from_item(&written).map(Some),
-            Outcome::Lost(_) => Ok(None),
+            Conditional::Written(written) => item::session_from_item(&written).map(Some),
+            Conditional::Lost(_) => Ok(None),
         }
     }
 

@@ -55,7 +55,7 @@ pub struct Message {
 
 /// What the handler did with a text, for the page and the script.
 #[derive(Clone, Debug, Serialize)]
-pub struct Sent {
+pub struct PhoneResult {
     /// The outcome kind (`delivered`, `rejected`, …).
     pub outcome: String,
     /// A sentence.
@@ -119,7 +119,7 @@ impl Phone {
         from: &PhoneNumber,
         to: &PhoneNumber,
         body: &str,
-    ) -> anyhow::Result<Sent> {
+    ) -> anyhow::Result<PhoneResult> {
         let event = typed_sms_event(from, to, body);
         let result = self.handler.handle_event(event).await;
         let (sent, note) = match result {
@@ -209,7 +209,7 @@ impl Phone {
     }
 }
 
-fn sent_of(outcome: &Outcome) -> Sent {
+fn sent_of(outcome: &Outcome) -> PhoneResult {
     let (contact_id, started) = match outcome {
         Outcome::Delivered {
             contact_id,
@@ -217,7 +217,7 @@ fn sent_of(outcome: &Outcome) -> Sent {
         } => (Some(contact_id.to_string()), *started),
         other => (other.contact_id().map(ToString::to_string), false),
     };
-    Sent {
+    PhoneResult {
         outcome: outcome.kind().to_owned(),
         description: describe(outcome),
         contact_id,

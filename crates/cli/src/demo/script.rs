@@ -75,7 +75,7 @@ impl Run<'_> {
         }
     }
 
-    async fn customer_texts(&mut self, body: &str) -> anyhow::Result<super::phone::Sent> {
+    async fn customer_texts(&mut self, body: &str) -> anyhow::Result<super::phone::PhoneResult> {
         let script = self.script;
         self.say(&format!(
             "customer {} → {}: {body}",

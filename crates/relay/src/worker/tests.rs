@@ -549,7 +549,7 @@ impl Harness {
             .unwrap();
     }
 
-    fn start(&self, cancel: &CancellationToken) -> JoinHandle<Outcome> {
+    fn start(&self, cancel: &CancellationToken) -> JoinHandle<WorkerEnd> {
         let session = self.store.sessions().pop().unwrap();
         let worker = Worker::new(self.shared.clone(), &session, None, cancel.clone()).unwrap();
         tokio::spawn(worker.run())
@@ -620,7 +620,7 @@ async fn catch_up_reads_every_page_from_the_cursor_and_forwards_only_agent_messa
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cancel.cancel();
-    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    assert_eq!(task.await.unwrap(), WorkerEnd::Stopped);
     assert_eq!(h.sms.sent().len(), 2);
 }
 
@@ -650,7 +650,7 @@ async fn stream_items_already_caught_up_are_not_sent_twice() {
     );
     assert_eq!(h.cursor().await.as_deref(), Some("i-3"));
     cancel.cancel();
-    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    assert_eq!(task.await.unwrap(), WorkerEnd::Stopped);
     assert_eq!(h.sms.sent().len(), 3);
 }
 
@@ -689,7 +689,7 @@ async fn an_interactive_message_opens_a_menu_on_the_row_and_the_next_reply_close
     assert_eq!(h.cursor().await.as_deref(), Some("i-2"));
     assert_eq!(h.session().await.menu, None);
     cancel.cancel();
-    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    assert_eq!(task.await.unwrap(), WorkerEnd::Stopped);
 }
 
 #[tokio::test]
@@ -834,7 +834,7 @@ async fn chat_ended_event_sends_the_closing_text_and_ends_the_session() {
     .await;
     let cancel = CancellationToken::new();
     let outcome = h.start(&cancel).await.unwrap();
-    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(outcome, WorkerEnd::Ended);
     assert_eq!(h.sms.sent(), ["bye", "Chat closed."]);
     assert_eq!(h.session().await.status, Status::Ended);
     assert_eq!(h.shared.metrics.sockets_open.get(), 0, "socket released");
@@ -852,7 +852,7 @@ async fn access_denied_on_connect_means_the_chat_is_over() {
     .await;
     h.chat.ended.store(true, Ordering::SeqCst);
     let outcome = h.start(&CancellationToken::new()).await.unwrap();
-    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(outcome, WorkerEnd::Ended);
     assert_eq!(h.sms.sent(), ["Chat closed."]);
     assert_eq!(h.session().await.status, Status::Ended);
     assert_eq!(
@@ -889,7 +889,7 @@ async fn an_unanswered_heartbeat_replaces_the_socket() {
         .unwrap();
     assert_eq!(h.wait_sent(1).await, ["after reconnect"]);
     cancel.cancel();
-    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    assert_eq!(task.await.unwrap(), WorkerEnd::Stopped);
 }
 
 #[tokio::test]
@@ -910,7 +910,7 @@ async fn the_closing_text_goes_out_once_while_the_chat_end_keeps_failing_to_reco
     // WHEN the worker runs until the end is recorded
     let outcome = h.start(&CancellationToken::new()).await.unwrap();
     // THEN the closing text went out exactly once, and the session ended
-    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(outcome, WorkerEnd::Ended);
     assert_eq!(h.sms.sent(), ["Chat closed."]);
     assert!(h.flaky.end_calls.load(Ordering::SeqCst) >= 10);
     assert_eq!(h.session().await.status, Status::Ended);
@@ -943,7 +943,7 @@ async fn a_worker_after_a_crash_does_not_repeat_a_closing_text_already_sent() {
     // WHEN a new worker takes the session
     let outcome = h.start(&CancellationToken::new()).await.unwrap();
     // THEN it only records the end: no SMS, no connection
-    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(outcome, WorkerEnd::Ended);
     assert!(h.sms.sent().is_empty(), "{:?}", h.sms.sent());
     assert_eq!(h.chat.connections.load(Ordering::SeqCst), 0);
     assert_eq!(h.session().await.status, Status::Ended);
@@ -978,7 +978,7 @@ async fn no_notice_reaches_a_customer_who_texted_stop_after_the_worker_started()
     // THEN the chat ends with neither the joined notice, the idle warning nor the closing
     // text sent
     let outcome = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
-    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(outcome, WorkerEnd::Ended);
     assert!(h.sms.sent().is_empty(), "{:?}", h.sms.sent());
     assert_eq!(
         h.shared
@@ -1044,7 +1044,7 @@ async fn a_worker_stopped_while_recording_the_end_keeps_the_closing_text_recorde
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cancel.cancel();
-    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    assert_eq!(task.await.unwrap(), WorkerEnd::Stopped);
     // THEN the row still says the closing text went out (no item position overwrote it),
     // so the next owner does not send it again
     assert!(h.session().await.closing_sent(), "{:?}", h.cursor().await);
@@ -1102,7 +1102,7 @@ async fn a_chat_that_ended_in_a_gap_delivers_its_replies_with_a_token_that_still
     let outcome = h.start(&CancellationToken::new()).await.unwrap();
     // THEN both replies, then the closing text, reach the phone once, in order, read with
     // the session's own connection token
-    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(outcome, WorkerEnd::Ended);
     assert_eq!(
         h.sms.sent(),
         ["refund done", "anything else?", "Chat closed."]
@@ -1140,7 +1140,7 @@ async fn a_chat_that_ended_in_a_gap_delivers_its_replies_from_the_archived_trans
     let outcome = h.start(&CancellationToken::new()).await.unwrap();
     // THEN the replies after the cursor and the closing text come from the archive, once,
     // in order
-    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(outcome, WorkerEnd::Ended);
     assert_eq!(
         h.sms.sent(),
         ["refund done", "anything else?", "Chat closed."]
@@ -1162,7 +1162,7 @@ async fn a_chat_whose_gap_cannot_be_read_still_closes_and_says_so() {
     h.chat.ended.store(true, Ordering::SeqCst);
     let outcome = h.start(&CancellationToken::new()).await.unwrap();
     // THEN the chat closes with its closing text, and the loss is counted
-    assert_eq!(outcome, Outcome::Ended);
+    assert_eq!(outcome, WorkerEnd::Ended);
     assert_eq!(h.sms.sent(), ["Chat closed."]);
     let unreadable = h
         .shared
@@ -1268,7 +1268,7 @@ async fn a_worker_sends_nothing_once_its_shard_lease_is_lost_or_about_to_lapse()
         .unwrap();
     // THEN the worker stops without sending it, and the cursor stays before it
     let outcome = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
-    assert_eq!(outcome, Outcome::Stopped);
+    assert_eq!(outcome, WorkerEnd::Stopped);
     assert_eq!(h.sms.sent(), ["before"]);
     assert_eq!(h.cursor().await.as_deref(), Some("i-1"));
     let fenced = h
