@@ -7,7 +7,8 @@ use aws_lambda_events::event::sns::SnsEvent;
 use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
-use bridge_core::inbound::{payload_json, wrap_in_sns_event};
+use bridge_core::inbound::payload_json;
+use bridge_inbound::envelope::wrap_in_sns_event;
 use bridge_inbound::{Handler, Ports};
 
 use crate::config::StackArgs;

@@ -1,8 +1,9 @@
-//! Inbound SMS: the End User Messaging two-way SMS payload and the SNS envelope around it.
+//! Inbound SMS: the End User Messaging two-way SMS payload.
 //!
 //! End User Messaging publishes one flat JSON object per inbound text to an SNS topic, and
-//! Lambda receives it as a string inside an SNS event (docs/connect-chat.md §7.1).
-//! This module turns either shape into an [`InboundSms`] whose numbers are valid E.164,
+//! Lambda receives it as a string inside an SNS event (docs/connect-chat.md §7.1; the typed
+//! event is `bridge-inbound`'s `envelope`). This module turns a payload, or a recording's
+//! line holding a payload or a whole SNS event, into an [`InboundSms`] whose numbers are valid E.164,
 //! whose body is non-blank and bounded, and whose message id is usable as a dedupe key.
 //!
 //! It owns parsing only: it does no I/O, does not decide what to do with a text (see
@@ -11,8 +12,6 @@
 
 use std::fmt;
 
-use aws_lambda_events::event::sns::{SnsEvent, SnsMessage, SnsRecord};
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::ids::{InboundMessageId, InvalidId};
@@ -258,57 +257,6 @@ impl InboundSms {
     }
 }
 
-/// One SNS record that held a valid inbound text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundRecord {
-    /// SNS's `MessageId`: unique per publish, kept when SNS redelivers.
-    pub sns_message_id: String,
-    /// The text inside the record.
-    pub sms: InboundSms,
-}
-
-/// A record of an SNS event that does not hold a valid inbound text.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "sns record {index} (sns message id {sns_message_id:?}) does not hold a valid two-way sms payload"
-)]
-pub struct RecordError {
-    /// 0-based index of the record in the event.
-    pub index: usize,
-    /// SNS's `MessageId` of the record (not personal data).
-    pub sns_message_id: String,
-    /// What is wrong with the payload.
-    #[source]
-    pub source: ParseError,
-}
-
-/// Parses every record of an SNS event, one result per record, in order.
-///
-/// Records fail one at a time: a bad record does not hide the good ones.
-pub fn parse_sns_event(event: &SnsEvent) -> Vec<Result<InboundRecord, RecordError>> {
-    event
-        .records
-        .iter()
-        .enumerate()
-        .map(|(index, record)| parse_record(index, record))
-        .collect()
-}
-
-fn parse_record(index: usize, record: &SnsRecord) -> Result<InboundRecord, RecordError> {
-    let sns_message_id = record.sns.message_id.clone();
-    match InboundSms::from_json(&record.sns.message) {
-        Ok(sms) => Ok(InboundRecord {
-            sns_message_id,
-            sms,
-        }),
-        Err(source) => Err(RecordError {
-            index,
-            sns_message_id,
-            source,
-        }),
-    }
-}
-
 /// Parses one line of a JSON Lines recording into the texts it holds.
 ///
 /// A line is either a raw two-way payload (one text) or a whole Lambda SNS event (one text
@@ -338,64 +286,46 @@ pub fn parse_line(line: &str) -> Result<Vec<InboundSms>, ParseError> {
     Err(ParseError::NotAnSmsPayload)
 }
 
+/// The parts of a Lambda SNS event a recording's line needs: each record's message. (The
+/// Lambda's own typed event, and the envelope it hands the handler, are `bridge-inbound`'s.)
+#[derive(serde::Deserialize)]
+struct SnsLine {
+    #[serde(rename = "Records")]
+    records: Vec<SnsLineRecord>,
+}
+
+#[derive(serde::Deserialize)]
+struct SnsLineRecord {
+    #[serde(rename = "Sns")]
+    sns: SnsLineMessage,
+}
+
+#[derive(serde::Deserialize)]
+struct SnsLineMessage {
+    #[serde(rename = "MessageId")]
+    #[allow(dead_code)] // required, as in every SNS notification; not otherwise read
+    message_id: String,
+    #[serde(rename = "Message")]
+    message: String,
+}
+
 fn parse_sns_value(value: Value) -> Result<Vec<InboundSms>, ParseError> {
-    let event: SnsEvent =
+    let event: SnsLine =
         serde_json::from_value(value).map_err(|source| ParseError::InvalidSnsEvent { source })?;
     if event.records.is_empty() {
         return Err(ParseError::NoRecords);
     }
-    parse_sns_event(&event)
-        .into_iter()
-        .map(|record| {
-            record
-                .map(|ok| ok.sms)
-                .map_err(|error| ParseError::InRecord {
-                    index: error.index,
-                    source: Box::new(error.source),
-                })
+    event
+        .records
+        .iter()
+        .enumerate()
+        .map(|(index, record)| {
+            InboundSms::from_json(&record.sns.message).map_err(|error| ParseError::InRecord {
+                index,
+                source: Box::new(error),
+            })
         })
         .collect()
-}
-
-/// Builds a Lambda SNS event around a raw two-way payload, as SNS would deliver it.
-///
-/// For the CLI and tests: the event is not signed (`Signature` is a placeholder, which
-/// Lambda never checks), and the region in the URLs is taken from `topic_arn`.
-pub fn wrap_in_sns_event(
-    payload_json: &str,
-    sns_message_id: &str,
-    topic_arn: &str,
-    timestamp: DateTime<Utc>,
-) -> SnsEvent {
-    let region = topic_arn
-        .split(':')
-        .nth(3)
-        .filter(|region| !region.is_empty())
-        .unwrap_or("us-east-1");
-    let host = format!("https://sns.{region}.amazonaws.com");
-
-    let mut message = SnsMessage::default();
-    message.sns_message_type = "Notification".to_owned();
-    message.message_id = sns_message_id.to_owned();
-    message.topic_arn = topic_arn.to_owned();
-    message.subject = None;
-    message.timestamp = timestamp;
-    message.signature_version = "1".to_owned();
-    message.signature = "EXAMPLE".to_owned();
-    message.signing_cert_url = format!("{host}/SimpleNotificationService-EXAMPLE.pem");
-    message.unsubscribe_url =
-        format!("{host}/?Action=Unsubscribe&SubscriptionArn={topic_arn}:{sns_message_id}");
-    message.message = payload_json.to_owned();
-
-    let mut record = SnsRecord::default();
-    record.event_source = "aws:sns".to_owned();
-    record.event_version = "1.0".to_owned();
-    record.event_subscription_arn = format!("{topic_arn}:{sns_message_id}");
-    record.sns = message;
-
-    let mut event = SnsEvent::default();
-    event.records = vec![record];
-    event
 }
 
 /// Writes a two-way SMS payload with End User Messaging's field names and field order.
@@ -533,6 +463,35 @@ mod tests {
         let mut payload = valid();
         payload[field] = value;
         payload.to_string()
+    }
+
+    /// A Lambda SNS event, as a recording's line, with one record per payload (the fields
+    /// SNS writes; `bridge-inbound`'s `wrap_in_sns_event` builds the typed event).
+    fn sns_line(payloads: &[&str]) -> String {
+        let records: Vec<Value> = payloads
+            .iter()
+            .enumerate()
+            .map(|(n, payload)| {
+                json!({
+                    "EventSource": "aws:sns",
+                    "EventVersion": "1.0",
+                    "EventSubscriptionArn": format!("{TOPIC}:m-{n}"),
+                    "Sns": {
+                        "Type": "Notification",
+                        "MessageId": format!("m-{n}"),
+                        "TopicArn": TOPIC,
+                        "Message": payload,
+                        "Timestamp": "2024-05-01T12:00:00.000Z",
+                        "SignatureVersion": "1",
+                        "Signature": "EXAMPLE",
+                        "SigningCertUrl": "https://sns.us-west-2.amazonaws.com/x.pem",
+                        "UnsubscribeUrl": "https://sns.us-west-2.amazonaws.com/?Action=Unsubscribe",
+                        "MessageAttributes": {}
+                    }
+                })
+            })
+            .collect();
+        json!({ "Records": records }).to_string()
     }
 
     fn without(field: &str) -> String {
@@ -790,76 +749,6 @@ mod tests {
     }
 
     #[test]
-    fn wrapped_event_looks_like_a_lambda_sns_notification() {
-        let payload = valid().to_string();
-        let at = DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let event = wrap_in_sns_event(&payload, "sns-1", TOPIC, at);
-        let json = serde_json::to_value(&event).unwrap();
-        let record = &json["Records"][0];
-        assert_eq!(record["EventSource"], "aws:sns");
-        assert_eq!(record["EventVersion"], "1.0");
-        assert_eq!(record["Sns"]["Type"], "Notification");
-        assert_eq!(record["Sns"]["MessageId"], "sns-1");
-        assert_eq!(record["Sns"]["TopicArn"], TOPIC);
-        assert_eq!(record["Sns"]["Message"], payload.as_str());
-        assert_eq!(record["Sns"]["Timestamp"], "2024-05-01T12:00:00Z");
-        assert!(
-            record["Sns"]["SigningCertUrl"]
-                .as_str()
-                .unwrap()
-                .contains("sns.us-west-2.")
-        );
-    }
-
-    #[test]
-    fn sns_event_records_are_parsed_in_order_and_fail_one_at_a_time() {
-        let at = Utc::now();
-        let mut event = wrap_in_sns_event(&valid().to_string(), "first", TOPIC, at);
-        let bad = wrap_in_sns_event(&without(field::MESSAGE_BODY), "second", TOPIC, at);
-        let third = wrap_in_sns_event(
-            &with(field::MESSAGE_BODY, json!("third")),
-            "third",
-            TOPIC,
-            at,
-        );
-        event.records.extend(bad.records);
-        event.records.extend(third.records);
-
-        let results = parse_sns_event(&event);
-        assert_eq!(results.len(), 3);
-        let first = results[0].as_ref().unwrap();
-        assert_eq!(first.sns_message_id, "first");
-        assert_eq!(first.sms.body, "Hi, my order never arrived");
-        let error = results[1].as_ref().unwrap_err();
-        assert_eq!(error.index, 1);
-        assert_eq!(error.sns_message_id, "second");
-        assert!(matches!(
-            error.source,
-            ParseError::MissingField {
-                field: "messageBody"
-            }
-        ));
-        assert!(
-            error.source().is_some(),
-            "the parse error is kept as the source"
-        );
-        assert_eq!(results[2].as_ref().unwrap().sms.body, "third");
-    }
-
-    #[test]
-    fn sns_message_that_is_not_json_is_a_record_error() {
-        let event = wrap_in_sns_event("STOP", "m-1", TOPIC, Utc::now());
-        let results = parse_sns_event(&event);
-        let error = results[0].as_ref().unwrap_err();
-        assert!(
-            matches!(error.source, ParseError::InvalidJson { .. }),
-            "{error:?}"
-        );
-    }
-
-    #[test]
     fn parse_line_reads_a_raw_payload_and_ignores_replay_keys() {
         let line = with("delay_ms", json!(250));
         let texts = parse_line(&line).unwrap();
@@ -869,12 +758,8 @@ mod tests {
 
     #[test]
     fn parse_line_reads_every_record_of_an_sns_event() {
-        let at = Utc::now();
-        let mut event = wrap_in_sns_event(&valid().to_string(), "a", TOPIC, at);
-        event.records.extend(
-            wrap_in_sns_event(&with(field::MESSAGE_BODY, json!("second")), "b", TOPIC, at).records,
-        );
-        let line = serde_json::to_string(&event).unwrap();
+        let second = with(field::MESSAGE_BODY, json!("second"));
+        let line = sns_line(&[&valid().to_string(), &second]);
         let texts = parse_line(&line).unwrap();
         let bodies: Vec<_> = texts.iter().map(|sms| sms.body.as_str()).collect();
         assert_eq!(bodies, ["Hi, my order never arrived", "second"]);
@@ -882,12 +767,8 @@ mod tests {
 
     #[test]
     fn parse_line_names_the_bad_record_and_its_inner_error() {
-        let at = Utc::now();
-        let mut event = wrap_in_sns_event(&valid().to_string(), "a", TOPIC, at);
-        event.records.extend(
-            wrap_in_sns_event(&with(field::MESSAGE_BODY, json!(" ")), "b", TOPIC, at).records,
-        );
-        let error = parse_line(&serde_json::to_string(&event).unwrap()).unwrap_err();
+        let blank = with(field::MESSAGE_BODY, json!(" "));
+        let error = parse_line(&sns_line(&[&valid().to_string(), &blank])).unwrap_err();
         assert!(
             matches!(&error, ParseError::InRecord { index: 1, .. }),
             "{error:?}"
@@ -1000,8 +881,7 @@ mod tests {
                 prop_assert!(sms.body.chars().count() <= MAX_BODY_CHARS);
             }
             let _ = parse_line(&text);
-            let event = wrap_in_sns_event(&text, "m", TOPIC, Utc::now());
-            let _ = parse_line(&serde_json::to_string(&event).unwrap());
+            let _ = parse_line(&sns_line(&[&text]));
         }
 
         #[test]
@@ -1020,8 +900,7 @@ mod tests {
             prop_assert_eq!(sms.inbound_message_id.as_str(), id.as_str());
             prop_assert_eq!(&sms.keyword, &None);
 
-            let event = wrap_in_sns_event(&text, "m", TOPIC, Utc::now());
-            let texts = parse_line(&serde_json::to_string(&event).unwrap()).unwrap();
+            let texts = parse_line(&sns_line(&[&text])).unwrap();
             prop_assert_eq!(texts, vec![sms]);
         }
     }

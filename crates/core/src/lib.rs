@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`phone`]: [`PhoneNumber`], always E.164, masked when printed.
 //! - [`ids`]: newtypes for every id, and redacting newtypes for the two secret tokens.
-//! - [`inbound`]: the End User Messaging two-way SMS payload and its SNS envelope.
+//! - [`inbound`]: the End User Messaging two-way SMS payload (and recordings of it; the
+//!   Lambda's SNS event is `bridge-inbound`'s).
 //! - [`keyword`]: opt-out / opt-in / help keyword classification.
 //! - [`session`]: the session record and the pure state machine that decides what to do
 //!   with an inbound text.

@@ -12,12 +12,15 @@
 //! # Layout
 //! - [`handler`]: [`Handler`], the inbound flow (parse, check the support line, interpret
 //!   the inbound machine's commands over the ports) and its error classification table.
+//! - [`envelope`]: the SNS event Lambda hands the function, and building one around a
+//!   payload.
 //! - [`outcome`]: [`Outcome`] per SMS and the [`Summary`] of an SNS event.
 //! - [`error`]: [`HandlerError`], retriable or not, and its Lambda `Diagnostic`.
 //! - [`config`]: the Lambda logging settings read from the environment.
 //! - [`logging`]: the tracing subscriber (JSON in Lambda).
 
 pub mod config;
+pub mod envelope;
 pub mod error;
 pub mod handler;
 pub mod logging;

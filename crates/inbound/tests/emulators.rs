@@ -17,9 +17,9 @@ use bridge_aws::{ClientSettings, Clients};
 use bridge_core::PhoneNumber;
 use bridge_core::config::Config;
 use bridge_core::ids::{ContactFlowId, ContactId, InboundMessageId, InstanceId, ItemId};
-use bridge_core::inbound::wrap_in_sns_event;
 use bridge_core::ports::{ChatApi, DeliveryTag, SessionStore, StartChat};
 use bridge_core::session::{Policy, Session, SessionKey, Status, text_digest};
+use bridge_inbound::envelope::wrap_in_sns_event;
 use bridge_inbound::{
     Handler, HandlerError, Outcome, Ports, ReceiptOutcome, RejectReason, attribute,
 };

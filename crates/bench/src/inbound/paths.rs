@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{Context as _, bail, ensure};
-use bridge_core::inbound::wrap_in_sns_event;
 use bridge_inbound::Outcome;
+use bridge_inbound::envelope::wrap_in_sns_event;
 use chrono::Utc;
 use futures_util::future::join_all;
 use serde_json::json;

@@ -18,7 +18,8 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sns::SnsEvent;
-use bridge_core::inbound::{self, field, wrap_in_sns_event};
+use bridge_core::inbound::{self, field};
+use bridge_inbound::envelope::wrap_in_sns_event;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};

@@ -47,7 +47,6 @@ use aws_lambda_events::event::sns::SnsEvent;
 use bridge_aws::{Clients, ConnectChat, DynamoSettings, DynamoStore, SdkConfig};
 use bridge_core::backoff::{self, BackoffPolicy};
 use bridge_core::config::Config;
-use bridge_core::inbound::{InboundRecord, parse_sns_event};
 use bridge_core::intake::{Intake, Rules, Text};
 use bridge_core::keyword::Keyword;
 use bridge_core::ports::{ChatApi, Clock, DedupeStore, SessionStore, SmsSender, SystemClock};
@@ -57,6 +56,7 @@ use chrono::TimeDelta;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use tracing::{Instrument, debug, error, field, info, info_span, warn};
 
+use crate::envelope::{InboundRecord, RecordError, parse_sns_event};
 use crate::error::{HandlerError, Step};
 use crate::outcome::{Outcome, RecordOutcome, RejectReason, Summary};
 
@@ -358,7 +358,7 @@ fn poll_delay(attempt: u32) -> Duration {
 }
 
 /// Logs a record that does not hold a valid text, with whatever numbers it has, masked.
-fn log_parse_rejection(rejected: &bridge_core::inbound::RecordError, raw: Option<&str>) {
+fn log_parse_rejection(rejected: &RecordError, raw: Option<&str>) {
     let (phone, support) = raw.map(masked_numbers).unwrap_or_default();
     let kind = rejected.source.kind();
     let field = rejected.source.field();

@@ -12,7 +12,8 @@ use bridge_core::ids::{
     ConnectionToken, ContactId, InboundMessageId, InstanceId, ItemId, ParticipantToken,
 };
 use bridge_core::menu::{MenuChange, MenuOption};
-use bridge_core::inbound::{InboundRecord, parse_line, wrap_in_sns_event};
+use bridge_core::inbound::parse_line;
+use bridge_inbound::envelope::{InboundRecord, wrap_in_sns_event};
 use bridge_core::ports::{
     ChatError, ChatReader, ChatStarter, ChatWriter, ConnectParticipant, Clock, Connected, ConnectionKind, DedupeStore, DeliveryTag, Marker, SentMessage, SessionStore,
     StartChat, StartedChat, StoreError, TranscriptPage, TranscriptStart,
