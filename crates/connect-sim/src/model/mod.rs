@@ -10,6 +10,20 @@
 //! asks [`Model::next_deadline`], sleeps until then and calls [`Model::expire`]. Token and
 //! URL expiries are checked lazily where they are used, and their bookkeeping is pruned on
 //! insertion.
+//!
+//! The operations are split by API, each file with its own `impl Model` block:
+//! - `connect.rs`: the Connect (admin) API, StartChatContact and StopContact (§2);
+//!   UpdateParticipantRoleConfig is in [`timers`] with the timers it sets.
+//! - `participant.rs`: the Participant API (§3), CreateParticipantConnection, SendMessage,
+//!   SendEvent, GetTranscript, DisconnectParticipant, with their ConnectionToken checks,
+//!   and the acceptance of WebSocket URLs (§5.1).
+//! - `control.rs`: the agent control API under `/sim`: contacts, the agent joining,
+//!   messaging and ending chats, full transcripts.
+//! - `idempotency.rs`: ClientToken bookkeeping (§1.5).
+//!
+//! This file keeps the [`Model`] state, the deadline reaper ([`Model::expire`]) and the
+//! helpers several APIs share: joining, appending messages and events, issuing
+//! connections, ending a chat.
 
 pub mod api;
 pub mod contact;
@@ -21,6 +35,11 @@ pub mod timers;
 pub mod transcript;
 pub mod validate;
 
+mod connect;
+mod control;
+mod idempotency;
+mod participant;
+
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
@@ -30,21 +49,14 @@ use tokio::time::Instant;
 use crate::config::SimConfig;
 use crate::error::ApiError;
 use crate::time::{Now, format_aws};
-use api::{
-    AgentJoinRequest, AgentJoinResponse, ChatMessage, ConnectionCredentials, ContactSummary,
-    CreateParticipantConnectionRequest, CreateParticipantConnectionResponse,
-    DisconnectParticipantRequest, FullTranscript, GetTranscriptRequest, GetTranscriptResponse,
-    SendEventRequest, SendMessageRequest, SendResponse, StartChatContactRequest,
-    StartChatContactResponse, StopContactRequest, Websocket,
-};
-use contact::{Author, Contact, Participant, Status};
+use api::{ConnectionCredentials, CreateParticipantConnectionResponse, SendResponse, Websocket};
+use contact::{Author, Contact, Status};
+use idempotency::{IdempotencyKey, Reply};
 use ids::{ConnectionToken, ContactId, ItemId, ParticipantId, ParticipantToken, SocketKey};
-use item::{Item, ItemType, MessageMetadata, Receipt, Role, View, event};
-use rules::{ContentError, EventKind, Sender};
+use item::{Item, ItemType, MessageMetadata, Receipt, View, event};
+use rules::EventKind;
 use timers::{Phase, TimerRole};
-use validate::{
-    ConnectionTypes, parse_connection_types, parse_page_request, required, validate_start,
-};
+use validate::ConnectionTypes;
 
 /// Socket work produced by an operation, applied in order by the caller.
 #[derive(Debug, Clone)]
@@ -114,29 +126,6 @@ enum Deadline {
     },
 }
 
-/// Operations that honour ClientToken (§1.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum IdempotentOp {
-    StartChatContact,
-    SendMessage,
-    SendEvent,
-    DisconnectParticipant,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct IdempotencyKey {
-    op: IdempotentOp,
-    scope: String,
-    token: String,
-}
-
-#[derive(Debug, Clone)]
-enum Reply {
-    StartChat(StartChatContactResponse),
-    Send(SendResponse),
-    Disconnect,
-}
-
 #[derive(Debug, Clone)]
 struct Grant {
     contact: ContactId,
@@ -157,9 +146,6 @@ struct Limits {
     past_items_forward: bool,
     archive_prefix: Option<String>,
 }
-
-/// Display name used when the agent API gives none.
-const DEFAULT_AGENT_NAME: &str = "Agent";
 
 /// The whole emulated service state.
 #[derive(Debug)]
@@ -229,529 +215,6 @@ impl Model {
         }
     }
 
-    // ----- Connect (admin) API -------------------------------------------------------------
-
-    /// StartChatContact (§2.1, §6.5). `ws_base` is `ws://host` for `ConnectionTypes`.
-    ///
-    /// # Errors
-    /// InvalidRequestException for bad input, ResourceNotFoundException for an unknown
-    /// persistent-chat source or related contact, LimitExceededException over the
-    /// concurrent-chat quota.
-    pub fn start_chat(
-        &mut self,
-        request: StartChatContactRequest,
-        ws_base: &str,
-        now: Now,
-    ) -> Result<StartChatContactResponse, ApiError> {
-        let input = validate_start(&request)?;
-        let key = request.client_token.as_ref().map(|token| IdempotencyKey {
-            op: IdempotentOp::StartChatContact,
-            scope: input.instance_id.clone(),
-            token: token.clone(),
-        });
-        if let Some(Reply::StartChat(reply)) = key.as_ref().and_then(|k| self.idempotency.get(k)) {
-            return Ok(reply.clone());
-        }
-        if let Some(limit) = self.limits.concurrent_chat_limit
-            && self.active >= limit
-        {
-            return Err(ApiError::limit_exceeded(format!(
-                "the instance already has {limit} active chats"
-            )));
-        }
-        let continued_from = self.resolve_persistent_source(&request, &input.instance_id)?;
-        if let Some(related) = &request.related_contact_id
-            && !self.contacts.contains_key(&ContactId::from_client(related))
-        {
-            return Err(ApiError::not_found(format!(
-                "RelatedContactId {related} not found"
-            )));
-        }
-
-        let contact_id = ContactId::random();
-        let token = ParticipantToken::random();
-        let customer = Participant {
-            id: ParticipantId::random(),
-            role: Role::Customer,
-            display_name: input.display_name.clone(),
-            token: Some(token.clone()),
-            joined: false,
-            left: false,
-        };
-        let customer_id = customer.id.clone();
-        let duration = input
-            .duration_minutes
-            .map_or(self.limits.default_chat_duration, |m| {
-                Duration::from_secs(u64::try_from(m).unwrap_or(0) * 60)
-            });
-        let mut contact = Contact::new(
-            contact_id.clone(),
-            input.instance_id.clone(),
-            request.attributes.clone().unwrap_or_default(),
-            customer,
-            now.wall,
-            now.mono + duration,
-        );
-        contact.supported_types = request.supported_messaging_content_types.clone();
-        contact.continued_from = continued_from.clone();
-        let connect_deadline = now.mono + self.limits.customer_connect_timeout;
-        contact.connect_deadline = Some(connect_deadline);
-        self.deadlines.insert((
-            connect_deadline,
-            Deadline::CustomerConnect(contact_id.clone()),
-        ));
-        self.deadlines
-            .insert((contact.end_deadline, Deadline::ChatEnd(contact_id.clone())));
-        self.participant_tokens
-            .insert(token.clone(), (contact_id.clone(), customer_id.clone()));
-        self.contacts.insert(contact_id.clone(), contact);
-        self.order.push(contact_id.clone());
-        self.active += 1;
-
-        if let Some(initial) = input.initial_message {
-            self.mark_joined(&contact_id, &customer_id, now);
-            self.append_message(
-                &contact_id,
-                &customer_id,
-                initial.content_type,
-                initial.content,
-                now,
-            );
-        }
-
-        let mut response = StartChatContactResponse {
-            contact_id: contact_id.to_string(),
-            participant_id: customer_id.to_string(),
-            participant_token: token.expose().to_owned(),
-            continued_from_contact_id: continued_from.map(|c| c.to_string()),
-            connection_credentials: None,
-            websocket: None,
-        };
-        if let Some(types) = &input.connection_types {
-            self.customer_connected(&contact_id, &customer_id, now);
-            let issued = self.issue_connection(&contact_id, &customer_id, types, ws_base, now);
-            response.connection_credentials = issued.connection_credentials;
-            response.websocket = issued.websocket;
-        }
-        if let Some(key) = key {
-            self.remember(key, Reply::StartChat(response.clone()), now);
-        }
-        Ok(response)
-    }
-
-    /// StopContact (§2.2): ends the chat; an ended chat is a no-op.
-    ///
-    /// # Errors
-    /// InvalidRequestException for missing ids, ResourceNotFoundException for an unknown
-    /// contact or one of another instance.
-    pub fn stop_contact(&mut self, request: &StopContactRequest, now: Now) -> Result<(), ApiError> {
-        let contact_id = required(
-            request.contact_id.as_deref(),
-            "ContactId",
-            1..=256,
-            ApiError::invalid_request,
-        )?;
-        let instance_id = required(
-            request.instance_id.as_deref(),
-            "InstanceId",
-            1..=100,
-            ApiError::invalid_request,
-        )?;
-        let id = ContactId::from_client(contact_id);
-        match self.contacts.get(&id) {
-            Some(contact) if contact.instance_id == instance_id => {
-                self.end_contact(&id, None, "StopContact", now);
-                Ok(())
-            }
-            _ => Err(ApiError::not_found(format!(
-                "contact {contact_id} not found in instance {instance_id}"
-            ))),
-        }
-    }
-
-    // ----- Participant API -----------------------------------------------------------------
-
-    /// CreateParticipantConnection (§3.1) with a ParticipantToken.
-    ///
-    /// # Errors
-    /// AccessDeniedException for an unknown token or an ended chat, ValidationException for a
-    /// bad `Type`.
-    pub fn create_connection(
-        &mut self,
-        participant_token: &str,
-        request: &CreateParticipantConnectionRequest,
-        ws_base: &str,
-        now: Now,
-    ) -> Result<CreateParticipantConnectionResponse, ApiError> {
-        let (contact_id, participant_id) = self
-            .participant_tokens
-            .get(&ParticipantToken::from_client(participant_token))
-            .cloned()
-            .ok_or_else(|| ApiError::access_denied("invalid participant token"))?;
-        self.require_live(&contact_id, &participant_id)?;
-        let connect = request.connect_participant.unwrap_or(false);
-        let types = match &request.connection_type {
-            None if connect => None,
-            None => {
-                return Err(ApiError::validation(
-                    "Type is required unless ConnectParticipant is true",
-                ));
-            }
-            Some(list) => Some(parse_connection_types(list, ApiError::validation)?),
-        };
-        self.customer_connected(&contact_id, &participant_id, now);
-        Ok(match types {
-            None => CreateParticipantConnectionResponse::default(),
-            Some(types) => {
-                self.issue_connection(&contact_id, &participant_id, &types, ws_base, now)
-            }
-        })
-    }
-
-    /// SendMessage (§3.2).
-    ///
-    /// # Errors
-    /// AccessDeniedException for a bad/expired token or ended chat, ValidationException for
-    /// content rules.
-    pub fn send_message(
-        &mut self,
-        connection_token: &str,
-        request: &SendMessageRequest,
-        now: Now,
-    ) -> Result<SendResponse, ApiError> {
-        let (contact_id, participant_id) = self.authorize(connection_token, now)?;
-        let key = idempotency_key(
-            IdempotentOp::SendMessage,
-            &participant_id,
-            &request.client_token,
-        );
-        if let Some(Reply::Send(reply)) = key.as_ref().and_then(|k| self.idempotency.get(k)) {
-            return Ok(reply.clone());
-        }
-        let content_type = required(
-            request.content_type.as_deref(),
-            "ContentType",
-            1..=100,
-            ApiError::validation,
-        )?;
-        let content = request
-            .content
-            .as_deref()
-            .ok_or_else(|| ApiError::validation("Content is required"))?;
-        let supported = self
-            .contacts
-            .get(&contact_id)
-            .and_then(|c| c.supported_types.clone());
-        let content_type = rules::check_message(
-            content_type,
-            content,
-            supported.as_deref(),
-            Sender::Participant,
-        )
-        .map_err(|e| ApiError::validation(e.to_string()))?;
-        let reply = self.append_message(
-            &contact_id,
-            &participant_id,
-            content_type,
-            content.to_owned(),
-            now,
-        );
-        if let Some(key) = key {
-            self.remember(key, Reply::Send(reply.clone()), now);
-        }
-        Ok(reply)
-    }
-
-    /// SendEvent (§3.3): typing is broadcast only, receipts update the message and are
-    /// broadcast as MESSAGEMETADATA, connection.acknowledged marks the caller connected.
-    ///
-    /// # Errors
-    /// AccessDeniedException for a bad/expired token or ended chat, ValidationException for an
-    /// unknown event type or a malformed receipt.
-    pub fn send_event(
-        &mut self,
-        connection_token: &str,
-        request: &SendEventRequest,
-        now: Now,
-    ) -> Result<SendResponse, ApiError> {
-        let (contact_id, participant_id) = self.authorize(connection_token, now)?;
-        let key = idempotency_key(
-            IdempotentOp::SendEvent,
-            &participant_id,
-            &request.client_token,
-        );
-        if let Some(Reply::Send(reply)) = key.as_ref().and_then(|k| self.idempotency.get(k)) {
-            return Ok(reply.clone());
-        }
-        let content_type = required(
-            request.content_type.as_deref(),
-            "ContentType",
-            1..=100,
-            ApiError::validation,
-        )?;
-        let kind = rules::event_kind(content_type).ok_or_else(|| {
-            ApiError::validation(format!("unsupported event ContentType {content_type:?}"))
-        })?;
-        if let Some(content) = &request.content {
-            let len = content.chars().count();
-            if len == 0 || len > rules::MAX_CONTENT_CHARS {
-                return Err(ApiError::validation("Content must have 1-16384 characters"));
-            }
-        }
-        let reply = self.apply_event(
-            &contact_id,
-            &participant_id,
-            kind,
-            request.content.clone(),
-            now,
-        )?;
-        if let Some(key) = key {
-            self.remember(key, Reply::Send(reply.clone()), now);
-        }
-        Ok(reply)
-    }
-
-    /// GetTranscript (§3.4); paging rules in [`transcript`].
-    ///
-    /// # Errors
-    /// AccessDeniedException for a bad/expired token or ended chat, ValidationException for bad
-    /// paging parameters.
-    pub fn get_transcript(
-        &self,
-        connection_token: &str,
-        request: &GetTranscriptRequest,
-        now: Now,
-    ) -> Result<GetTranscriptResponse, ApiError> {
-        let (contact_id, _) = if self.limits.transcript_after_end {
-            self.authorize_read(connection_token, now)?
-        } else {
-            self.authorize(connection_token, now)?
-        };
-        let contact = self
-            .contacts
-            .get(&contact_id)
-            .ok_or_else(|| ApiError::access_denied("chat not found"))?;
-        if let Some(asked) = &request.contact_id
-            && asked != contact.id.as_str()
-            && asked != contact.initial.as_str()
-        {
-            return Err(ApiError::validation(format!(
-                "ContactId {asked} is not in the current contact chain"
-            )));
-        }
-        let mut page_request = parse_page_request(request, &contact_id)?;
-        page_request.past_forward = self.limits.past_items_forward;
-        let view = self.view(&contact_id);
-        let stored: Vec<&item::StoredItem> = view.iter().map(|(item, _)| *item).collect();
-        let current_start = view
-            .iter()
-            .take_while(|(_, owner)| *owner != &contact.id)
-            .count();
-        let page = transcript::select(&stored, current_start, &contact_id, &page_request)
-            .map_err(|e| ApiError::validation(e.to_string()))?;
-        let transcript = page
-            .indices
-            .iter()
-            .map(|&i| render_in_view(view[i], &contact.id))
-            .collect();
-        Ok(GetTranscriptResponse {
-            initial_contact_id: contact.initial.to_string(),
-            transcript,
-            next_token: page.next.map(|c| c.encode()),
-        })
-    }
-
-    /// DisconnectParticipant (§3.5): the customer leaving ends the chat.
-    ///
-    /// # Errors
-    /// AccessDeniedException for a bad/expired token or ended chat.
-    pub fn disconnect(
-        &mut self,
-        connection_token: &str,
-        request: &DisconnectParticipantRequest,
-        now: Now,
-    ) -> Result<(), ApiError> {
-        let (contact_id, participant_id) = self.authorize(connection_token, now)?;
-        let key = idempotency_key(
-            IdempotentOp::DisconnectParticipant,
-            &participant_id,
-            &request.client_token,
-        );
-        if key
-            .as_ref()
-            .is_some_and(|k| self.idempotency.contains_key(k))
-        {
-            return Ok(());
-        }
-        self.end_contact(
-            &contact_id,
-            Some(&participant_id),
-            "participant disconnected",
-            now,
-        );
-        if let Some(key) = key {
-            self.remember(key, Reply::Disconnect, now);
-        }
-        Ok(())
-    }
-
-    /// Accepts a WebSocket URL key once, within its validity (§5.1).
-    ///
-    /// # Errors
-    /// [`SocketRefusal`] for unknown/used, expired URLs and ended chats.
-    pub fn open_socket(&mut self, key: &str, now: Now) -> Result<SocketGrant, SocketRefusal> {
-        let grant = self
-            .pending_sockets
-            .remove(&SocketKey::from_client(key))
-            .ok_or(SocketRefusal::Unknown)?;
-        if now.mono > grant.expires {
-            return Err(SocketRefusal::Expired);
-        }
-        match self.contacts.get(&grant.contact) {
-            Some(contact) if !contact.is_ended() => Ok(SocketGrant {
-                contact: grant.contact,
-                participant: grant.participant,
-            }),
-            _ => Err(SocketRefusal::Ended),
-        }
-    }
-
-    /// Whether a contact is still live (sockets use it when they subscribe).
-    #[must_use]
-    pub fn is_live(&self, contact: &ContactId) -> bool {
-        self.contacts.get(contact).is_some_and(|c| !c.is_ended())
-    }
-
-    // ----- Control API ---------------------------------------------------------------------
-
-    /// Every contact, in start order.
-    #[must_use]
-    pub fn list_contacts(&self) -> Vec<ContactSummary> {
-        self.order
-            .iter()
-            .filter_map(|id| self.contacts.get(id))
-            .map(summarize)
-            .collect()
-    }
-
-    /// One contact.
-    #[must_use]
-    pub fn contact_summary(&self, id: &ContactId) -> Option<ContactSummary> {
-        self.contacts.get(id).map(summarize)
-    }
-
-    /// The agent joins (idempotent: a present agent is returned as is).
-    ///
-    /// # Errors
-    /// ResourceNotFoundException for an unknown contact, ConflictException for an ended chat,
-    /// ValidationException for a bad display name.
-    pub fn agent_join(
-        &mut self,
-        id: &ContactId,
-        request: &AgentJoinRequest,
-        now: Now,
-    ) -> Result<AgentJoinResponse, ApiError> {
-        let name = request
-            .display_name
-            .clone()
-            .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_owned());
-        if name.is_empty() || name.chars().count() > 256 {
-            return Err(ApiError::validation(
-                "DisplayName must have 1-256 characters",
-            ));
-        }
-        let agent = self.ensure_agent(id, name, now)?;
-        Ok(AgentJoinResponse {
-            participant_id: agent.0.to_string(),
-            display_name: agent.1,
-        })
-    }
-
-    /// An agent message (joins the agent first if needed).
-    ///
-    /// # Errors
-    /// ResourceNotFoundException, ConflictException (ended), ValidationException (content).
-    pub fn agent_message(
-        &mut self,
-        id: &ContactId,
-        request: &ChatMessage,
-        now: Now,
-    ) -> Result<SendResponse, ApiError> {
-        let content_type = request
-            .content_type
-            .as_deref()
-            .unwrap_or(item::message::TEXT_PLAIN);
-        let content = request
-            .content
-            .as_deref()
-            .ok_or_else(|| ApiError::validation("Content is required"))?;
-        let supported = self
-            .contacts
-            .get(id)
-            .ok_or_else(|| ApiError::not_found(format!("contact {id} not found")))?
-            .supported_types
-            .clone();
-        let content_type =
-            rules::check_message(content_type, content, supported.as_deref(), Sender::Agent)
-                .map_err(|e: ContentError| ApiError::validation(e.to_string()))?;
-        let (agent_id, _) = self.ensure_agent(id, DEFAULT_AGENT_NAME.to_owned(), now)?;
-        Ok(self.append_message(id, &agent_id, content_type, content.to_owned(), now))
-    }
-
-    /// An agent event: typing or a receipt (joins the agent first if needed).
-    ///
-    /// # Errors
-    /// ResourceNotFoundException, ConflictException (ended), ValidationException.
-    pub fn agent_event(
-        &mut self,
-        id: &ContactId,
-        request: &SendEventRequest,
-        now: Now,
-    ) -> Result<SendResponse, ApiError> {
-        let content_type = request.content_type.as_deref().unwrap_or(event::TYPING);
-        let kind = rules::event_kind(content_type)
-            .filter(|k| *k != EventKind::ConnectionAcknowledged)
-            .ok_or_else(|| {
-                ApiError::validation(format!("unsupported event ContentType {content_type:?}"))
-            })?;
-        let (agent_id, _) = self.ensure_agent(id, DEFAULT_AGENT_NAME.to_owned(), now)?;
-        self.apply_event(id, &agent_id, kind, request.content.clone(), now)
-    }
-
-    /// Ends a chat from the agent side.
-    ///
-    /// # Errors
-    /// ResourceNotFoundException for an unknown contact.
-    pub fn agent_end(&mut self, id: &ContactId, now: Now) -> Result<(), ApiError> {
-        let agent = self
-            .contacts
-            .get(id)
-            .ok_or_else(|| ApiError::not_found(format!("contact {id} not found")))?
-            .agent()
-            .map(|a| a.id.clone());
-        self.end_contact(id, agent.as_ref(), "ended by the agent", now);
-        Ok(())
-    }
-
-    /// The whole view of a contact, oldest first.
-    ///
-    /// # Errors
-    /// ResourceNotFoundException for an unknown contact.
-    pub fn full_transcript(&self, id: &ContactId) -> Result<FullTranscript, ApiError> {
-        let contact = self
-            .contacts
-            .get(id)
-            .ok_or_else(|| ApiError::not_found(format!("contact {id} not found")))?;
-        Ok(FullTranscript {
-            initial_contact_id: contact.initial.to_string(),
-            transcript: self
-                .view(id)
-                .into_iter()
-                .map(|entry| render_in_view(entry, id))
-                .collect(),
-        })
-    }
-
     // ----- Timers --------------------------------------------------------------------------
 
     /// The earliest lifecycle deadline.
@@ -794,89 +257,6 @@ impl Model {
     }
 
     // ----- Internals -----------------------------------------------------------------------
-
-    fn authorize(&self, token: &str, now: Now) -> Result<(ContactId, ParticipantId), ApiError> {
-        let grant = self
-            .connection_tokens
-            .get(&ConnectionToken::from_client(token))
-            .ok_or_else(|| ApiError::access_denied("invalid connection token"))?;
-        if now.mono > grant.expires {
-            return Err(ApiError::access_denied("connection token expired"));
-        }
-        self.require_live(&grant.contact, &grant.participant)?;
-        Ok((grant.contact.clone(), grant.participant.clone()))
-    }
-
-    /// As [`Self::authorize`], but an unexpired token keeps reading its chat after the chat
-    /// ended (`SimConfig::transcript_after_end`).
-    fn authorize_read(
-        &self,
-        token: &str,
-        now: Now,
-    ) -> Result<(ContactId, ParticipantId), ApiError> {
-        let grant = self
-            .connection_tokens
-            .get(&ConnectionToken::from_client(token))
-            .ok_or_else(|| ApiError::access_denied("invalid connection token"))?;
-        if now.mono > grant.expires {
-            return Err(ApiError::access_denied("connection token expired"));
-        }
-        if !self.contacts.contains_key(&grant.contact) {
-            return Err(ApiError::access_denied("chat not found"));
-        }
-        Ok((grant.contact.clone(), grant.participant.clone()))
-    }
-
-    fn require_live(
-        &self,
-        contact: &ContactId,
-        participant: &ParticipantId,
-    ) -> Result<(), ApiError> {
-        let contact = self
-            .contacts
-            .get(contact)
-            .ok_or_else(|| ApiError::access_denied("chat not found"))?;
-        if contact.is_ended() {
-            return Err(ApiError::access_denied("the chat has ended"));
-        }
-        if contact.participant(participant).is_none_or(|p| p.left) {
-            return Err(ApiError::access_denied("participant has left the chat"));
-        }
-        Ok(())
-    }
-
-    fn resolve_persistent_source(
-        &self,
-        request: &StartChatContactRequest,
-        instance_id: &str,
-    ) -> Result<Option<ContactId>, ApiError> {
-        let Some(persistent) = &request.persistent_chat else {
-            return Ok(None);
-        };
-        let source = persistent.source_contact_id.as_deref().unwrap_or_default();
-        let id = ContactId::from_client(source);
-        let contact = self
-            .contacts
-            .get(&id)
-            .filter(|c| c.instance_id == instance_id)
-            .ok_or_else(|| ApiError::not_found(format!("SourceContactId {source} not found")))?;
-        if persistent.rehydration_type.as_deref() == Some("ENTIRE_PAST_SESSION")
-            && contact.initial != contact.id
-        {
-            return Err(ApiError::invalid_request(
-                "ENTIRE_PAST_SESSION needs the initial contact id of the past session",
-            ));
-        }
-        if !contact.is_ended() {
-            return Err(ApiError::invalid_request(format!(
-                "SourceContactId {source} has not ended; only ended chats can be continued"
-            )));
-        }
-        // ENTIRE_PAST_SESSION continues from the session's most recently ended contact; with
-        // no transfers in the emulator every session has exactly one contact, so both
-        // rehydration types continue from the source itself.
-        Ok(Some(contact.id.clone()))
-    }
 
     /// The view of a contact: ancestors' items (oldest first), then its own.
     fn view(&self, id: &ContactId) -> Vec<(&item::StoredItem, &ContactId)> {
@@ -946,38 +326,6 @@ impl Model {
             contact: contact_id.clone(),
             item: Box::new(item),
         });
-    }
-
-    fn ensure_agent(
-        &mut self,
-        id: &ContactId,
-        name: String,
-        now: Now,
-    ) -> Result<(ParticipantId, String), ApiError> {
-        let contact = self
-            .contacts
-            .get_mut(id)
-            .ok_or_else(|| ApiError::not_found(format!("contact {id} not found")))?;
-        if contact.is_ended() {
-            return Err(ApiError::conflict("the chat has ended"));
-        }
-        if let Some(agent) = contact.agent() {
-            return Ok((agent.id.clone(), agent.display_name.clone()));
-        }
-        let agent = Participant {
-            id: ParticipantId::random(),
-            role: Role::Agent,
-            display_name: name.clone(),
-            token: None,
-            joined: false,
-            left: false,
-        };
-        let agent_id = agent.id.clone();
-        contact.participants.push(agent);
-        contact.status = Status::Active;
-        self.mark_joined(id, &agent_id, now);
-        self.start_timers(id, true, now);
-        Ok((agent_id, name))
     }
 
     fn append_message(
@@ -1256,20 +604,6 @@ impl Model {
         }
     }
 
-    fn remember(&mut self, key: IdempotencyKey, reply: Reply, now: Now) {
-        while let Some((at, _)) = self.idempotency_queue.front() {
-            if *at > now.mono {
-                break;
-            }
-            if let Some((_, old)) = self.idempotency_queue.pop_front() {
-                self.idempotency.remove(&old);
-            }
-        }
-        let expires = now.mono + self.limits.idempotency_window;
-        self.idempotency_queue.push_back((expires, key.clone()));
-        self.idempotency.insert(key, reply);
-    }
-
     fn prune(&mut self, now: Instant) {
         self.prune_pending_sockets(now);
         self.prune_connection_tokens(now);
@@ -1296,18 +630,6 @@ impl Model {
             }
         }
     }
-}
-
-fn idempotency_key(
-    op: IdempotentOp,
-    participant: &ParticipantId,
-    token: &Option<String>,
-) -> Option<IdempotencyKey> {
-    token.as_ref().map(|token| IdempotencyKey {
-        op,
-        scope: participant.to_string(),
-        token: token.clone(),
-    })
 }
 
 fn render_in_view(entry: (&item::StoredItem, &ContactId), current: &ContactId) -> Item {
@@ -1342,30 +664,6 @@ fn receipt_frame(
         related_contact_id: None,
         contact_id: Some(contact.to_string()),
         initial_contact_id: Some(initial.to_string()),
-    }
-}
-
-fn summarize(contact: &Contact) -> ContactSummary {
-    ContactSummary {
-        contact_id: contact.id.to_string(),
-        initial_contact_id: contact.initial.to_string(),
-        status: contact.status,
-        attributes: contact.attributes.clone(),
-        customer_display_name: contact
-            .customer()
-            .map(|c| c.display_name.clone())
-            .unwrap_or_default(),
-        started_at: format_aws(contact.started_at),
-        ended_at: contact.ended_at.map(format_aws),
-        agent_display_name: contact.agent().map(|a| a.display_name.clone()),
-        continued_from_contact_id: contact.continued_from.as_ref().map(ToString::to_string),
-        timers: contact.timers.applied.summary(),
-        pending_timers: contact
-            .timers
-            .pending
-            .as_ref()
-            .map(timers::TimerConfig::summary),
-        subscribed_sockets: None,
     }
 }
 

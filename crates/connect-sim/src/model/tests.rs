@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+use super::api::{
+    AgentJoinRequest, ChatMessage, CreateParticipantConnectionRequest,
+    DisconnectParticipantRequest, GetTranscriptRequest, SendEventRequest, SendMessageRequest,
+    StartChatContactRequest, StartChatContactResponse, StopContactRequest,
+};
+use super::item::Role;
 use super::*;
 
 const WS: &str = "ws://127.0.0.1:1";
