@@ -10,7 +10,7 @@
 //! The machine performs no I/O. [`Intake::begin`] and [`Intake::step`] hand out one
 //! [`Command`] at a time (read the session, write it, start a chat, send a part…); the
 //! caller performs it over the ports and reports what it observed ([`Observed`]), with
-//! the time ([`Moment`]). The inbound handler (`crates/inbound/src/handler/mod.rs`) is
+//! the time ([`Moment`]). The inbound handler (`crates/inbound/src/handler/interpret.rs`) is
 //! such an interpreter; the property tests in `crates/core/tests/intake.rs` are another,
 //! over a model of the store and of Connect with every interleaving and injected fault.
 //!

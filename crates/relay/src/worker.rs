@@ -192,7 +192,7 @@ enum CatchUp {
 
 /// What became of one item's SMS.
 enum Delivery {
-    SmsKind,
+    Sent,
     Dropped,
     Cancelled,
 }
@@ -844,7 +844,7 @@ impl Worker {
                     return Ok(None);
                 }
                 match self.deliver(Some(&item.id), sent, &parts, frame_at).await? {
-                    Delivery::SmsKind => {
+                    Delivery::Sent => {
                         if !self.write_cursor(&item.id, &menu).await? {
                             info!("session moved to another chat");
                             return Ok(Some(Exit::Moved));
@@ -876,7 +876,7 @@ impl Worker {
                     .await?
                 {
                     Delivery::Cancelled => Ok(Some(Exit::Stopped)),
-                    Delivery::SmsKind | Delivery::Dropped => Ok(None),
+                    Delivery::Sent | Delivery::Dropped => Ok(None),
                 }
             }
         }
@@ -931,7 +931,7 @@ impl Worker {
         }
         self.shared.metrics.relayed(sent.as_str());
         debug!(kind = sent.as_str(), parts = parts.len(), "relayed as sms");
-        Ok(Delivery::SmsKind)
+        Ok(Delivery::Sent)
     }
 
     /// Publishes one SMS part. Every failure but one that can never pass for this message

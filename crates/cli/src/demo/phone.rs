@@ -130,7 +130,7 @@ impl Phone {
                     .next()
                     .map(|record| record.outcome)
                     .unwrap_or(Outcome::Duplicate);
-                let sent = sent_of(&outcome);
+                let sent = result_of(&outcome);
                 let note = sent.description.clone();
                 (Ok(sent), note)
             }
@@ -209,7 +209,7 @@ impl Phone {
     }
 }
 
-fn sent_of(outcome: &Outcome) -> PhoneResult {
+fn result_of(outcome: &Outcome) -> PhoneResult {
     let (contact_id, started) = match outcome {
         Outcome::Delivered {
             contact_id,

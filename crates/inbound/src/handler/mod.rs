@@ -28,6 +28,7 @@
 //! | keyword reply to a number SNS says opted out | acknowledged, WARN |
 //! | throttling, 5xx, timeouts (store, Connect, SNS) | `Err`, `Retriable.*` |
 //! | the chat another invocation starts is not active in time | `Err`, `Retriable.StartPending` |
+//! | the inbound machine gets an answer it did not ask for (a bug) | `Err`, `Permanent.Internal` |
 //! | StartChatContact / CreateParticipantConnection / GetTranscript / Disconnect 4xx, store `Other`/`Corrupt`, SNS `Invalid`/`Other` | `Err`, `Permanent.*` |
 //!
 //! The last row is misconfiguration or corrupt data (unknown contact flow, missing IAM
