@@ -2,8 +2,9 @@
 //! the relay's own knobs (owner id, admin address, lease and keep-alive timings, limits).
 //!
 //! Read once at start-up. Every missing or bad variable, core or relay, is reported by name
-//! in one [`ConfigError`], so an operator fixes a deployment in one pass. This module and
-//! `bridge_core::config` are the only places that read the environment.
+//! in one [`ConfigError`], so an operator fixes a deployment in one pass. The relay's
+//! variables are read after the shared ones, by the same reader
+//! (`bridge_core::config::env::Reader`), into the same list.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -294,7 +295,10 @@ pub struct Config {
 /// # Errors
 /// When the variable is set but is not a socket address.
 pub fn admin_addr_from_env() -> Result<SocketAddr, std::net::AddrParseError> {
-    let value = std::env::var(ADMIN_ADDR).unwrap_or_default();
+    let value = match Lookup::process(ADMIN_ADDR) {
+        Lookup::Value(value) => value,
+        Lookup::Unset | Lookup::NotUnicode => String::new(),
+    };
     let value = value.trim();
     if value.is_empty() {
         DEFAULT_ADMIN_ADDR.parse()
