@@ -17,6 +17,7 @@
 //! [`Command::Finish`] ends a run. On a failure the caller reports the error of the
 //! command that failed ([`Failure::Io`]): only it knows the cause.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -543,7 +544,7 @@ impl State {
 #[derive(Debug)]
 pub struct Intake {
     text: Text,
-    rules: Rules,
+    rules: Arc<Rules>,
     state: State,
     at: Moment,
     decisions: u32,
@@ -557,8 +558,8 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// A run for `text` under `rules`.
-    pub fn new(text: Text, rules: Rules) -> Self {
+    /// A run for `text` under `rules` (shared: one copy serves every text of a process).
+    pub fn new(text: Text, rules: Arc<Rules>) -> Self {
         Self {
             text,
             rules,
@@ -1607,14 +1608,14 @@ mod tests {
         let text = Text::new(InboundMessageId::new("sms-1").unwrap(), key, 0, body).unwrap();
         Intake::new(
             text,
-            Rules {
+            Arc::new(Rules {
                 policy: Policy::default(),
                 persistent_chat: false,
                 wait_for_start: Duration::from_secs(20),
                 opt_out_text: None,
                 opt_in_text: None,
                 help_text: "help".to_owned(),
-            },
+            }),
         )
     }
 

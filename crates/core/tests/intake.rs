@@ -30,6 +30,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bridge_core::PhoneNumber;
@@ -452,7 +453,7 @@ impl Case {
         );
         self.started += 1;
         let began = self.world.now;
-        let mut intake = Intake::new(self.texts[text].clone(), rules());
+        let mut intake = Intake::new(self.texts[text].clone(), Arc::new(rules()));
         let next = intake.begin(self.moment(began));
         self.runs.push(Run {
             text,

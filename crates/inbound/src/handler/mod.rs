@@ -137,8 +137,8 @@ pub struct Handler {
     sms: Arc<dyn SmsSender>,
     clock: Arc<dyn Clock>,
     config: Config,
-    /// What the inbound machine needs of `config`.
-    rules: Rules,
+    /// What the inbound machine needs of `config`, shared by every text's run.
+    rules: Arc<Rules>,
 }
 
 impl std::fmt::Debug for Handler {
@@ -154,7 +154,7 @@ impl Handler {
     /// A handler over `ports`. The policy's takeover age comes from `config`.
     pub fn new(ports: Ports, config: Config) -> Self {
         let defaults = Policy::default();
-        let rules = Rules {
+        let rules = Arc::new(Rules {
             policy: Policy {
                 takeover_after: TimeDelta::from_std(config.start_takeover)
                     .unwrap_or(defaults.takeover_after),
@@ -165,7 +165,7 @@ impl Handler {
             opt_out_text: config.opt_out_text.clone(),
             opt_in_text: config.opt_in_text.clone(),
             help_text: config.help_text.clone(),
-        };
+        });
         Self {
             sessions: ports.sessions,
             dedupe: ports.dedupe,
@@ -179,7 +179,7 @@ impl Handler {
 
     /// Replaces the decision policy (tests shorten the refresh margin, for instance).
     pub fn with_policy(mut self, policy: Policy) -> Self {
-        self.rules.policy = policy;
+        Arc::make_mut(&mut self.rules).policy = policy;
         self
     }
 
@@ -338,7 +338,7 @@ impl Handler {
             "text received"
         );
         let handled = self
-            .interpret(Intake::new(text, self.rules.clone()), line)
+            .interpret(Intake::new(text, Arc::clone(&self.rules)), line)
             .await?;
         Ok(Outcome::from(handled))
     }
