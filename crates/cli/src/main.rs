@@ -18,7 +18,6 @@ mod demo;
 mod init_table;
 mod outbox;
 mod replay;
-mod sim;
 mod sms;
 
 // The library half (src/lib.rs), under the names the subcommands use.

@@ -14,51 +14,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bridge_core::PhoneNumber;
-use serde::{Deserialize, Serialize};
+pub use bridge_testkit::moto::SentSms;
+use bridge_testkit::{Moto, SimControl};
 
 use crate::config::{StackArgs, phone};
-
-/// No moto answer may take longer (the state dump grows with the tables).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One SMS moto recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SentSms {
-    /// The recipient.
-    pub phone_number: String,
-    /// The text.
-    pub message: String,
-    /// SNS's message id.
-    pub message_id: String,
-}
 
 /// Reads the emulators' outboxes.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    http: reqwest::Client,
-    url: String,
+    moto: Moto,
     /// connect-sim's list of End User Messaging SMS, when it is known.
-    sim_url: Option<String>,
-}
-
-/// One SMS connect-sim accepted as End User Messaging (`GET /sim/sms/messages`).
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct SimSms {
-    message_id: String,
-    destination_phone_number: String,
-    message_body: String,
-}
-
-/// `GET /sim/sms/messages`: a list, or an object holding it under `Messages`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SimList {
-    Bare(Vec<SimSms>),
-    Wrapped {
-        #[serde(rename = "Messages")]
-        messages: Vec<SimSms>,
-    },
+    sim: Option<SimControl>,
 }
 
 impl Outbox {
@@ -67,22 +33,19 @@ impl Outbox {
     /// # Errors
     /// When the HTTP client cannot be built.
     pub fn new(moto: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .context("building the http client")?;
         Ok(Self {
-            http,
-            url: format!("{}/moto-api/data.json", moto.trim_end_matches('/')),
-            sim_url: None,
+            moto: Moto::new(moto)?,
+            sim: None,
         })
     }
 
     /// Also reads what connect-sim at `sim` accepted as End User Messaging.
-    #[must_use]
-    pub fn with_sim(mut self, sim: &str) -> Self {
-        self.sim_url = Some(format!("{}/sim/sms/messages", sim.trim_end_matches('/')));
-        self
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn with_sim(mut self, sim: &str) -> anyhow::Result<Self> {
+        self.sim = Some(SimControl::new(sim)?);
+        Ok(self)
     }
 
     /// Every SMS sent so far, oldest first: SNS's, then End User Messaging's.
@@ -97,70 +60,27 @@ impl Outbox {
 
     /// What each sender sent, oldest first: (SNS, End User Messaging).
     async fn fetch_each(&self) -> anyhow::Result<(Vec<SentSms>, Vec<SentSms>)> {
-        let sns = self.fetch_sns().await?;
+        let sns = self.moto.sms().await?;
         // connect-sim may be down, or a build without the End User Messaging stand-in:
         // then nothing was sent through it.
-        let eum = match &self.sim_url {
-            Some(url) => self.fetch_sim(url).await.unwrap_or_else(|error| {
-                tracing::debug!(error = %format!("{error:#}"), "no end user messaging outbox");
-                Vec::new()
-            }),
+        let eum = match &self.sim {
+            Some(sim) => match sim.sms_messages().await {
+                Ok(messages) => messages
+                    .into_iter()
+                    .map(|sms| SentSms {
+                        phone_number: sms.destination_phone_number,
+                        message: sms.message_body,
+                        message_id: sms.message_id,
+                    })
+                    .collect(),
+                Err(error) => {
+                    tracing::debug!(error = %format!("{error:#}"), "no end user messaging outbox");
+                    Vec::new()
+                }
+            },
             None => Vec::new(),
         };
         Ok((sns, eum))
-    }
-
-    async fn fetch_sim(&self, url: &str) -> anyhow::Result<Vec<SentSms>> {
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .with_context(|| format!("reading {url} (is connect-sim running?)"))?;
-        if !response.status().is_success() {
-            bail!("{url} answered {}", response.status());
-        }
-        let list: SimList = response
-            .json()
-            .await
-            .with_context(|| format!("parsing {url}"))?;
-        let (SimList::Bare(messages) | SimList::Wrapped { messages }) = list;
-        Ok(messages
-            .into_iter()
-            .map(|sms| SentSms {
-                phone_number: sms.destination_phone_number,
-                message: sms.message_body,
-                message_id: sms.message_id,
-            })
-            .collect())
-    }
-
-    /// Every SMS moto sent, oldest first.
-    async fn fetch_sns(&self) -> anyhow::Result<Vec<SentSms>> {
-        #[derive(Deserialize)]
-        struct Dump {
-            #[serde(default)]
-            sns: Sns,
-        }
-        #[derive(Default, Deserialize)]
-        struct Sns {
-            #[serde(default, rename = "SMS")]
-            sms: Vec<SentSms>,
-        }
-        let response = self
-            .http
-            .get(&self.url)
-            .send()
-            .await
-            .with_context(|| format!("reading {} (is moto running?)", self.url))?;
-        if !response.status().is_success() {
-            bail!("{} answered {}", self.url, response.status());
-        }
-        let dump: Dump = response
-            .json()
-            .await
-            .with_context(|| format!("parsing {}", self.url))?;
-        Ok(dump.sns.sms)
     }
 
     /// The SMS sent to `to`, oldest first.
@@ -201,7 +121,7 @@ pub async fn run(stack_args: &StackArgs, args: OutboxArgs) -> anyhow::Result<Exi
     };
     let mut outbox = Outbox::new(&moto)?;
     if let Some(sim) = stack_args.connect() {
-        outbox = outbox.with_sim(&sim);
+        outbox = outbox.with_sim(&sim)?;
     }
     let mut seen = [0usize; 2];
     let mut interval = tokio::time::interval(Duration::from_millis(args.interval_ms.max(50)));

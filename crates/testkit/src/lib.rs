@@ -1,13 +1,37 @@
-//! `bridge-testkit`: what the bridge's tests and test runs share, never a dependency of a
-//! deployed binary.
+//! `bridge-testkit`: what the bridge's tests, benchmarks and local tools share with each
+//! other; never a dependency of a deployed binary (the inbound Lambda, the relay).
+//!
+//! Without features it holds what reads and wires the local emulators, which the `bridge`
+//! CLI's demo and `bridge outbox` (a local tool, never deployed) use as well. Fault
+//! injection is behind the `faults` feature, which only tests and benchmarks turn on.
 //!
 //! # Layout
-//! - [`faults`]: [`FaultProxy`], a fault-injecting HTTP proxy in front of the local AWS
-//!   emulators (errors in each service's protocol, latency, black holes), in process or as
-//!   the `fault-proxy` binary.
-//! - [`tls`]: HTTP clients that trust a local emulator's CA.
+//! - [`emulators`]: finding moto and DynamoDB Local, SDK configurations and clients for
+//!   them, and the variables that point a child process at them.
+//! - [`sim`]: [`SimControl`], a typed client of connect-sim's control API (`/sim`).
+//! - [`moto`]: what moto recorded (SMS, topic notifications).
+//! - [`process`]: connect-sim as a child process.
+//! - [`fresh`]: fresh names and customer numbers (the emulators are shared, never reset).
+//! - [`wait`]: polling until something happened.
+//! - `faults` (feature `faults`): `FaultProxy`, a fault-injecting HTTP proxy in front of
+//!   the local AWS emulators (errors in each service's protocol, latency, black holes), in
+//!   process or as the `fault-proxy` binary.
+//! - `tls` (feature `tls`): HTTP clients that trust a local emulator's CA.
 
+pub mod emulators;
+#[cfg(feature = "faults")]
 pub mod faults;
+pub mod fresh;
+pub mod moto;
+pub mod process;
+pub mod sim;
+#[cfg(feature = "tls")]
 pub mod tls;
+pub mod wait;
 
+pub use emulators::{Endpoints, emulator_config};
+#[cfg(feature = "faults")]
 pub use faults::{Fault, FaultProxy, Rule};
+pub use moto::Moto;
+pub use process::SimProcess;
+pub use sim::{SimControl, SimFault};

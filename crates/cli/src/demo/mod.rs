@@ -39,8 +39,8 @@ use crate::config::{
 };
 use crate::init_table::{Created, ensure_table};
 use crate::outbox::Outbox;
-use crate::sim::SimControl;
 use crate::stack::Stack;
+use bridge_testkit::SimControl;
 
 /// The relay's closing text in the demo, unless `BRIDGE_CLOSING_TEXT` is set.
 const DEMO_CLOSING_TEXT: &str = "This chat has ended. Text us again any time.";
@@ -216,7 +216,7 @@ async fn run_stack(
     .await?;
 
     // The phone page, served here.
-    let outbox = Outbox::new(&moto)?.with_sim(&sim_url);
+    let outbox = Outbox::new(&moto)?.with_sim(&sim_url)?;
     let console_url = format!("{sim_url}/");
     let phone = Arc::new(Phone::new(
         Arc::clone(&stack.handler),

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::phone::Phone;
 use crate::outbox::Outbox;
-use crate::sim::SimControl;
+use bridge_testkit::SimControl;
 
 /// How often a step looks for its effect.
 const POLL: Duration = Duration::from_millis(200);
