@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::LeaseTimings;
-use crate::error::chain;
+use crate::error::{chain, timed};
 use crate::metrics::Metrics;
 
 /// Shards that neither this instance (`held`) nor any live lease of `listing` covers.
@@ -361,7 +361,7 @@ impl LeaseManager {
         let timeout = self.call_timeout;
         let results: Vec<(Lease, Result<Lease, StoreError>)> = stream::iter(leases)
             .map(|lease| async move {
-                let result = timed(timeout, store.renew(&lease, expires_at)).await;
+                let result = store_call(timeout, store.renew(&lease, expires_at)).await;
                 (lease, result)
             })
             .buffer_unordered(CONCURRENT_CALLS)
@@ -454,7 +454,7 @@ impl LeaseManager {
             }
             let (store, owner, timeout) = (&self.store, &self.owner, self.call_timeout);
             let results = join_all(batch.into_iter().map(|(shard, previous)| async move {
-                timed(
+                store_call(
                     timeout,
                     store.acquire(shard, owner, previous.as_ref(), now, expires_at),
                 )
@@ -534,7 +534,7 @@ impl LeaseManager {
         self.publish();
         let (store, timeout) = (&self.store, self.call_timeout);
         let failures = stream::iter(leases)
-            .map(|lease| async move { timed(timeout, store.release(&lease)).await })
+            .map(|lease| async move { store_call(timeout, store.release(&lease)).await })
             .buffer_unordered(CONCURRENT_CALLS)
             .filter(|result| std::future::ready(result.is_err()))
             .count()
@@ -580,21 +580,22 @@ impl LeaseManager {
         &self,
         future: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        timed(self.call_timeout, future).await
+        store_call(self.call_timeout, future).await
     }
+}
+
+/// A lease store call bounded by `timeout` ([`timed`]); running out of time is transient.
+async fn store_call<T>(
+    timeout: Duration,
+    future: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    timed(timeout, "lease store call", future)
+        .await
+        .unwrap_or_else(|timeout| Err(StoreError::Transient(Box::new(timeout))))
 }
 
 fn ttl(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
-}
-
-async fn timed<T>(
-    timeout: Duration,
-    future: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    tokio::time::timeout(timeout, future)
-        .await
-        .unwrap_or_else(|elapsed| Err(StoreError::Transient(Box::new(elapsed))))
 }
 
 #[cfg(test)]
