@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use bridge_core::PhoneNumber;
 use bridge_core::ids::ContactId;
-use common::{
-    RelayProcess, SHARDS, SMS_POLL, Stack, WAIT, collapse_repeats, customer, eventually, poll_every,
-};
+use bridge_testkit::emulators;
+use bridge_testkit::fresh::{self, customer_number};
+use bridge_testkit::wait::{eventually, poll_every};
+use common::{RelayProcess, SHARDS, SMS_POLL, Stack, WAIT, collapse_repeats};
 use serde_json::Value;
 
 /// These tests run real processes against one moto, which serialises requests: one test at
@@ -39,19 +40,12 @@ async fn kill_9_during_twenty_replies_then_restart_delivers_all_in_order_at_most
     // with SIGKILL after the first few reached the phone
     let expected: Vec<String> = (1..=20).map(|n| format!("reply {n:02} of 20")).collect();
     let agent = tokio::spawn({
-        let stack_url = stack.sim.base_url();
-        let http = stack.http.clone();
+        let control = stack.control.clone();
         let contact = contact.clone();
         let replies = expected.clone();
         async move {
             for reply in replies {
-                let response = http
-                    .post(format!("{stack_url}/sim/contacts/{contact}/agent/messages"))
-                    .json(&serde_json::json!({ "Content": reply, "ContentType": "text/plain" }))
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(response.status().is_success());
+                control.say(contact.as_str(), &reply).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -130,7 +124,7 @@ async fn two_relays_split_the_shards_and_sigterm_hands_over_within_one_lease_exp
     // AND active sessions across the keyspace
     let mut sessions: BTreeMap<String, (PhoneNumber, ContactId)> = BTreeMap::new();
     for n in 0..SESSIONS {
-        let phone = customer();
+        let phone = customer_number();
         let session = stack
             .start_session(&phone, &format!("hello from {n}"))
             .await;
@@ -214,13 +208,13 @@ async fn a_chat_ended_while_the_relay_was_down_reaches_the_phone(mode: AfterEnd)
     let _serial = ONE_AT_A_TIME.lock().await;
     // GIVEN connect-sim behaving as `mode` says (and writing transcripts to moto's S3, as
     // Connect writes them to the instance's bucket), and a relay holding a live chat
-    let bucket = common::unique("transcripts");
+    let bucket = fresh::name("transcripts");
     let prefix = "connect/acme/ChatTranscripts";
     let stack = Stack::with_sim(connect_sim::SimConfig {
         transcript_after_end: matches!(mode, AfterEnd::TokenReads),
         transcript_archive: Some(
             connect_sim::archive::ArchiveTarget::parse(
-                &common::moto(),
+                &emulators::moto(),
                 &format!("s3://{bucket}/{prefix}"),
             )
             .unwrap(),
@@ -229,7 +223,7 @@ async fn a_chat_ended_while_the_relay_was_down_reaches_the_phone(mode: AfterEnd)
     })
     .await;
     let location = format!("s3://{bucket}/{prefix}");
-    let moto = common::moto();
+    let moto = emulators::moto();
     let mut env: Vec<(&str, &str)> = FAST_LEASES.to_vec();
     env.extend([
         ("BRIDGE_CLOSING_TEXT", "Thanks, this chat has ended."),
@@ -243,7 +237,7 @@ async fn a_chat_ended_while_the_relay_was_down_reaches_the_phone(mode: AfterEnd)
     }
     let relay = RelayProcess::spawn(&stack, &env).await;
     relay.wait_ready(&stack.http).await;
-    let phone = customer();
+    let phone = customer_number();
     let session = stack.start_session(&phone, "is my refund through?").await;
     let contact = session.contact_id().unwrap().clone();
     stack.agent_says(&contact, "let me check").await;
@@ -301,9 +295,9 @@ async fn a_chat_that_ended_unseen_is_delivered_even_after_the_customer_started_t
     let _serial = ONE_AT_A_TIME.lock().await;
     // GIVEN connect-sim writing ended chats' transcripts to moto's S3, and a relay that
     // reads them, holding a live chat
-    let bucket = common::unique("transcripts");
+    let bucket = fresh::name("transcripts");
     let location = format!("s3://{bucket}/connect/acme/ChatTranscripts");
-    let moto = common::moto();
+    let moto = emulators::moto();
     let stack = Stack::with_sim(connect_sim::SimConfig {
         transcript_archive: Some(
             connect_sim::archive::ArchiveTarget::parse(&moto, &location).unwrap(),
@@ -320,7 +314,7 @@ async fn a_chat_that_ended_unseen_is_delivered_even_after_the_customer_started_t
     ]);
     let relay = RelayProcess::spawn(&stack, &env).await;
     relay.wait_ready(&stack.http).await;
-    let phone = customer();
+    let phone = customer_number();
     let first = stack.start_session(&phone, "is my refund through?").await;
     let old = first.contact_id().unwrap().clone();
     stack.agent_says(&old, "let me check").await;
@@ -377,11 +371,11 @@ async fn a_relay_cut_off_from_dynamodb_stops_sending_before_another_takes_over()
     let stack = Stack::with_shards(8).await;
     let mut chats: Vec<(PhoneNumber, ContactId)> = Vec::new();
     for _ in 0..4 {
-        let phone = customer();
+        let phone = customer_number();
         let session = stack.start_session(&phone, "hi").await;
         chats.push((phone, session.contact_id().unwrap().clone()));
     }
-    let proxy = bridge_testkit::FaultProxy::start(&common::moto())
+    let proxy = bridge_testkit::FaultProxy::start(&emulators::moto())
         .await
         .unwrap();
     let proxy_url = proxy.url();
@@ -405,22 +399,15 @@ async fn a_relay_cut_off_from_dynamodb_stops_sending_before_another_takes_over()
     let b = RelayProcess::spawn(&stack, &FAST_LEASES).await;
     let replies = 40;
     let agent = tokio::spawn({
-        let sim = stack.sim.base_url();
-        let http = stack.http.clone();
+        let control = stack.control.clone();
         let contacts: Vec<ContactId> = chats.iter().map(|(_, c)| c.clone()).collect();
         async move {
             for n in 1..=replies {
                 for contact in &contacts {
-                    let response = http
-                        .post(format!("{sim}/sim/contacts/{contact}/agent/messages"))
-                        .json(&serde_json::json!({
-                            "Content": format!("reply {n:02}"),
-                            "ContentType": "text/plain",
-                        }))
-                        .send()
+                    control
+                        .say(contact.as_str(), &format!("reply {n:02}"))
                         .await
                         .unwrap();
-                    assert!(response.status().is_success());
                 }
                 tokio::time::sleep(Duration::from_millis(400)).await;
             }
@@ -479,7 +466,7 @@ async fn replies_held_through_an_sns_authorization_error_all_arrive_after_it_cle
     let _serial = ONE_AT_A_TIME.lock().await;
     // GIVEN the relay publishing through a fault proxy, holding a live chat
     let stack = Stack::with_shards(8).await;
-    let proxy = bridge_testkit::FaultProxy::start(&common::moto())
+    let proxy = bridge_testkit::FaultProxy::start(&emulators::moto())
         .await
         .unwrap();
     let proxy_url = proxy.url();
@@ -530,7 +517,7 @@ async fn relay_holding_a_chat(
 ) -> (RelayProcess, PhoneNumber, ContactId) {
     let relay = RelayProcess::spawn(stack, env).await;
     relay.wait_ready(&stack.http).await;
-    let phone = customer();
+    let phone = customer_number();
     let session = stack.start_session(&phone, "hi").await;
     let contact = session.contact_id().unwrap().clone();
     eventually("socket open", WAIT, || async {
@@ -563,8 +550,8 @@ async fn over_tls_as_connect_serves_it_the_binary_relays_through_https_and_wss()
     // THEN the reply reaches the phone: CreateParticipantConnection over HTTPS, the socket
     // over wss:// (the only scheme the sim hands out when serving TLS)
     assert_eq!(stack.wait_sms(&phone, 1).await, ["over TLS"]);
-    let stats = stack.sim_stats().await;
-    assert_eq!(stats["SocketsOpen"], 1, "{stats}");
+    let stats = stack.control.stats().await.unwrap();
+    assert_eq!(stats["SocketsOpen"], 1, "{stats:?}");
     relay.assert_logs_leak_nothing(&[stack.session(&phone).await]);
     assert!(relay.terminate().await.success());
 }
@@ -580,7 +567,7 @@ async fn over_tls_a_relay_without_the_ca_holds_no_socket() {
     relay.wait_ready(&stack.http).await;
 
     // WHEN a chat starts
-    let phone = customer();
+    let phone = customer_number();
     let session = stack.start_session(&phone, "hi").await;
     let contact = session.contact_id().unwrap().clone();
 
@@ -598,6 +585,6 @@ async fn over_tls_a_relay_without_the_ca_holds_no_socket() {
     stack.agent_says(&contact, "unheard").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(stack.sms_to(&phone).await.is_empty());
-    assert_eq!(stack.sim_stats().await["SocketsOpen"], 0);
+    assert_eq!(stack.control.stats().await.unwrap()["SocketsOpen"], 0);
     assert!(relay.terminate().await.success());
 }

@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use bridge_core::session::Status;
 use bridge_relay::forward::sms_parts;
+use bridge_testkit::fresh::customer_number;
+use bridge_testkit::wait::eventually;
 use connect_sim::SimConfig;
 
-use common::{InProcessRelay, SUPPORT, Stack, WAIT, customer, eventually, metric};
+use common::{InProcessRelay, SUPPORT, Stack, WAIT, metric};
 
 const ORIGINATION: &str = "AWS.MM.SMS.OriginationNumber";
 /// A few shards: these tests run in parallel, each with its own relay, against one moto.
@@ -54,7 +56,7 @@ async fn agent_reply_is_one_rendered_sms_from_the_support_number_and_long_replie
     // GIVEN a relay and a customer whose chat is active
     let stack = Stack::with_shards(SHARDS).await;
     let relay = InProcessRelay::start(&stack, &[("BRIDGE_JOINED_NOTICE", "false")]).await;
-    let phone = customer();
+    let phone = customer_number();
     let session = stack
         .start_session(&phone, "hello, where is my order?")
         .await;
@@ -65,12 +67,14 @@ async fn agent_reply_is_one_rendered_sms_from_the_support_number_and_long_replie
 
     // WHEN the agent answers in markdown
     stack
-        .agent_says_as(
-            &contact,
-            "**Your order** has _shipped_: [track it](https://example.com/t/1)",
+        .control
+        .send(
+            contact.as_str(),
             "text/markdown",
+            "**Your order** has _shipped_: [track it](https://example.com/t/1)",
         )
-        .await;
+        .await
+        .unwrap();
     // THEN the customer gets it as plain text
     let first = "Your order has shipped: track it (https://example.com/t/1)";
     assert_eq!(stack.wait_sms(&phone, 1).await, [first]);
@@ -139,7 +143,7 @@ async fn customer_texts_are_never_echoed_back_as_sms() {
     // GIVEN a relay with the joined notice on, and a chat opened by the customer's text
     let stack = Stack::with_shards(SHARDS).await;
     let relay = InProcessRelay::start(&stack, &[]).await;
-    let phone = customer();
+    let phone = customer_number();
     let session = stack
         .start_session(&phone, "first text from the phone")
         .await;
@@ -185,15 +189,13 @@ async fn dropped_sockets_during_five_replies_lose_and_duplicate_nothing() {
     // GIVEN a relay holding the customer's socket
     let stack = Stack::with_shards(SHARDS).await;
     let relay = InProcessRelay::start(&stack, &[("BRIDGE_JOINED_NOTICE", "false")]).await;
-    let phone = customer();
+    let phone = customer_number();
     let session = stack.start_session(&phone, "hi").await;
     let contact = session.contact_id().unwrap().clone();
     relay
         .wait_metric(&stack.http, "relay_sockets_open", 1.0)
         .await;
-    let opened_before = stack.sim_stats().await["SocketsOpenedTotal"]
-        .as_u64()
-        .unwrap();
+    let opened_before = stack.control.stats().await.unwrap()["SocketsOpenedTotal"];
 
     // WHEN the agent sends five replies and every socket is dropped after the second
     let expected: Vec<String> = (1..=5).map(|n| format!("reply {n} of 5")).collect();
@@ -201,7 +203,7 @@ async fn dropped_sockets_during_five_replies_lose_and_duplicate_nothing() {
         stack.agent_says(&contact, reply).await;
         if index == 1 {
             assert!(
-                stack.drop_sockets().await >= 1,
+                stack.control.drop_sockets().await.unwrap() >= 1,
                 "the relay's socket was dropped"
             );
         }
@@ -210,9 +212,7 @@ async fn dropped_sockets_during_five_replies_lose_and_duplicate_nothing() {
     // THEN all five arrive once, in order, and the relay reconnected
     assert_eq!(stack.wait_sms(&phone, 5).await, expected);
     eventually("a second socket", WAIT, || async {
-        let opened = stack.sim_stats().await["SocketsOpenedTotal"]
-            .as_u64()
-            .unwrap();
+        let opened = stack.control.stats().await.unwrap()["SocketsOpenedTotal"];
         (opened > opened_before).then_some(())
     })
     .await;
@@ -253,7 +253,7 @@ async fn chat_end_sends_the_closing_text_ends_the_session_and_leaks_nothing() {
     let stack = Stack::with_shards(SHARDS).await;
     let closing = "This chat has ended. Text us again any time.";
     let relay = relay_with_closing_text(&stack, closing).await;
-    let phone = customer();
+    let phone = customer_number();
     let session = stack.start_session(&phone, "hi").await;
     let contact = session.contact_id().unwrap().clone();
     relay
@@ -278,7 +278,8 @@ async fn chat_end_sends_the_closing_text_ends_the_session_and_leaks_nothing() {
         .await;
     relay.wait_metric(&stack.http, "relay_sessions", 0.0).await;
     eventually("sim holds no socket", WAIT, || async {
-        (stack.sim_stats().await["SocketsOpen"].as_u64() == Some(0)).then_some(())
+        let stats = stack.control.stats().await.unwrap();
+        (stats.get("SocketsOpen") == Some(&0)).then_some(())
     })
     .await;
     let text = relay.metrics(&stack.http).await;
@@ -303,7 +304,7 @@ async fn three_chained_persistent_chats_each_reach_the_phone_once() {
     .await;
     let closing = "This chat has ended.";
     let relay = relay_with_closing_text(&stack, closing).await;
-    let phone = customer();
+    let phone = customer_number();
     let mut expected: Vec<String> = Vec::new();
     for chat in 1..=3 {
         // WHEN the customer texts the same words, the new chat continues from the last,
@@ -350,30 +351,26 @@ async fn throttled_during_a_mass_reconnect(sessions: u64, extra: &[(&str, &str)]
     let stack = Stack::with_shards(SHARDS).await;
     let relay = InProcessRelay::start(&stack, extra).await;
     for n in 0..sessions {
-        stack.start_session(&customer(), &format!("hi {n}")).await;
+        stack
+            .start_session(&customer_number(), &format!("hi {n}"))
+            .await;
     }
     relay
         .wait_metric(&stack.http, "relay_sockets_open", sessions as f64)
         .await;
-    stack
-        .sim_post("/sim/quotas", serde_json::json!({"Enabled": true}))
-        .await;
-    let opened_before = stack.sim_stats().await["SocketsOpenedTotal"]
-        .as_u64()
-        .unwrap();
+    stack.control.set_quotas(true).await.unwrap();
+    let opened_before = stack.control.stats().await.unwrap()["SocketsOpenedTotal"];
 
-    assert_eq!(stack.drop_sockets().await, sessions);
+    assert_eq!(stack.control.drop_sockets().await.unwrap() as u64, sessions);
     eventually("every session connected again", WAIT, || async {
-        let opened = stack.sim_stats().await["SocketsOpenedTotal"]
-            .as_u64()
-            .unwrap();
+        let opened = stack.control.stats().await.unwrap()["SocketsOpenedTotal"];
         (opened >= opened_before + sessions).then_some(())
     })
     .await;
     relay
         .wait_metric(&stack.http, "relay_sockets_open", sessions as f64)
         .await;
-    let throttled = stack.sim_stats().await["ThrottledTotal"].as_u64().unwrap();
+    let throttled = stack.control.stats().await.unwrap()["ThrottledTotal"];
     relay.stop().await;
     throttled
 }

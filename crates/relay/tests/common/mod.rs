@@ -1,14 +1,14 @@
 //! What the relay's integration tests share: the local stack (moto for DynamoDB and SNS,
 //! an in-process connect-sim for Connect), sessions seeded as the inbound Lambda would seed
-//! them, the agent's side through the sim's control API, SMS read back from moto, and the
-//! relay itself, in-process or as the real binary.
+//! them, and the relay itself, in-process or as the real binary. The agent's side is the
+//! sim's control API and SMS are read back from moto, both through `bridge-testkit`
+//! ([`Stack::control`], [`Stack::sms_to`]).
 //!
 //! Tests share one moto server, so every test uses its own table and its own phone numbers;
 //! each test has its own connect-sim.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
 use std::process::Stdio;
@@ -31,9 +31,13 @@ use bridge_core::ports::{
 use bridge_core::session::{Chat, Session, SessionKey};
 use bridge_relay::leases::listed_leases;
 use bridge_relay::{Config, Ports};
+use bridge_testkit::emulators::{self, Endpoints};
+use bridge_testkit::fresh;
+use bridge_testkit::wait::{eventually, poll_every};
+use bridge_testkit::{Moto, SimControl};
 use chrono::Utc;
 use connect_sim::{RunningSim, SimConfig};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
@@ -47,72 +51,15 @@ pub const INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
 pub const FLOW: &str = "flow-1";
 pub const SHARDS: u16 = 64;
 
-/// The moto endpoint; fails the test with directions when unset.
-pub fn moto() -> String {
-    match std::env::var("BRIDGE_TEST_MOTO_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => endpoint,
-        _ => panic!(
-            "BRIDGE_TEST_MOTO_ENDPOINT is not set: these tests need moto. Run them with \
-             `scripts/with-emulators.sh cargo test -p bridge-relay` (or `make test`)"
-        ),
-    }
-}
-
-/// A fresh name, so tests sharing moto never see each other's data.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", rand::random::<u64>())
-}
-
-/// A fresh customer number (never ending in 99, which moto treats as opted out).
-pub fn customer() -> PhoneNumber {
-    loop {
-        let digits = rand::random::<u32>() % 10_000_000;
-        if digits % 100 != 99 {
-            return PhoneNumber::parse(&format!("+1555{digits:07}")).unwrap();
-        }
-    }
-}
-
 pub fn support() -> PhoneNumber {
     PhoneNumber::parse(SUPPORT).unwrap()
 }
 
-/// Static test credentials, us-east-1, `endpoint` for every service, the bridge's timeouts.
+/// Static test credentials, us-east-1, `endpoint` for every service, and the bridge's own
+/// timeouts, as the deployed relay has them (the in-process relay runs on these clients),
+/// not the testkit's roomier `client_settings()`.
 pub fn sdk_config(endpoint: &str) -> SdkConfig {
-    ClientSettings::default().apply(&bridge_aws::emulator_config(endpoint))
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, failing after `within`.
-pub async fn eventually<T, F, Fut>(what: &str, within: Duration, check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    poll_every(Duration::from_millis(50), what, within, check).await
-}
-
-/// Polls `check` every `period` until it returns `Some`, failing after `within`.
-pub async fn poll_every<T, F, Fut>(
-    period: Duration,
-    what: &str,
-    within: Duration,
-    mut check: F,
-) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(period).await;
-    }
+    ClientSettings::default().apply(&bridge_testkit::emulator_config(endpoint))
 }
 
 /// moto serialises requests and `/moto-api/data.json` returns everything it holds, so SMS
@@ -185,8 +132,13 @@ fn percent_decode(text: &str) -> String {
 /// The local stack of one test.
 pub struct Stack {
     pub shards: u16,
-    pub moto: String,
+    /// moto's outbox (every SMS the relay published).
+    pub moto: Moto,
     pub sim: RunningSim,
+    /// The sim's control API: the agent's side of each chat, its counters and switches.
+    pub control: SimControl,
+    /// Where the relay process finds each service.
+    pub endpoints: Endpoints,
     pub table: String,
     pub store: Arc<DynamoStore>,
     pub chat: Arc<ConnectChat>,
@@ -226,14 +178,14 @@ impl Stack {
     }
 
     async fn build(sim_config: SimConfig, shards: u16) -> Self {
-        let moto = moto();
+        let moto = emulators::moto();
         let ca_pem = sim_config.tls.as_ref().map(|tls| tls.ca_pem().to_owned());
         let sim = connect_sim::spawn(sim_config)
             .await
             .expect("connect-sim starts");
         let aws = sdk_config(&moto);
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-        let table = unique("relay");
+        let table = fresh::name("relay");
         bridge_aws::dynamo::create_table(&dynamodb, &table)
             .await
             .expect("table created");
@@ -266,22 +218,32 @@ impl Stack {
             aws_sdk_connect::Client::new(&connect_config),
             aws_sdk_connectparticipant::Client::new(&connect_config),
         ));
+        let http = http.timeout(WAIT).build().unwrap();
+        // Over the client that trusts the sim's CA when it serves TLS.
+        let control = SimControl::with_client(http.clone(), &sim.base_url());
+        let endpoints = Endpoints {
+            sms_voice: None,
+            s3: None,
+            ..Endpoints::local(&moto, &moto, &sim.base_url())
+        };
         Self {
             shards,
-            moto,
+            moto: Moto::new(&moto).unwrap(),
             sim,
+            control,
+            endpoints,
             table,
             store,
             chat,
             sns,
             captured,
-            http: http.timeout(WAIT).build().unwrap(),
+            http,
             ca_file,
         }
     }
 
     /// The environment the relay runs with: core and relay variables, and the standard
-    /// AWS variables pointing at the emulators. `extra` overrides.
+    /// AWS variables pointing at the emulators ([`Self::endpoints`]). `extra` overrides.
     pub fn relay_env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = [
             ("BRIDGE_CONNECT_INSTANCE_ID", INSTANCE.to_owned()),
@@ -291,16 +253,9 @@ impl Stack {
             ("BRIDGE_RELAY_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
             ("BRIDGE_RELAY_CALL_TIMEOUT_MS", "5000".to_owned()),
             ("BRIDGE_RELAY_DRAIN_MS", "5000".to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", self.moto.clone()),
-            ("AWS_ENDPOINT_URL_SNS", self.moto.clone()),
-            ("AWS_ENDPOINT_URL_CONNECT", self.sim.base_url()),
-            ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", self.sim.base_url()),
         ]
         .into_iter()
+        .chain(self.endpoints.env())
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
         if let Some(file) = &self.ca_file {
@@ -413,69 +368,29 @@ impl Stack {
     pub async fn customer_says(&self, session: &Session, text: &str) {
         let chat = session.chat.as_ref().unwrap();
         self.chat
-            .send_message(&chat.connection.token, text, &unique("client"))
+            .send_message(&chat.connection.token, text, &fresh::name("client"))
             .await
             .expect("SendMessage");
     }
 
-    pub async fn sim_post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.sim.base_url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert!(status.is_success(), "POST {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-
+    /// The agent joins the chat as `name` ([`Self::control`]).
     pub async fn agent_joins(&self, contact: &ContactId, name: &str) {
-        self.sim_post(
-            &format!("/sim/contacts/{contact}/agent/join"),
-            json!({ "DisplayName": name }),
-        )
-        .await;
+        self.control.join(contact.as_str(), name).await.unwrap();
     }
 
-    pub async fn agent_says(&self, contact: &ContactId, content: &str) {
-        self.agent_says_as(contact, content, "text/plain").await;
+    /// The agent writes `text` in the chat ([`Self::control`]).
+    pub async fn agent_says(&self, contact: &ContactId, text: &str) {
+        self.control.say(contact.as_str(), text).await.unwrap();
     }
 
-    pub async fn agent_says_as(&self, contact: &ContactId, content: &str, content_type: &str) {
-        self.sim_post(
-            &format!("/sim/contacts/{contact}/agent/messages"),
-            json!({ "Content": content, "ContentType": content_type }),
-        )
-        .await;
-    }
-
+    /// The agent ends the chat ([`Self::control`]).
     pub async fn agent_ends(&self, contact: &ContactId) {
-        self.sim_post(&format!("/sim/contacts/{contact}/end"), json!({}))
-            .await;
-    }
-
-    pub async fn drop_sockets(&self) -> u64 {
-        let dropped = self.sim_post("/sim/sockets/drop", json!({})).await;
-        dropped["Dropped"].as_u64().unwrap_or(0)
-    }
-
-    pub async fn sim_stats(&self) -> Value {
-        self.http
-            .get(format!("{}/sim/stats", self.sim.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.control.end(contact.as_str()).await.unwrap();
     }
 
     /// Every SMS moto accepted for `to`, in publish order.
     pub async fn sms_to(&self, to: &PhoneNumber) -> Vec<String> {
-        sms_to(&self.http, &self.moto, to).await
+        self.moto.sms_to(to.as_e164()).await.unwrap()
     }
 
     /// Waits until at least `count` SMS reached `to`, and returns them all.
@@ -486,28 +401,6 @@ impl Stack {
         })
         .await
     }
-}
-
-/// Every SMS moto accepted for `to`, in publish order (`/moto-api/data.json`).
-pub async fn sms_to(http: &reqwest::Client, moto: &str, to: &PhoneNumber) -> Vec<String> {
-    let data: Value = http
-        .get(format!("{moto}/moto-api/data.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let entries: Vec<Value> = match &data["sns"]["SMS"] {
-        Value::Array(list) => list.clone(),
-        Value::Object(map) => map.values().cloned().collect(),
-        _ => Vec::new(),
-    };
-    entries
-        .iter()
-        .filter(|sms| sms["phone_number"].as_str() == Some(to.as_e164()))
-        .filter_map(|sms| sms["message"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// One value from a Prometheus text exposition (`name` may include labels).
