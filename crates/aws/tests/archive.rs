@@ -3,18 +3,18 @@
 //! layout) is found by contact id and read back as transcript items.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use aws_sdk_s3::primitives::ByteStream;
 use bridge_aws::{S3Transcripts, TranscriptLocation};
 use bridge_core::ids::ContactId;
 use bridge_core::ports::{Role, TranscriptArchive};
+use bridge_testkit::emulators::{client_settings, moto};
+use bridge_testkit::{emulator_config, fresh};
 use chrono::{TimeDelta, Utc};
 
 const PREFIX: &str = "connect/acme/ChatTranscripts";
 
 async fn bucket(client: &aws_sdk_s3::Client) -> String {
-    let bucket = common::unique("transcripts");
+    let bucket = fresh::name("transcripts");
     client.create_bucket().bucket(&bucket).send().await.unwrap();
     bucket
 }
@@ -31,10 +31,10 @@ fn raw_client(shared: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 async fn a_transcript_is_found_by_contact_under_the_day_it_ended_and_read_back() {
     // GIVEN a chat that started yesterday and whose transcript was written today, beside
     // another contact's
-    let shared = bridge_aws::emulator_config(&common::endpoint("BRIDGE_TEST_MOTO_ENDPOINT"));
+    let shared = emulator_config(&moto());
     let raw = raw_client(&shared);
     let bucket = bucket(&raw).await;
-    let contact = format!("c-{}", common::unique("archive"));
+    let contact = format!("c-{}", fresh::name("archive"));
     let today = Utc::now();
     let started = today - TimeDelta::days(1);
     let document = serde_json::json!({
@@ -72,7 +72,7 @@ async fn a_transcript_is_found_by_contact_under_the_day_it_ended_and_read_back()
     }
     let archive = S3Transcripts::new(
         &shared,
-        &common::settings(),
+        &client_settings(),
         TranscriptLocation::parse(&format!("s3://{bucket}/{PREFIX}")).unwrap(),
     );
 
@@ -93,11 +93,11 @@ async fn a_transcript_is_found_by_contact_under_the_day_it_ended_and_read_back()
 
 #[tokio::test]
 async fn a_transcript_not_written_yet_is_none() {
-    let shared = bridge_aws::emulator_config(&common::endpoint("BRIDGE_TEST_MOTO_ENDPOINT"));
+    let shared = emulator_config(&moto());
     let bucket = bucket(&raw_client(&shared)).await;
     let archive = S3Transcripts::new(
         &shared,
-        &common::settings(),
+        &client_settings(),
         TranscriptLocation::parse(&format!("s3://{bucket}/{PREFIX}")).unwrap(),
     );
     let found = archive
@@ -109,10 +109,10 @@ async fn a_transcript_not_written_yet_is_none() {
 
 #[tokio::test]
 async fn a_missing_bucket_is_an_error_not_an_empty_archive() {
-    let shared = bridge_aws::emulator_config(&common::endpoint("BRIDGE_TEST_MOTO_ENDPOINT"));
+    let shared = emulator_config(&moto());
     let archive = S3Transcripts::new(
         &shared,
-        &common::settings(),
+        &client_settings(),
         TranscriptLocation::parse("s3://no-such-bucket-for-the-bridge/x").unwrap(),
     );
     let error = archive

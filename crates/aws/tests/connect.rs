@@ -2,10 +2,8 @@
 //! through the real SDK clients.
 //!
 //! Each test runs its own connect-sim in-process on a random port and drives the agent
-//! side through the sim's control API (`/sim/...`).
+//! side through the sim's control API (`/sim/...`, `bridge_testkit::SimControl`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 
@@ -15,95 +13,60 @@ use bridge_core::ports::{
     ChatError, ChatReader, ChatStarter, ChatTimers, ChatWriter, ConnectParticipant, ConnectionKind,
     IdleTimers, ItemKind, Role, StartChat, StartedChat, TranscriptItem, TranscriptStart,
 };
+use bridge_testkit::emulators::client_settings;
+use bridge_testkit::sim::Contact;
+use bridge_testkit::{SimControl, SimFault, emulator_config};
 use chrono::{TimeDelta, Utc};
 use connect_sim::{RunningSim, SimConfig};
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// A running sim, the adapter pointed at it, and a plain HTTP client for `/sim`.
+/// A running sim, the adapter pointed at it, and the sim's control API.
 struct Harness {
-    sim: RunningSim,
+    /// Kept for its lifetime: dropping it stops the sim.
+    _running: RunningSim,
     chat: ConnectChat,
-    http: reqwest::Client,
+    sim: SimControl,
 }
 
 impl Harness {
     async fn new(settings: &ClientSettings) -> Self {
         let sim = connect_sim::spawn(SimConfig::default()).await.unwrap();
-        let clients = Clients::new(&bridge_aws::emulator_config(&sim.base_url()), settings);
+        let clients = Clients::new(&emulator_config(&sim.base_url()), settings);
         Self {
             chat: ConnectChat::new(clients.connect, clients.participant),
-            sim,
-            http: reqwest::Client::new(),
+            sim: SimControl::new(&sim.base_url()).unwrap(),
+            _running: sim,
         }
     }
 
-    async fn control(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.sim.base_url()))
-            .json(&body)
-            .send()
+    async fn fault(&self, operation: &str, status: u16, count: u32) {
+        self.sim
+            .add_fault(&SimFault::fail(operation, status).times(count))
             .await
             .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
     }
 
-    async fn fault(&self, operation: &str, status: u16, count: u32) {
-        self.control(
-            "/sim/faults",
-            json!({"Operation": operation, "Status": status, "Count": count}),
-        )
-        .await;
-    }
-
-    async fn agent_says(&self, contact: &ContactId, text: &str) -> Value {
-        self.control(
-            &format!("/sim/contacts/{contact}/agent/messages"),
-            json!({"Content": text}),
-        )
-        .await
+    async fn agent_says(&self, contact: &ContactId, text: &str) {
+        self.sim.say(contact.as_str(), text).await.unwrap();
     }
 
     async fn end(&self, contact: &ContactId) {
-        self.control(&format!("/sim/contacts/{contact}/end"), json!({}))
-            .await;
+        self.sim.end(contact.as_str()).await.unwrap();
     }
 
-    async fn summary(&self, contact: &ContactId) -> Value {
-        let url = format!("{}/sim/contacts/{contact}", self.sim.base_url());
-        self.http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+    async fn summary(&self, contact: &ContactId) -> Contact {
+        self.sim.contact(contact.as_str()).await.unwrap()
     }
 
     /// Message texts of the contact's transcript, as the sim stores it.
     async fn sim_messages(&self, contact: &ContactId) -> Vec<String> {
-        let url = format!("{}/sim/contacts/{contact}/transcript", self.sim.base_url());
-        let transcript: Value = self
-            .http
-            .get(url)
-            .send()
+        self.sim
+            .transcript(contact.as_str())
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        transcript["Transcript"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|item| item["Type"] == "MESSAGE")
-            .map(|item| item["Content"].as_str().unwrap().to_owned())
+            .into_iter()
+            .filter(|item| item.item_type == "MESSAGE")
+            .map(|item| item.content.unwrap())
             .collect()
     }
 
@@ -173,7 +136,7 @@ fn messages(items: &[TranscriptItem]) -> Vec<(Option<Role>, String)> {
 
 #[tokio::test]
 async fn start_connect_send_and_read_the_transcript() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let started = h
         .chat
         .start_chat(&request("start-1", Some("hello")))
@@ -181,8 +144,8 @@ async fn start_connect_send_and_read_the_transcript() {
         .unwrap();
     assert_eq!(started.continued_from, None);
     let summary = h.summary(&started.contact_id).await;
-    assert_eq!(summary["Attributes"]["customerNumber"], "+15550000001");
-    assert_eq!(summary["Attributes"]["channel"], "SMS");
+    assert_eq!(summary.attributes["customerNumber"], "+15550000001");
+    assert_eq!(summary.attributes["channel"], "SMS");
 
     let connected = h
         .chat
@@ -243,7 +206,7 @@ async fn start_connect_send_and_read_the_transcript() {
 
 #[tokio::test]
 async fn client_token_replays_return_the_same_chat_and_item() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let (started, token) = h.started("start-1", "hello").await;
     let again = h
         .chat
@@ -271,7 +234,7 @@ async fn client_token_replays_return_the_same_chat_and_item() {
 
 #[tokio::test]
 async fn ended_chat_answers_chat_ended() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let (started, token) = h.started("start-1", "hello").await;
     h.end(&started.contact_id).await;
 
@@ -308,14 +271,14 @@ async fn ended_chat_answers_chat_ended() {
 
 #[tokio::test]
 async fn stop_chat_ends_it_for_the_participant() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let (started, token) = h.started("start-1", "STOP").await;
     let instance = InstanceId::new("instance-1").unwrap();
     h.chat
         .stop_chat(&instance, &started.contact_id)
         .await
         .unwrap();
-    assert_eq!(h.summary(&started.contact_id).await["Status"], "ENDED");
+    assert_eq!(h.summary(&started.contact_id).await.status, "ENDED");
     let error = h
         .chat
         .send_message(&token, "late", "sms-9")
@@ -326,7 +289,7 @@ async fn stop_chat_ends_it_for_the_participant() {
 
 #[tokio::test]
 async fn injected_server_error_is_transient_and_leaves_no_item() {
-    let h = Harness::new(&common::settings().with_max_attempts(1)).await;
+    let h = Harness::new(&client_settings().with_max_attempts(1)).await;
     let (started, token) = h.started("start-1", "hello").await;
     h.fault("SendMessage", 500, 1).await;
     let error = h
@@ -349,7 +312,7 @@ async fn injected_server_error_is_transient_and_leaves_no_item() {
 
 #[tokio::test]
 async fn injected_throttling_is_throttled_when_retries_run_out() {
-    let h = Harness::new(&common::settings().with_max_attempts(1)).await;
+    let h = Harness::new(&client_settings().with_max_attempts(1)).await;
     let (_, token) = h.started("start-1", "hello").await;
     h.fault("SendMessage", 429, 1).await;
     let error = h
@@ -371,7 +334,7 @@ async fn injected_throttling_is_throttled_when_retries_run_out() {
 #[tokio::test]
 async fn the_sdk_retries_throttling_within_its_attempts() {
     // Default policy: 3 attempts. Two throttled answers are absorbed; three are not.
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let (started, token) = h.started("start-1", "hello").await;
     h.fault("SendMessage", 429, 2).await;
     h.chat
@@ -393,7 +356,7 @@ async fn the_sdk_retries_throttling_within_its_attempts() {
 
 #[tokio::test]
 async fn invalid_requests_are_invalid() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let (_, token) = h.started("start-1", "hello").await;
     let error = h
         .chat
@@ -410,7 +373,7 @@ async fn invalid_requests_are_invalid() {
 
 #[tokio::test]
 async fn persistent_chat_continues_from_the_ended_contact() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let (first, _) = h.started("start-1", "hello").await;
     h.end(&first.contact_id).await;
     let mut next = request("start-2", Some("back again"));
@@ -422,7 +385,7 @@ async fn persistent_chat_continues_from_the_ended_contact() {
 
 #[tokio::test]
 async fn disconnect_ends_the_chat() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let (started, token) = h.started("start-1", "bye").await;
     h.chat
         .send_event(
@@ -434,12 +397,12 @@ async fn disconnect_ends_the_chat() {
         .await
         .unwrap();
     h.chat.disconnect(&token, "bye-1").await.unwrap();
-    assert_eq!(h.summary(&started.contact_id).await["Status"], "ENDED");
+    assert_eq!(h.summary(&started.contact_id).await.status, "ENDED");
 }
 
 #[tokio::test]
 async fn customer_timers_are_set_as_configured_and_refused_out_of_range() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let (started, _) = h.started("start-timers", "hello").await;
     let instance = InstanceId::new("instance-1").unwrap();
 
@@ -466,7 +429,7 @@ async fn customer_timers_are_set_as_configured_and_refused_out_of_range() {
         )
         .await
         .unwrap();
-    let timers = h.summary(&started.contact_id).await["Timers"].clone();
+    let timers = h.summary(&started.contact_id).await.rest["Timers"].clone();
     assert_eq!(
         timers,
         json!([

@@ -4,13 +4,14 @@
 //! for until an operator fixes it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use bridge_aws::{ClientSettings, Clients, EumSender};
 use bridge_core::PhoneNumber;
 use bridge_core::config::EndUserMessaging;
 use bridge_core::ids::{ContactId, ItemId};
 use bridge_core::ports::{DeliveryTag, SmsError, SmsSender};
+use bridge_testkit::emulators::client_settings;
+use bridge_testkit::sim::SimSms;
+use bridge_testkit::{SimControl, SimFault, emulator_config};
 use connect_sim::{RunningSim, SimConfig};
 use serde_json::{Value, json};
 
@@ -18,9 +19,10 @@ const CUSTOMER: &str = "+14255550156";
 const SUPPORT: &str = "+18005550100";
 
 struct Harness {
-    sim: RunningSim,
+    /// Kept for its lifetime: dropping it stops the sim.
+    _running: RunningSim,
     clients: Clients,
-    http: reqwest::Client,
+    sim: SimControl,
 }
 
 impl Harness {
@@ -31,11 +33,11 @@ impl Harness {
         })
         .await
         .unwrap();
-        let clients = Clients::new(&bridge_aws::emulator_config(&sim.base_url()), settings);
+        let clients = Clients::new(&emulator_config(&sim.base_url()), settings);
         Self {
-            sim,
             clients,
-            http: reqwest::Client::new(),
+            sim: SimControl::new(&sim.base_url()).unwrap(),
+            _running: sim,
         }
     }
 
@@ -43,26 +45,8 @@ impl Harness {
         EumSender::new(self.clients.sms_voice.clone(), settings)
     }
 
-    async fn post(&self, path: &str, body: Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.sim.base_url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{path}");
-    }
-
-    async fn sent(&self) -> Vec<Value> {
-        self.http
-            .get(format!("{}/sim/sms/messages", self.sim.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+    async fn sent(&self) -> Vec<SimSms> {
+        self.sim.sms_messages().await.unwrap()
     }
 }
 
@@ -80,7 +64,7 @@ fn configured() -> EndUserMessaging {
 
 #[tokio::test]
 async fn a_reply_goes_from_the_support_number_with_its_tag_and_a_notice_without() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let sender = h.sender(configured());
     let tag = DeliveryTag {
         contact_id: ContactId::new("c-1").unwrap(),
@@ -99,24 +83,28 @@ async fn a_reply_goes_from_the_support_number_with_its_tag_and_a_notice_without(
 
     let sent = h.sent().await;
     assert_eq!(sent.len(), 2, "{sent:#?}");
-    assert_eq!(sent[0]["MessageId"], id.as_str());
-    assert_eq!(sent[0]["DestinationPhoneNumber"], CUSTOMER);
-    assert_eq!(sent[0]["OriginationIdentity"], SUPPORT);
-    assert_eq!(sent[0]["MessageBody"], "part two");
-    assert_eq!(sent[0]["MessageType"], "TRANSACTIONAL");
-    assert_eq!(sent[0]["ConfigurationSetName"], "bridge");
-    assert_eq!(sent[0]["TimeToLive"], 600);
+    assert_eq!(sent[0].message_id, id.as_str());
+    assert_eq!(sent[0].destination_phone_number, CUSTOMER);
+    assert_eq!(sent[0].rest["OriginationIdentity"], SUPPORT);
+    assert_eq!(sent[0].message_body, "part two");
+    assert_eq!(sent[0].rest["MessageType"], "TRANSACTIONAL");
+    assert_eq!(sent[0].rest["ConfigurationSetName"], "bridge");
+    assert_eq!(sent[0].rest["TimeToLive"], 600);
     assert_eq!(
-        sent[0]["Context"],
+        sent[0].rest["Context"],
         json!({"bridgeContactId": "c-1", "bridgeItemId": "i-9", "bridgePart": "2/3",
                "bridgeSupportNumber": SUPPORT})
     );
-    assert!(sent[1]["Context"].is_null(), "{}", sent[1]);
+    assert!(
+        sent[1].rest.get("Context").is_none_or(Value::is_null),
+        "{:?}",
+        sent[1]
+    );
 }
 
 #[tokio::test]
 async fn a_pool_replaces_the_support_number_as_origination() {
-    let h = Harness::new(&common::settings()).await;
+    let h = Harness::new(&client_settings()).await;
     let sender = h.sender(EndUserMessaging {
         origination_pool: Some("pool-0123456789abcdef0123456789abcdef".to_owned()),
         ..EndUserMessaging::default()
@@ -126,23 +114,19 @@ async fn a_pool_replaces_the_support_number_as_origination() {
         .await
         .unwrap();
     assert_eq!(
-        h.sent().await[0]["OriginationIdentity"],
+        h.sent().await[0].rest["OriginationIdentity"],
         "pool-0123456789abcdef0123456789abcdef"
     );
 }
 
 #[tokio::test]
 async fn refusals_are_classified_for_the_relay() {
-    let h = Harness::new(&common::settings().with_max_attempts(1)).await;
+    let h = Harness::new(&client_settings().with_max_attempts(1)).await;
     let to = phone(CUSTOMER);
     let from = phone(SUPPORT);
 
     // An opted-out number: never deliverable, skipped.
-    h.post(
-        "/sim/sms/opt-outs",
-        json!({"PhoneNumber": CUSTOMER, "OptedOut": true}),
-    )
-    .await;
+    h.sim.set_opted_out(CUSTOMER, true).await.unwrap();
     let error = h
         .sender(configured())
         .send(&to, &from, "hi")
@@ -150,11 +134,7 @@ async fn refusals_are_classified_for_the_relay() {
         .unwrap_err();
     assert!(matches!(error, SmsError::OptedOut), "{error:?}");
     assert!(error.is_undeliverable());
-    h.post(
-        "/sim/sms/opt-outs",
-        json!({"PhoneNumber": CUSTOMER, "OptedOut": false}),
-    )
-    .await;
+    h.sim.set_opted_out(CUSTOMER, false).await.unwrap();
 
     // A configuration set that does not exist: the operator's to fix; replies wait.
     let unknown = h.sender(EndUserMessaging {
@@ -169,11 +149,10 @@ async fn refusals_are_classified_for_the_relay() {
     let throttled: fn(&SmsError) -> bool = |e| matches!(e, SmsError::Throttled(_));
     let transient: fn(&SmsError) -> bool = |e| matches!(e, SmsError::Transient(_));
     for (status, expected) in [(429, throttled), (500, transient)] {
-        h.post(
-            "/sim/faults",
-            json!({"Operation": "SendTextMessage", "Status": status, "Count": 1}),
-        )
-        .await;
+        h.sim
+            .add_fault(&SimFault::fail("SendTextMessage", status).times(1))
+            .await
+            .unwrap();
         let error = h
             .sender(configured())
             .send(&to, &from, "hi")

@@ -1,11 +1,10 @@
 //! The SNS adapter against moto, through the real SDK client.
 //!
-//! moto keeps the phone number and body of every SMS (`/moto-api/data.json`) but drops the
+//! moto keeps the phone number and body of every SMS (`/moto-api/data.json`, read through
+//! `bridge_testkit::Moto`) but drops the
 //! message attributes, so the Publish request itself is captured as the SDK sends it (an
 //! interceptor reads the form-encoded body) and checked for both attributes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,8 +18,8 @@ use bridge_aws::sns::{ORIGINATION_NUMBER_ATTRIBUTE, SMS_TYPE_ATTRIBUTE};
 use bridge_aws::{ClientSettings, SmsType, SnsSender};
 use bridge_core::PhoneNumber;
 use bridge_core::ports::{SmsError, SmsSender};
-
-const MOTO: &str = "BRIDGE_TEST_MOTO_ENDPOINT";
+use bridge_testkit::emulators::{client_settings, dead_endpoint, moto};
+use bridge_testkit::{Moto, emulator_config, fresh};
 
 /// Records the body of every request the SDK is about to send.
 #[derive(Clone, Debug, Default)]
@@ -64,18 +63,12 @@ impl Recorder {
 /// A sender over moto with a recorder on its client.
 fn sender(endpoint: &str, settings: &ClientSettings) -> (SnsSender, Recorder) {
     let recorder = Recorder::default();
-    let shared = settings.apply(&bridge_aws::emulator_config(endpoint));
+    let shared = settings.apply(&emulator_config(endpoint));
     let config = aws_sdk_sns::config::Builder::from(&shared)
         .interceptor(recorder.clone())
         .build();
     let client = aws_sdk_sns::Client::from_conf(config);
     (SnsSender::new(client, SmsType::Transactional), recorder)
-}
-
-/// A customer number no other test uses (moto is shared and never reset).
-fn customer() -> PhoneNumber {
-    let digits = uuid::Uuid::new_v4().as_u128() % 10_000_000;
-    PhoneNumber::parse(&format!("+1555{digits:07}")).unwrap()
 }
 
 fn support() -> PhoneNumber {
@@ -84,20 +77,14 @@ fn support() -> PhoneNumber {
 
 /// The SMS moto recorded: (phone number, body) for `message_id`.
 async fn moto_sms(endpoint: &str, message_id: &str) -> Option<(String, String)> {
-    let data: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+    Moto::new(endpoint)
+        .unwrap()
+        .sms()
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    data["sns"]["SMS"].as_array()?.iter().find_map(|sms| {
-        (sms["message_id"] == message_id).then(|| {
-            (
-                sms["phone_number"].as_str().unwrap_or_default().to_owned(),
-                sms["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-    })
+        .into_iter()
+        .find(|sms| sms.message_id == message_id)
+        .map(|sms| (sms.phone_number, sms.message))
 }
 
 /// The message attributes of a captured Publish: name → (DataType, StringValue).
@@ -119,9 +106,9 @@ fn attributes(request: &HashMap<String, String>) -> HashMap<String, (String, Str
 
 #[tokio::test]
 async fn publish_goes_to_the_customer_from_the_support_number() {
-    let endpoint = common::endpoint(MOTO);
-    let (sender, recorder) = sender(&endpoint, &common::settings());
-    let to = customer();
+    let endpoint = moto();
+    let (sender, recorder) = sender(&endpoint, &client_settings());
+    let to = fresh::customer_number();
     let body = "Hi! Your order ships today.";
 
     let id = sender.send(&to, &support(), body).await.unwrap();
@@ -153,9 +140,9 @@ async fn publish_goes_to_the_customer_from_the_support_number() {
 
 #[tokio::test]
 async fn emoji_and_non_latin_text_arrive_intact() {
-    let endpoint = common::endpoint(MOTO);
-    let (sender, recorder) = sender(&endpoint, &common::settings());
-    let to = customer();
+    let endpoint = moto();
+    let (sender, recorder) = sender(&endpoint, &client_settings());
+    let to = fresh::customer_number();
     let body = "Привет 👋 你好 — ça va? 🇫🇷";
     let id = sender.send(&to, &support(), body).await.unwrap();
     assert_eq!(recorder.requests()[0]["Message"], body);
@@ -167,9 +154,9 @@ async fn emoji_and_non_latin_text_arrive_intact() {
 
 #[tokio::test]
 async fn a_body_of_1600_characters_is_sent_and_1601_is_refused_before_publishing() {
-    let endpoint = common::endpoint(MOTO);
-    let (sender, recorder) = sender(&endpoint, &common::settings());
-    let to = customer();
+    let endpoint = moto();
+    let (sender, recorder) = sender(&endpoint, &client_settings());
+    let to = fresh::customer_number();
     let longest = "é".repeat(1600);
     let id = sender.send(&to, &support(), &longest).await.unwrap();
     assert_eq!(moto_sms(&endpoint, id.as_str()).await.unwrap().1, longest);
@@ -194,11 +181,11 @@ async fn publish_to_an_opted_out_number_is_accepted_as_sns_does() {
     // moto reports numbers ending in 99 as opted out; like SNS, its Publish still accepts
     // them (SNS drops the message later). The adapter reports what Publish said: success.
     // SmsError::OptedOut is kept for an error that says so (unit-tested in `sns::map`).
-    let endpoint = common::endpoint(MOTO);
-    let (sender, _) = sender(&endpoint, &common::settings());
-    let digits = uuid::Uuid::new_v4().as_u128() % 100_000;
-    let opted_out = PhoneNumber::parse(&format!("+1555{digits:05}99")).unwrap();
-    let raw = aws_sdk_sns::Client::new(&bridge_aws::emulator_config(&endpoint));
+    let endpoint = moto();
+    let (sender, _) = sender(&endpoint, &client_settings());
+    // A fresh number's first five random digits, then 99.
+    let opted_out = PhoneNumber::parse(&format!("{}99", &fresh::customer()[..10])).unwrap();
+    let raw = aws_sdk_sns::Client::new(&emulator_config(&endpoint));
     let check = raw
         .check_if_phone_number_is_opted_out()
         .phone_number(opted_out.as_e164())
@@ -213,9 +200,9 @@ async fn publish_to_an_opted_out_number_is_accepted_as_sns_does() {
 #[tokio::test]
 async fn unreachable_sns_is_transient() {
     let settings = ClientSettings::default().with_max_attempts(1);
-    let (sender, recorder) = sender(&common::dead_endpoint(), &settings);
+    let (sender, recorder) = sender(&dead_endpoint(), &settings);
     let error = sender
-        .send(&customer(), &support(), "hello")
+        .send(&fresh::customer_number(), &support(), "hello")
         .await
         .unwrap_err();
     assert!(matches!(error, SmsError::Transient(_)), "{error:?}");
