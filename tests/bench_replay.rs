@@ -20,7 +20,8 @@ mod harness;
 
 use std::fmt::Write as _;
 
-use harness::{Engine, Stack, connect_sim, unique};
+use bridge_testkit::fresh;
+use harness::{Engine, Stack, connect_sim};
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -76,7 +77,7 @@ fn replay_on(engine: Engine, events: usize, customers: usize) -> Report {
     let (_sim, sim) = connect_sim(&["--concurrent-chat-limit", "0"]);
     let stack = Stack::on(engine, &sim);
     stack.init_table();
-    let run = unique("bench");
+    let run = fresh::name("bench");
     let numbers: Vec<String> = (0..customers)
         .map(|i| format!("+15559{:06}", (i * 7919 + 13) % 1_000_000))
         .collect();

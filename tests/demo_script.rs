@@ -7,7 +7,9 @@ mod harness;
 
 use std::process::Command;
 
-use harness::{bin, dynamodb_local, moto, pid_alive, unique, unique_number};
+use bridge_testkit::emulators::{dynamodb_local, moto};
+use bridge_testkit::fresh;
+use harness::{bin, pid_alive};
 
 /// The PIDs the demo printed for the processes it started.
 fn started_pids(stdout: &str) -> Vec<u32> {
@@ -27,8 +29,8 @@ fn started_pids(stdout: &str) -> Vec<u32> {
 fn the_scripted_conversation_plays_through_every_step() {
     // GIVEN the shared moto and DynamoDB Local, a fresh table and customer
     let run_dir = tempfile::tempdir().unwrap();
-    let customer = unique_number();
-    let table = unique("demo");
+    let customer = fresh::customer();
+    let table = fresh::name("demo");
     // WHEN the demo plays its script
     let output = Command::new(bin("bridge"))
         .env("BRIDGE_MOTO_ENDPOINT", moto())
@@ -91,7 +93,7 @@ fn ci_true_plays_the_script_too_with_dynamodb_back_on_moto() {
         .env("BRIDGE_MOTO_ENDPOINT", moto())
         .env("BRIDGE_DYNAMODB", "moto")
         .env_remove("BRIDGE_SUPPORT_LINES")
-        .args(["--table", &unique("demo-ci"), "demo"])
+        .args(["--table", &fresh::name("demo-ci"), "demo"])
         .args([
             "--sim-port",
             "0",
@@ -100,7 +102,7 @@ fn ci_true_plays_the_script_too_with_dynamodb_back_on_moto() {
             "--relay-admin-port",
             "0",
         ])
-        .args(["--customer", &unique_number(), "--step-timeout", "30"])
+        .args(["--customer", &fresh::customer(), "--step-timeout", "30"])
         .arg("--run-dir")
         .arg(run_dir.path())
         .output()
@@ -135,7 +137,7 @@ fn the_demo_starts_dynamodb_local_when_none_answers_and_stops_it() {
         )
         .env_remove("BRIDGE_DYNAMODB")
         .env_remove("BRIDGE_SUPPORT_LINES")
-        .args(["--table", &unique("demo-ddb"), "demo", "--script"])
+        .args(["--table", &fresh::name("demo-ddb"), "demo", "--script"])
         .args([
             "--sim-port",
             "0",
@@ -144,7 +146,7 @@ fn the_demo_starts_dynamodb_local_when_none_answers_and_stops_it() {
             "--relay-admin-port",
             "0",
         ])
-        .args(["--customer", &unique_number(), "--step-timeout", "30"])
+        .args(["--customer", &fresh::customer(), "--step-timeout", "30"])
         .arg("--run-dir")
         .arg(run_dir.path())
         .output()

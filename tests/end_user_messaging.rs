@@ -9,29 +9,28 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{
-    Stack, agent_says, connect_sim, http, outbox, texts, unique, unique_number, wait_until,
-};
+use bridge_testkit::fresh;
+use bridge_testkit::sim::SimSms;
+use harness::{Stack, agent_says, block_on, connect_sim, control, outbox, texts, wait_until};
 use serde_json::Value;
 
-fn sim_sms(sim: &str, customer: &str) -> Vec<Value> {
-    let all: Vec<Value> = http()
-        .get(format!("{sim}/sim/sms/messages"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    all.into_iter()
-        .filter(|sms| sms["DestinationPhoneNumber"] == customer)
-        .collect()
+fn sim_sms(sim: &str, customer: &str) -> Vec<SimSms> {
+    let mut all = block_on(control(sim).sms_messages()).unwrap();
+    all.retain(|sms| sms.destination_phone_number == customer);
+    all
+}
+
+/// A field of what SendTextMessage was given (`Value::Null` when absent).
+fn field<'a>(sms: &'a SimSms, name: &str) -> &'a Value {
+    sms.rest.get(name).unwrap_or(&Value::Null)
 }
 
 #[test]
 fn replies_go_through_end_user_messaging_tagged_for_delivery_events() {
-    let moto = harness::moto();
+    let moto = bridge_testkit::emulators::moto();
     let topic = format!(
         "arn:aws:sns:us-east-1:123456789012:{}",
-        unique("sms-events")
+        fresh::name("sms-events")
     );
     let (_sim_proc, sim) =
         connect_sim(&["--sms-configuration-set", &format!("bridge={moto}|{topic}")]);
@@ -42,7 +41,7 @@ fn replies_go_through_end_user_messaging_tagged_for_delivery_events() {
         ("BRIDGE_SMS_CONFIGURATION_SET", "bridge"),
     ];
     let (_relay, _admin) = stack.relay_with(&eum);
-    let customer = unique_number();
+    let customer = fresh::customer();
 
     // GIVEN a chat the customer started
     let started = texts(&stack, &customer, "where is my parcel?");
@@ -61,17 +60,20 @@ fn replies_go_through_end_user_messaging_tagged_for_delivery_events() {
     );
     let reply = sent
         .iter()
-        .find(|sms| sms["MessageBody"] == "It left today.")
+        .find(|sms| sms.message_body == "It left today.")
         .unwrap_or_else(|| panic!("{sent:#?}"));
-    assert_eq!(reply["OriginationIdentity"], "+18005550100");
-    assert_eq!(reply["ConfigurationSetName"], "bridge");
-    assert_eq!(reply["Context"]["bridgeContactId"], contact_id.as_str());
-    assert_eq!(reply["Context"]["bridgePart"], "1/1");
+    assert_eq!(field(reply, "OriginationIdentity"), "+18005550100");
+    assert_eq!(field(reply, "ConfigurationSetName"), "bridge");
+    assert_eq!(
+        field(reply, "Context")["bridgeContactId"],
+        contact_id.as_str()
+    );
+    assert_eq!(field(reply, "Context")["bridgePart"], "1/1");
     let notice = sent
         .iter()
-        .find(|sms| sms["MessageBody"] != "It left today.")
+        .find(|sms| sms.message_body != "It left today.")
         .unwrap();
-    assert!(notice["Context"].is_null(), "{notice}");
+    assert!(field(notice, "Context").is_null(), "{notice:?}");
     // AND nothing went through SNS
     assert!(outbox(&moto).iter().all(|(to, _)| to != &customer));
     // AND `bridge outbox` lists what End User Messaging sent

@@ -3,17 +3,24 @@
 //!
 //! The binaries are found in the cargo target dir (`CARGO_TARGET_DIR`, else
 //! `<workspace>/target`), `debug` profile: build them first with
-//! `cargo build --workspace --bins` (the Makefile's test target does). moto comes from
-//! `scripts/with-emulators.sh` (`BRIDGE_TEST_MOTO_ENDPOINT`); every test uses its own
-//! table, phone numbers and connect-sim, so tests can share one moto.
+//! `cargo build --workspace --bins` (the Makefile's test target does). moto and DynamoDB
+//! Local come from `scripts/with-emulators.sh` (`bridge_testkit::emulators`); every test
+//! uses its own table, phone numbers and connect-sim, so tests can share one moto.
+//!
+//! These tests are synchronous; moto's outbox and connect-sim's control API are read with
+//! `bridge_testkit`'s async clients through [`block_on`].
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::Future;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use bridge_testkit::emulators::{Endpoints, dynamodb_local, moto};
+use bridge_testkit::sim::Contact;
+use bridge_testkit::{Moto, SimControl, fresh};
 use rustix::process::{Pid, Signal, kill_process};
 use serde_json::Value;
 
@@ -40,34 +47,6 @@ pub fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// The shared moto server; fails with how to start it when unset.
-pub fn moto() -> String {
-    std::env::var("BRIDGE_TEST_MOTO_ENDPOINT").expect(
-        "BRIDGE_TEST_MOTO_ENDPOINT is not set: run the tests under scripts/with-emulators.sh \
-         (make test does)",
-    )
-}
-
-/// A name unique to this test run.
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
-/// A customer number unique to this test run (+1 555 01xx xxxx, never ending in 99, which
-/// moto treats as opted out).
-pub fn unique_number() -> String {
-    loop {
-        let digits = uuid::Uuid::new_v4().as_u128() % 1_000_000;
-        let number = format!("+155501{digits:06}");
-        if !number.ends_with("99") {
-            return number;
-        }
-    }
 }
 
 /// A child process stopped with SIGTERM (then SIGKILL after 10 s) when dropped.
@@ -163,14 +142,6 @@ pub fn connect_sim(extra: &[&str]) -> (Proc, String) {
     })
 }
 
-/// The shared DynamoDB Local; fails with how to start it when unset.
-pub fn dynamodb_local() -> String {
-    std::env::var("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").expect(
-        "BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT is not set: run the tests under \
-         scripts/with-emulators.sh (make test does)",
-    )
-}
-
 /// Which DynamoDB engine a stack's sessions live in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -215,7 +186,7 @@ impl Stack {
             moto,
             dynamodb,
             sim: sim.to_owned(),
-            table: unique("e2e"),
+            table: fresh::name("e2e"),
         }
     }
 
@@ -258,14 +229,9 @@ impl Stack {
     pub fn relay_with(&self, env: &[(&str, &str)]) -> (Proc, String) {
         let mut command = Command::new(bin("bridge-relay"));
         command
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.dynamodb)
-            .env("AWS_ENDPOINT_URL_SNS", &self.moto)
-            .env("AWS_ENDPOINT_URL_CONNECT", &self.sim)
-            .env("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", &self.sim)
-            .env("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", &self.sim)
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .envs(Endpoints::local(&self.moto, &self.dynamodb, &self.sim).env())
             .env("BRIDGE_TABLE_NAME", &self.table)
             .env("BRIDGE_CONNECT_INSTANCE_ID", "local-instance")
             .env(
@@ -320,27 +286,30 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> O
     }
 }
 
+/// Runs `future` to completion on a current-thread runtime of its own. Each call gets a new
+/// runtime, so the clients a future uses must be made for it (as [`control`] and [`outbox`]
+/// do): a client's pooled connections belong to the runtime that opened them.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime")
+        .block_on(future)
+}
+
+/// A client of the control API of the connect-sim at `sim`, for one [`block_on`].
+pub fn control(sim: &str) -> SimControl {
+    SimControl::new(sim).expect("a connect-sim control client")
+}
+
 /// Every SMS moto sent, as `(phone_number, message)`.
 pub fn outbox(moto: &str) -> Vec<(String, String)> {
-    let dump: Value = http()
-        .get(format!("{moto}/moto-api/data.json"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    dump["sns"]["SMS"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|sms| {
-                    (
-                        sms["phone_number"].as_str().unwrap_or_default().to_owned(),
-                        sms["message"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    let moto = Moto::new(moto).expect("a moto client");
+    block_on(moto.sms())
+        .unwrap_or_else(|error| panic!("{error:#}"))
+        .into_iter()
+        .map(|sms| (sms.phone_number, sms.message))
+        .collect()
 }
 
 /// The customer texts `text` (`bridge sms --json`); returns the handler's record summary.
@@ -376,49 +345,19 @@ pub fn customer_said(sim: &str, contact_id: &str, text: &str) {
 }
 
 /// connect-sim's chats.
-pub fn contacts(sim: &str) -> Vec<Value> {
-    http()
-        .get(format!("{sim}/sim/contacts"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
-/// The customer number a chat was started for.
-pub fn customer_of(contact: &Value) -> Option<&str> {
-    contact["Attributes"]["customerNumber"].as_str()
+pub fn contacts(sim: &str) -> Vec<Contact> {
+    block_on(control(sim).contacts()).unwrap_or_else(|error| panic!("{error:#}"))
 }
 
 /// The customer's messages in a chat, in order.
 pub fn customer_messages(sim: &str, contact_id: &str) -> Vec<String> {
-    let transcript: Value = http()
-        .get(format!("{sim}/sim/contacts/{contact_id}/transcript"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    transcript["Transcript"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|item| item["Type"] == "MESSAGE" && item["ParticipantRole"] == "CUSTOMER")
-        .filter_map(|item| item["Content"].as_str().map(str::to_owned))
-        .collect()
+    block_on(control(sim).customer_texts(contact_id)).unwrap_or_else(|error| panic!("{error:#}"))
 }
 
 /// The agent writes `text` in a chat (joining first when needed).
 pub fn agent_says(sim: &str, contact_id: &str, text: &str) {
-    let response = http()
-        .post(format!("{sim}/sim/contacts/{contact_id}/agent/messages"))
-        .json(&serde_json::json!({ "Content": text, "ContentType": "text/plain" }))
-        .send()
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "agent message: {}",
-        response.text().unwrap_or_default()
-    );
+    block_on(control(sim).say(contact_id, text))
+        .unwrap_or_else(|error| panic!("agent message: {error:#}"));
 }
 
 /// Browser names tried on `PATH`, in `scripts/prereqs.sh`'s order.

@@ -9,29 +9,27 @@ mod harness;
 use std::time::Duration;
 
 use bridge_core::config::DEFAULT_IDLE_WARNING_TEXT;
+use bridge_testkit::fresh;
+use bridge_testkit::sim::Contact;
 use harness::{
-    Stack, agent_says, connect_sim, customer_said, http, outbox, sms_to, texts, unique_number,
+    Stack, agent_says, block_on, connect_sim, control, customer_said, outbox, sms_to, texts,
     wait_until,
 };
 use serde_json::{Value, json};
 
-fn contact(sim: &str, contact_id: &str) -> Value {
-    http()
-        .get(format!("{sim}/sim/contacts/{contact_id}"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
+fn contact(sim: &str, contact_id: &str) -> Contact {
+    block_on(control(sim).contact(contact_id)).unwrap()
+}
+
+/// The chat timers connect-sim holds for a contact (`Value::Null` when none).
+fn timers(contact: &Contact) -> Value {
+    contact.rest.get("Timers").cloned().unwrap_or(Value::Null)
 }
 
 /// Moves connect-sim's clock forward; its deadlines fire before it answers.
 fn minutes_pass(sim: &str, minutes: f64) {
-    let response = http()
-        .post(format!("{sim}/sim/clock/advance"))
-        .json(&json!({ "Seconds": minutes * 60.0 }))
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
+    block_on(control(sim).advance_clock(Duration::from_secs_f64(minutes * 60.0)))
+        .unwrap_or_else(|error| panic!("{error:#}"));
 }
 
 fn sms_count(moto: &str, customer: &str, body: &str) -> usize {
@@ -51,14 +49,14 @@ fn a_quiet_customer_is_warned_by_sms_and_the_chat_then_ends() {
         ("BRIDGE_IDLE_DISCONNECT_MINUTES", "3"),
         ("BRIDGE_CLOSING_TEXT", "Chat closed."),
     ]);
-    let customer = unique_number();
+    let customer = fresh::customer();
 
     // GIVEN a chat the customer started
     let started = texts(&stack, &customer, "hi, my order is late");
     let contact_id = started["contact_id"].as_str().unwrap().to_owned();
     // THEN the relay gives the new chat the customer's timers before an agent joins
     let timers = wait_until("the chat's timers", Duration::from_secs(30), || {
-        let timers = contact(&sim, &contact_id)["Timers"].clone();
+        let timers = timers(&contact(&sim, &contact_id));
         timers
             .as_array()
             .is_some_and(|t| !t.is_empty())
@@ -91,13 +89,13 @@ fn a_quiet_customer_is_warned_by_sms_and_the_chat_then_ends() {
     wait_until("a second idle warning", Duration::from_secs(30), || {
         (sms_count(&stack.moto, &customer, DEFAULT_IDLE_WARNING_TEXT) == 2).then_some(())
     });
-    assert_eq!(contact(&sim, &contact_id)["Status"], "ACTIVE");
+    assert_eq!(contact(&sim, &contact_id).status, "ACTIVE");
 
     // WHEN three more minutes pass without a text
     minutes_pass(&sim, 3.0);
     // THEN the agent is disconnected, the chat ends, and the customer gets the closing text
     sms_to(&stack.moto, &customer, |body| body == "Chat closed.");
-    assert_eq!(contact(&sim, &contact_id)["Status"], "ENDED");
+    assert_eq!(contact(&sim, &contact_id).status, "ENDED");
     assert_eq!(
         sms_count(&stack.moto, &customer, DEFAULT_IDLE_WARNING_TEXT),
         2,

@@ -11,10 +11,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use harness::{
-    Stack, agent_says, connect_sim, contacts, customer_messages, customer_of, outbox, unique,
-    unique_number, wait_until,
-};
+use bridge_testkit::fresh;
+use harness::{Stack, agent_says, connect_sim, contacts, customer_messages, outbox, wait_until};
 
 const CUSTOMERS: usize = 45;
 const TEXTS_PER_CUSTOMER: usize = 20;
@@ -47,7 +45,7 @@ fn recording(run: &str) -> Recording {
     let mut lines: Vec<Vec<String>> = Vec::new();
     let mut late = Vec::new();
     for customer in 0..CUSTOMERS {
-        let number = unique_number();
+        let number = fresh::customer();
         let mut burst = Vec::new();
         let mut bodies = Vec::new();
         for seq in 0..TEXTS_PER_CUSTOMER {
@@ -88,7 +86,7 @@ fn a_thousand_events_with_duplicates_and_bursts_give_one_chat_per_customer() {
     let stack = Stack::new(&sim);
     stack.init_table();
     let (_relay, _admin) = stack.relay();
-    let recording = recording(&unique("burst"));
+    let recording = recording(&fresh::name("burst"));
     assert_eq!(recording.events, 1_000);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("burst.jsonl");
@@ -129,13 +127,13 @@ fn a_thousand_events_with_duplicates_and_bursts_give_one_chat_per_customer() {
     for (number, bodies) in &recording.texts {
         let mine: Vec<_> = all
             .iter()
-            .filter(|c| customer_of(c) == Some(number))
+            .filter(|c| c.customer() == Some(number.as_str()))
             .collect();
-        if mine.len() != 1 || mine[0]["Status"] == "ENDED" {
+        if mine.len() != 1 || mine[0].is_ended() {
             problems.push(format!("{number}: chats {mine:?}"));
             continue;
         }
-        let contact_id = mine[0]["ContactId"].as_str().unwrap().to_owned();
+        let contact_id = mine[0].contact_id.clone();
         let mut got = customer_messages(&sim, &contact_id);
         got.sort();
         let mut want = bodies.clone();

@@ -12,7 +12,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use bridge_e2e::fixtures_dir;
-use harness::{Stack, http, moto, unique, wait_until};
+use bridge_testkit::emulators::moto;
+use bridge_testkit::fresh;
+use harness::{Stack, http, wait_until};
 
 /// One HTTP request the sink received.
 #[derive(Clone, Debug)]
@@ -106,7 +108,10 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
 fn sns_target_publishes_each_payload_to_the_topic() {
     // GIVEN a topic on moto with an HTTP subscription to a sink
     let (sink_url, received) = sink(|_| (200, String::new()));
-    let created = sns_call(&[("Action", "CreateTopic"), ("Name", &unique("replay-topic"))]);
+    let created = sns_call(&[
+        ("Action", "CreateTopic"),
+        ("Name", &fresh::name("replay-topic")),
+    ]);
     let topic_arn = between(&created, "<TopicArn>", "</TopicArn>").to_owned();
     sns_call(&[
         ("Action", "Subscribe"),

@@ -10,9 +10,10 @@ mod harness;
 use std::process::Command;
 use std::time::Duration;
 
+use bridge_testkit::emulators::{dynamodb_local, moto};
+use bridge_testkit::fresh;
 use harness::{
-    agent_says, bin, browse, chromium, contacts, customer_of, dynamodb_local, http, moto, outbox,
-    pid_alive, spawn_until, unique, unique_number, wait_until,
+    agent_says, bin, browse, chromium, contacts, http, outbox, pid_alive, spawn_until, wait_until,
 };
 
 /// What the demo printed about itself.
@@ -33,14 +34,14 @@ fn the_phone_page_and_the_agent_console_show_the_conversation() {
     chromium();
     // GIVEN a running demo (interactive mode)
     let run_dir = tempfile::tempdir().unwrap();
-    let customer = unique_number();
+    let customer = fresh::customer();
     let mut command = Command::new(bin("bridge"));
     command
         .env("BRIDGE_MOTO_ENDPOINT", moto())
         .env("BRIDGE_DYNAMODB", dynamodb_local())
         .env_remove("CI")
         .env_remove("BRIDGE_SUPPORT_LINES")
-        .args(["--table", &unique("web"), "demo"])
+        .args(["--table", &fresh::name("web"), "demo"])
         .args([
             "--sim-port",
             "0",
@@ -72,7 +73,7 @@ fn the_phone_page_and_the_agent_console_show_the_conversation() {
     assert_eq!(urls.pids.len(), 2, "{urls:?}");
 
     // WHEN the customer texts through the phone page's API
-    let text = format!("Hello from the phone page, {}", unique("t"));
+    let text = format!("Hello from the phone page, {}", fresh::name("t"));
     let sent: serde_json::Value = http()
         .post(format!("{}api/sms", urls.phone))
         .json(&serde_json::json!({"from": customer, "to": "+18005550100", "body": text}))
@@ -88,7 +89,7 @@ fn the_phone_page_and_the_agent_console_show_the_conversation() {
     assert!(
         contacts(&sim)
             .iter()
-            .any(|c| c["ContactId"] == contact_id.as_str() && customer_of(c) == Some(&customer))
+            .any(|c| c.contact_id == contact_id && c.customer() == Some(customer.as_str()))
     );
     let reply = "An agent here: how can I help?";
     agent_says(&sim, &contact_id, reply);

@@ -34,11 +34,13 @@ use bridge_core::session::SessionKey;
 use bridge_inbound::config::{LogConfig, LogFormat};
 use bridge_inbound::envelope::wrap_in_sns_event;
 use bridge_inbound::{Handler, Outcome, Ports};
-use bridge_testkit::{Fault, FaultProxy, Rule};
+use bridge_testkit::emulators::{Endpoints, local_clients};
+use bridge_testkit::{
+    Fault, FaultProxy, Moto, Rule, SimControl, SimProcess, emulator_config, fresh,
+};
 use futures_util::StreamExt;
 use futures_util::stream;
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde_json::json;
 use tokio::process::{Child, Command};
 use tracing::instrument::WithSubscriber as _;
 
@@ -158,9 +160,13 @@ struct Customer {
 
 struct Run {
     params: Params,
+    /// For the relays' readiness.
     http: reqwest::Client,
-    sim: Child,
-    sim_url: String,
+    sim: SimProcess,
+    /// The agents' side of connect-sim.
+    control: SimControl,
+    /// moto's outbox.
+    moto: Moto,
     dynamodb: FaultProxy,
     sns: FaultProxy,
     handler: Arc<Handler>,
@@ -207,21 +213,32 @@ impl Run {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
-        let bucket = format!("chaos-{:08x}", rand::random::<u32>());
+        let bucket = fresh::name("chaos");
         let logs = std::env::temp_dir().join(&bucket);
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
         let prefix = "connect/chaos/ChatTranscripts";
-        let (sim, sim_url) = spawn_sim(
+        // connect-sim writes ended chats' transcripts to moto's S3, as Connect does.
+        let transcripts = format!("s3://{bucket}/{prefix}");
+        let sim = SimProcess::spawn(
             &params.bin_dir.join("connect-sim"),
-            &params.moto,
-            &format!("s3://{bucket}/{prefix}"),
+            &[
+                "--concurrent-chat-limit",
+                "0",
+                "--transcript-s3",
+                &transcripts,
+                "--s3-endpoint",
+                &params.moto,
+            ],
         )
         .await?;
+        let control = SimControl::new(&sim.url)?;
+        let moto = Moto::new(&params.moto)?;
         let dynamodb = FaultProxy::start(&params.dynamodb).await?;
         let sns = FaultProxy::start(&params.moto).await?;
-        let table = format!("chaos-{:08x}", rand::random::<u32>());
+        let table = fresh::name("chaos");
+        // The bridge's own timeouts: how it rides out the faults is what is checked.
         let settings = ClientSettings::default();
-        let direct = Clients::new(&bridge_aws::emulator_config(&params.dynamodb), &settings);
+        let direct = Clients::new(&emulator_config(&params.dynamodb), &settings);
         bridge_aws::dynamo::create_table(&direct.dynamodb, &table)
             .await
             .context("creating the table")?;
@@ -235,15 +252,15 @@ impl Run {
             ("BRIDGE_START_TAKEOVER_SECS", "5".to_owned()),
         ]);
         let config = Config::from_lookup(|name| vars.get(name).cloned())?;
-        let sim_clients = Clients::new(&bridge_aws::emulator_config(&sim_url), &settings);
-        let clients = Clients {
-            dynamodb: Clients::new(&bridge_aws::emulator_config(&dynamodb.url()), &settings)
-                .dynamodb,
-            sns: Clients::new(&bridge_aws::emulator_config(&sns.url()), &settings).sns,
-            connect: sim_clients.connect,
-            participant: sim_clients.participant,
-            sms_voice: sim_clients.sms_voice,
+        // DynamoDB and SNS behind the fault proxies, S3 in moto, Connect in the sim.
+        let endpoints = Endpoints {
+            dynamodb: dynamodb.url(),
+            sns: sns.url(),
+            connect: sim.url.clone(),
+            sms_voice: None,
+            s3: Some(params.moto.clone()),
         };
+        let clients = local_clients(&endpoints, &settings);
         let sessions: Arc<dyn SessionStore> = Arc::new(DynamoStore::new(
             direct.dynamodb.clone(),
             &table,
@@ -263,16 +280,13 @@ impl Run {
             .iter()
             .map(|(name, value)| ((*name).to_owned(), value.clone()))
             .collect();
+        relay_env.extend(
+            endpoints
+                .env()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
         for (name, value) in [
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.url()),
-            ("AWS_ENDPOINT_URL_SNS", sns.url()),
-            ("AWS_ENDPOINT_URL_S3", params.moto.clone()),
-            ("AWS_ENDPOINT_URL_CONNECT", sim_url.clone()),
-            ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", sim_url.clone()),
             ("BRIDGE_RELAY_LEASE_TTL_MS", "6000".to_owned()),
             ("BRIDGE_RELAY_LEASE_RENEW_MS", "2000".to_owned()),
             ("BRIDGE_RELAY_DISCOVERY_MS", "250".to_owned()),
@@ -299,7 +313,8 @@ impl Run {
             params,
             http,
             sim,
-            sim_url,
+            control,
+            moto,
             dynamodb,
             sns,
             handler,
@@ -449,11 +464,7 @@ impl Run {
                         customer.contacts.push(contact.clone());
                         customer.contact = Some(contact.clone());
                         self.note_tokens(&phone).await?;
-                        self.sim_post(
-                            &format!("/sim/contacts/{contact}/agent/join"),
-                            json!({"DisplayName": "Agent"}),
-                        )
-                        .await?;
+                        self.control.join(&contact, "Agent").await?;
                     }
                 }
                 Outcome::Duplicate => {}
@@ -470,12 +481,7 @@ impl Run {
                 continue;
             };
             let body = format!("reply {round} to {}", customer.phone);
-            let sent = self
-                .sim_post(
-                    &format!("/sim/contacts/{contact}/agent/messages"),
-                    json!({"Content": body, "ContentType": "text/plain"}),
-                )
-                .await;
+            let sent = self.control.say(&contact, &body).await;
             if sent.is_ok() {
                 customer.replies.push(body);
                 self.figures.replies += 1;
@@ -491,8 +497,7 @@ impl Run {
                 continue;
             }
             if let Some(contact) = customer.contact.take() {
-                self.sim_post(&format!("/sim/contacts/{contact}/end"), json!({}))
-                    .await?;
+                self.control.end(&contact).await?;
                 customer.ended += 1;
                 self.figures.ended += 1;
             }
@@ -511,7 +516,7 @@ impl Run {
         // after the STOP).
         let phone = customer.phone.clone();
         let expected = customer.replies.clone();
-        wait_for(&self.http, &self.params.moto, &phone, &expected, SETTLE).await?;
+        wait_for(&self.moto, &phone, &expected, SETTLE).await?;
         self.next_id += 1;
         let (outcome, _) = deliver(
             &self.handler,
@@ -527,14 +532,12 @@ impl Run {
         );
         customer.stopped = true;
         customer.contact = None;
-        customer.sms_at_stop = outbox(&self.http, &self.params.moto, &phone).await?.len();
+        customer.sms_at_stop = self.moto.sms_to(&phone).await?.len();
         Ok(())
     }
 
     async fn drop_sockets(&self) -> anyhow::Result<()> {
-        self.sim_post("/sim/sockets/drop", json!({}))
-            .await
-            .map(|_| ())
+        self.control.drop_sockets().await.map(|_| ())
     }
 
     async fn kill(&mut self, which: usize) -> anyhow::Result<()> {
@@ -592,24 +595,11 @@ impl Run {
         Ok(Relay { child, admin })
     }
 
-    async fn sim_post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.sim_url))
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        ensure!(status.is_success(), "{path}: {status} {value}");
-        Ok(value)
-    }
-
     /// Waits until every reply and closing text reached its phone.
     async fn settle(&self, customers: &[Customer]) -> anyhow::Result<()> {
         let deadline = Instant::now() + SETTLE;
         loop {
-            let outboxes = outboxes(&self.http, &self.params.moto).await?;
+            let outboxes = outboxes(&self.moto).await?;
             let missing: Vec<String> = customers
                 .iter()
                 .flat_map(|customer| {
@@ -640,12 +630,12 @@ impl Run {
 
     async fn check(&mut self, customers: &[Customer]) -> anyhow::Result<Figures> {
         let crashes = self.figures.kills + self.figures.handovers;
-        let outboxes = outboxes(&self.http, &self.params.moto).await?;
+        let outboxes = outboxes(&self.moto).await?;
         for customer in customers {
             // Every text once in Connect, across the customer's chats.
             let mut seen: BTreeMap<String, usize> = BTreeMap::new();
             for contact in &customer.contacts {
-                for text in customer_texts(&self.http, &self.sim_url, contact).await? {
+                for text in customer_texts(&self.control, contact).await? {
                     *seen.entry(text).or_default() += 1;
                 }
             }
@@ -753,7 +743,7 @@ impl Run {
                 Err(error) => failures.push(format!("relay {}: {error:#}", relay.admin)),
             }
         }
-        match terminate(&mut self.sim).await {
+        match terminate(&mut self.sim.child).await {
             Ok(status) if status.success() => {}
             Ok(status) => failures.push(format!("connect-sim exited {status}")),
             Err(error) => failures.push(format!("connect-sim: {error:#}")),
@@ -849,36 +839,12 @@ fn scan_logs(dir: &Path, secrets: &[String]) -> anyhow::Result<usize> {
 }
 
 /// Every SMS moto accepted, by destination number, in order.
-async fn outboxes(
-    http: &reqwest::Client,
-    moto: &str,
-) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
-    let data: Value = http
-        .get(format!("{moto}/moto-api/data.json"))
-        .send()
-        .await?
-        .json()
-        .await?;
+async fn outboxes(moto: &Moto) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
     let mut sent: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for message in data["sns"]["SMS"].as_array().into_iter().flatten() {
-        if let (Some(phone), Some(body)) = (
-            message["phone_number"].as_str(),
-            message["message"].as_str(),
-        ) {
-            sent.entry(phone.to_owned())
-                .or_default()
-                .push(body.to_owned());
-        }
+    for sms in moto.sms().await? {
+        sent.entry(sms.phone_number).or_default().push(sms.message);
     }
     Ok(sent)
-}
-
-/// The SMS moto accepted for `phone`, in order.
-async fn outbox(http: &reqwest::Client, moto: &str, phone: &str) -> anyhow::Result<Vec<String>> {
-    Ok(outboxes(http, moto)
-        .await?
-        .remove(phone)
-        .unwrap_or_default())
 }
 
 /// The bodies of `expected` (with multiplicity) that `sms` does not hold.
@@ -904,15 +870,14 @@ fn missing_from(sms: &[String], expected: &[String]) -> Vec<String> {
 
 /// Waits until every body of `expected` (with multiplicity) is in `phone`'s outbox.
 async fn wait_for(
-    http: &reqwest::Client,
-    moto: &str,
+    moto: &Moto,
     phone: &str,
     expected: &[String],
     within: Duration,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     loop {
-        let missing = missing_from(&outbox(http, moto, phone).await?, expected);
+        let missing = missing_from(&moto.sms_to(phone).await?, expected);
         if missing.is_empty() {
             return Ok(());
         }
@@ -925,65 +890,12 @@ async fn wait_for(
     }
 }
 
-/// The customer's messages in a chat, from connect-sim's control API.
-async fn customer_texts(
-    http: &reqwest::Client,
-    sim: &str,
-    contact: &str,
-) -> anyhow::Result<Vec<String>> {
-    let transcript: Value = http
-        .get(format!("{sim}/sim/contacts/{contact}/transcript"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let items = transcript["Transcript"]
-        .as_array()
-        .or_else(|| transcript.as_array())
-        .cloned()
-        .unwrap_or_default();
-    Ok(items
-        .iter()
-        .filter(|item| item["ParticipantRole"] == "CUSTOMER" && item["Type"] == "MESSAGE")
-        .filter_map(|item| item["Content"].as_str())
-        .filter(|text| !text.starts_with("Customer opted out"))
-        .map(str::to_owned)
-        .collect())
-}
-
-async fn spawn_sim(
-    binary: &Path,
-    moto: &str,
-    transcripts: &str,
-) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(binary)
-        .args([
-            "--port",
-            "0",
-            "--concurrent-chat-limit",
-            "0",
-            "--transcript-s3",
-            transcripts,
-            "--s3-endpoint",
-            moto,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().context("sim stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .context("connect-sim did not print its address in 30 s")??
-        .context("connect-sim exited before printing its address")?;
-    let url = connect_sim::listening_url(&first)
-        .with_context(|| format!("unexpected first line from connect-sim: {first:?}"))?
-        .to_owned();
-    Ok((child, url))
+/// The customer's messages in a chat, from connect-sim's control API, but for the notice
+/// the bridge writes there when the customer opts out.
+async fn customer_texts(sim: &SimControl, contact: &str) -> anyhow::Result<Vec<String>> {
+    let mut texts = sim.customer_texts(contact).await?;
+    texts.retain(|text| !text.starts_with("Customer opted out"));
+    Ok(texts)
 }
 
 /// SIGTERM, then the exit status (SIGKILL after 20 s).

@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`probe`]: process RSS and CPU from `/proc`, Prometheus values, percentiles.
-//! - [`sim`]: connect-sim as a subprocess, so its CPU and sockets are not counted as ours.
+//! - [`sim`]: connect-sim as a subprocess with the limits lifted, so its CPU and sockets are
+//!   not counted as ours.
 //! - [`calls`]: an AWS SDK interceptor that records every operation and attempt, and the
 //!   bridge's clients built with it.
 //! - [`runtime_api`]: a local stand-in for the Lambda Runtime API, so a Lambda binary runs

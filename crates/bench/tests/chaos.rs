@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+use bridge_testkit::emulators::{dynamodb_local, moto};
+
 /// `target/debug`, where `bridge-relay` and `connect-sim` are built.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -23,21 +25,14 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
-fn endpoint(var: &str) -> String {
-    std::env::var(var)
-        .unwrap_or_else(|_| panic!("{var} is not set: run under scripts/with-emulators.sh"))
-        .trim_end_matches('/')
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_text_and_reply_arrives_once_in_order_through_crashes_throttling_and_outages() {
     let figures = bridge_bench::chaos::run(bridge_bench::chaos::Params {
         chats: 24,
         kills: 2,
         bin_dir: bin_dir(),
-        moto: endpoint("BRIDGE_TEST_MOTO_ENDPOINT"),
-        dynamodb: endpoint("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT"),
+        moto: moto(),
+        dynamodb: dynamodb_local(),
     })
     .await
     .unwrap_or_else(|error| panic!("chaos run failed: {error:#}"));

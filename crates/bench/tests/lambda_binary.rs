@@ -24,16 +24,19 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use bridge_aws::ClientSettings;
-use bridge_bench::inbound::{Services, customer, unique};
+use bridge_bench::inbound::Services;
 use bridge_bench::runtime_api::{Invocation, RuntimeApi};
 use bridge_cli::config::Dynamodb;
 use bridge_core::PhoneNumber;
 use bridge_core::config::{SUPPORT_LINES, TABLE_NAME};
 use bridge_core::session::Chat;
 use bridge_inbound::envelope::wrap_in_sns_event;
+use bridge_testkit::SimFault;
+use bridge_testkit::fresh::{self, customer};
+use bridge_testkit::sim::Contact;
 use chrono::Utc;
 use connect_sim::{RunningSim, SimConfig};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Child;
 use tokio::task::JoinHandle;
@@ -65,9 +68,9 @@ fn inbound_binary() -> PathBuf {
 
 /// DynamoDB Local with a fresh table, moto for SNS, and a fresh connect-sim.
 struct Stack {
-    sim: RunningSim,
+    /// Kept for its lifetime: the sim runs as long as this.
+    _sim: RunningSim,
     bench: bridge_bench::inbound::Stack,
-    http: reqwest::Client,
 }
 
 impl Stack {
@@ -79,11 +82,7 @@ impl Stack {
         )
         .await
         .unwrap();
-        Self {
-            sim,
-            bench,
-            http: reqwest::Client::builder().timeout(WAIT).build().unwrap(),
-        }
+        Self { _sim: sim, bench }
     }
 
     /// The function's variables; `extra` adds or overrides.
@@ -103,7 +102,7 @@ impl Stack {
 
     /// An SNS event holding one new text (fresh inbound message id).
     fn event(&self, from: &str, body: &str) -> Value {
-        self.event_with_id(&unique("msg"), from, body)
+        self.event_with_id(&fresh::name("msg"), from, body)
     }
 
     /// The stored chat of `from`'s session.
@@ -114,43 +113,21 @@ impl Stack {
 
     // --- connect-sim control API -------------------------------------------------------
 
-    async fn get(&self, path: &str) -> Value {
-        let url = format!("{}{path}", self.sim.base_url());
-        let response = self.http.get(url).send().await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
-    }
-
-    async fn contacts(&self) -> Vec<Value> {
-        self.get("/sim/contacts").await.as_array().unwrap().clone()
+    async fn contacts(&self) -> Vec<Contact> {
+        self.bench.sim.contacts().await.unwrap()
     }
 
     /// The customer's messages in this contact, in order.
     async fn customer_texts(&self, contact_id: &str) -> Vec<String> {
-        let transcript = self
-            .get(&format!("/sim/contacts/{contact_id}/transcript"))
-            .await;
-        transcript["Transcript"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|item| item["Type"] == "MESSAGE" && item["ParticipantRole"] == "CUSTOMER")
-            .map(|item| item["Content"].as_str().unwrap().to_owned())
-            .collect()
+        self.bench.sim.customer_texts(contact_id).await.unwrap()
     }
 
     /// Makes SendMessage answer 500 on every attempt `bridge-inbound`'s clients make.
     async fn fail_send_message(&self) {
         let attempts = ClientSettings::default().max_attempts;
         self.bench
-            .sim_post(
-                "/sim/faults",
-                json!({"Operation": "SendMessage", "Status": 500, "Count": attempts}),
-            )
+            .sim
+            .add_fault(&SimFault::fail("SendMessage", 500).times(attempts))
             .await
             .unwrap();
     }
@@ -158,7 +135,7 @@ impl Stack {
 
 /// A Lambda SNS event around `payload`, as JSON (what the Runtime API hands over).
 fn raw_event(payload: &str) -> Value {
-    let event = wrap_in_sns_event(payload, &unique("sns"), TOPIC, Utc::now());
+    let event = wrap_in_sns_event(payload, &fresh::name("sns"), TOPIC, Utc::now());
     serde_json::to_value(event).unwrap()
 }
 
@@ -306,7 +283,7 @@ async fn the_binary_starts_a_chat_for_a_first_text_and_resumes_it_for_the_second
     assert!(started, "{first}");
     let contacts = stack.contacts().await;
     assert_eq!(contacts.len(), 1, "{contacts:#?}");
-    assert_eq!(contacts[0]["ContactId"], contact_id.as_str());
+    assert_eq!(contacts[0].contact_id, contact_id);
     assert_eq!(
         stack.customer_texts(&contact_id).await,
         ["Where is my parcel?"]
@@ -365,7 +342,7 @@ async fn malformed_record_is_acknowledged_and_a_send_message_outage_fails_as_ret
 
     // WHEN SendMessage answers 500 to every attempt of the next text
     stack.fail_send_message().await;
-    let event = stack.event_with_id(&unique("msg"), &from, "second");
+    let event = stack.event_with_id(&fresh::name("msg"), &from, "second");
     let failed = lambda.invoke(event.clone()).await;
 
     // THEN the invocation fails with a retriable error type, and nothing reached the chat
@@ -487,7 +464,7 @@ async fn startup_sample_of_bridge_inbound_delivers_and_reports_failures_with_out
     );
     let contacts = stack.contacts().await;
     assert_eq!(contacts.len(), 1, "{contacts:#?}");
-    let contact_id = contacts[0]["ContactId"].as_str().unwrap();
+    let contact_id = &contacts[0].contact_id;
     assert_eq!(
         stack.customer_texts(contact_id).await,
         ["sampled", "sampled again"]

@@ -4,8 +4,9 @@
 //!
 //! [`Stack`] is what `bridge-inbound`'s `main` wires (the `bridge-aws` adapters over the
 //! SDK clients, the bridge's client settings) with a [`CallLog`] on every client, plus
-//! the connect-sim control API the scenarios use to play the agent. [`paths`] drives one
-//! inbound SMS down each path the handler has and records the AWS calls it made.
+//! connect-sim's control API ([`SimControl`]) the scenarios use to play the agent.
+//! [`paths`] drives one inbound SMS down each path the handler has and records the AWS
+//! calls it made.
 
 pub mod paths;
 
@@ -22,8 +23,10 @@ use bridge_core::ports::SessionStore;
 use bridge_core::session::{Session, SessionKey};
 use bridge_inbound::envelope::wrap_in_sns_event;
 use bridge_inbound::{Handler, HandlerError, Outcome, Ports};
+use bridge_testkit::emulators::{self, Endpoints};
+use bridge_testkit::{SimControl, emulator_config, fresh};
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::calls::{self, CallLog};
 
@@ -34,22 +37,6 @@ pub const UNKNOWN_SUPPORT: &str = "+18005550142";
 const INSTANCE: &str = "11111111-2222-3333-4444-555555555555";
 const FLOW: &str = "22222222-3333-4444-5555-666666666666";
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:inbound-sms";
-
-/// A name unique to this run.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", rand::random::<u64>())
-}
-
-/// A fresh customer number (+1 555 then 7 digits, never ending in 99: moto treats those
-/// numbers as opted out).
-pub fn customer() -> String {
-    loop {
-        let digits = rand::random::<u64>() % 10_000_000;
-        if digits % 100 != 99 {
-            return format!("+1555{digits:07}");
-        }
-    }
-}
 
 /// Who wires the handler over the counted clients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,20 +67,13 @@ impl Services {
         }
     }
 
-    /// As [`Self::new`], with moto at `BRIDGE_TEST_MOTO_ENDPOINT` (as
-    /// `scripts/with-emulators.sh` sets it, with `DYNAMODB_LOCAL_PORT`).
+    /// As [`Self::new`], with moto where `scripts/with-emulators.sh` says
+    /// ([`emulators::moto`]; DynamoDB Local from `DYNAMODB_LOCAL_PORT`).
     ///
     /// # Panics
-    /// When `BRIDGE_TEST_MOTO_ENDPOINT` is not set: for tests.
+    /// When the emulators' variables are not set: for tests.
     pub fn from_env(dynamodb: &Dynamodb) -> Self {
-        match std::env::var("BRIDGE_TEST_MOTO_ENDPOINT") {
-            Ok(moto) if !moto.is_empty() => Self::new(dynamodb, &moto),
-            _ => panic!(
-                "BRIDGE_TEST_MOTO_ENDPOINT is not set: these tests need moto and DynamoDB \
-                 Local. Run them with `scripts/with-emulators.sh cargo test -p bridge-bench` \
-                 (or `make test`)"
-            ),
-        }
+        Self::new(dynamodb, &emulators::moto())
     }
 }
 
@@ -101,8 +81,8 @@ impl Services {
 pub struct Stack {
     /// Where DynamoDB and SNS are.
     pub services: Services,
-    /// connect-sim's base URL.
-    pub sim: String,
+    /// connect-sim's control API (its base URL is `sim.base_url()`).
+    pub sim: SimControl,
     /// This stack's own table.
     pub table: String,
     /// The handler, as the Lambda builds it.
@@ -110,7 +90,6 @@ pub struct Stack {
     /// Every AWS call the handler's clients made.
     pub log: CallLog,
     store: Arc<dyn SessionStore>,
-    http: reqwest::Client,
 }
 
 impl Stack {
@@ -134,25 +113,18 @@ impl Stack {
     ) -> anyhow::Result<Self> {
         let settings = ClientSettings::default();
         let log = CallLog::new();
-        let sns = calls::clients(
-            &bridge_aws::emulator_config(&services.moto),
-            &settings,
-            &log,
-        );
-        let dynamodb = calls::clients(
-            &bridge_aws::emulator_config(&services.dynamodb),
-            &settings,
-            &log,
-        );
-        let connect = calls::clients(&bridge_aws::emulator_config(sim), &settings, &log);
-        let table = unique("inbound-bench");
+        let sns = calls::clients(&emulator_config(&services.moto), &settings, &log);
+        let dynamodb = calls::clients(&emulator_config(&services.dynamodb), &settings, &log);
+        let connect = calls::clients(&emulator_config(sim), &settings, &log);
+        let table = fresh::name("inbound-bench");
         bridge_aws::dynamo::create_table(&dynamodb.dynamodb, &table)
             .await
             .with_context(|| format!("creating table {table} at {}", services.dynamodb))?;
         let vars = Self::config_vars(&table);
         let config = Config::from_lookup(|name| vars.get(name).cloned())
             .context("the bench's configuration")?;
-        // DynamoDB in its engine, SNS in moto, Connect in the sim.
+        // DynamoDB in its engine, SNS in moto, Connect in the sim: the counted clients, so
+        // not `bridge_testkit::emulators::local_clients`.
         let clients = Clients {
             dynamodb: dynamodb.dynamodb,
             connect: connect.connect,
@@ -168,12 +140,11 @@ impl Stack {
         log.take(); // the table's creation is not the handler's
         Ok(Self {
             services: services.clone(),
-            sim: sim.trim_end_matches('/').to_owned(),
+            sim: SimControl::new(sim)?,
             table,
             handler,
             log,
             store,
-            http: reqwest::Client::new(),
         })
     }
 
@@ -196,17 +167,22 @@ impl Stack {
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
             .collect();
-        for (name, value) in [
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_ENDPOINT_URL_DYNAMODB", &self.services.dynamodb),
-            ("AWS_ENDPOINT_URL_SNS", &self.services.moto),
-            ("AWS_ENDPOINT_URL_CONNECT", &self.sim),
-            ("AWS_ENDPOINT_URL_CONNECTPARTICIPANT", &self.sim),
-        ] {
-            env.push((name.to_owned(), value.to_owned()));
-        }
+        let endpoints = Endpoints {
+            dynamodb: self.services.dynamodb.clone(),
+            sns: self.services.moto.clone(),
+            connect: self.sim.base_url().to_owned(),
+            sms_voice: None,
+            s3: None,
+        };
+        // Only what Lambda gives a function: it sets no AWS_EC2_METADATA_DISABLED, and the
+        // start-up measured (`inbound-bench startup`) is the one Lambda would see.
+        env.extend(
+            endpoints
+                .env()
+                .into_iter()
+                .filter(|(name, _)| *name != "AWS_EC2_METADATA_DISABLED")
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
         env
     }
 
@@ -251,7 +227,8 @@ impl Stack {
     /// # Errors
     /// The handler's error (retriable or not).
     pub async fn text(&self, from: &str, body: &str) -> Result<Outcome, HandlerError> {
-        self.handle(self.event(&unique("sms"), from, body)).await
+        self.handle(self.event(&fresh::name("sms"), from, body))
+            .await
     }
 
     /// The session of `from` with the support number.
@@ -261,25 +238,5 @@ impl Stack {
     pub async fn session(&self, from: &str) -> anyhow::Result<Option<Session>> {
         let key = SessionKey::new(PhoneNumber::parse(from)?, PhoneNumber::parse(SUPPORT)?);
         Ok(self.store.get(&key).await?)
-    }
-
-    /// POSTs `body` to connect-sim's control API at `path` (`/sim/...`).
-    ///
-    /// # Errors
-    /// When the sim cannot be reached or refuses.
-    pub async fn sim_post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.sim))
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
-        let status = response.status();
-        anyhow::ensure!(status.is_success(), "POST {path}: {status}");
-        response
-            .json()
-            .await
-            .with_context(|| format!("POST {path}"))
     }
 }

@@ -9,15 +9,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use bridge_inbound::Outcome;
 use bridge_inbound::envelope::wrap_in_sns_event;
+use bridge_testkit::{SimFault, fresh};
 use chrono::Utc;
 use futures_util::future::join_all;
-use serde_json::json;
 
-use super::{Stack, UNKNOWN_SUPPORT, customer, unique};
+use super::{Stack, UNKNOWN_SUPPORT};
 use crate::calls::Call;
 
 /// The calls one path made.
@@ -106,14 +107,14 @@ pub async fn run_all(stack: &Stack) -> anyhow::Result<Vec<PathCalls>> {
     let mut rows = Vec::new();
 
     // First text, resume, redelivery of the same record.
-    let from = customer();
+    let from = fresh::customer();
     rows.push(
         measure(stack, FIRST_TEXT, "delivered", async {
             stack.text(&from, "Hi, where is my order?").await
         })
         .await?,
     );
-    let id = unique("sms");
+    let id = fresh::name("sms");
     rows.push(
         measure(stack, RESUME, "delivered", async {
             stack
@@ -145,10 +146,10 @@ pub async fn run_all(stack: &Stack) -> anyhow::Result<Vec<PathCalls>> {
         )
         .await?,
     );
-    let fresh = customer();
+    let newcomer = fresh::customer();
     rows.push(
         measure(stack, "3,000-character first text", "delivered", async {
-            stack.text(&fresh, &long).await
+            stack.text(&newcomer, &long).await
         })
         .await?,
     );
@@ -180,11 +181,9 @@ pub async fn run_all(stack: &Stack) -> anyhow::Result<Vec<PathCalls>> {
     );
 
     // The agent ended the chat: the next text starts a new one.
-    let ended = customer();
+    let ended = fresh::customer();
     let contact = contact_of(stack.text(&ended, "first").await)?;
-    stack
-        .sim_post(&format!("/sim/contacts/{contact}/end"), json!({}))
-        .await?;
+    stack.sim.end(&contact.to_string()).await?;
     rows.push(
         measure(
             stack,
@@ -196,13 +195,11 @@ pub async fn run_all(stack: &Stack) -> anyhow::Result<Vec<PathCalls>> {
     );
 
     // A 500 from SendMessage, retried inside the SDK.
-    let flaky = customer();
+    let flaky = fresh::customer();
     stack.text(&flaky, "first").await?;
     stack
-        .sim_post(
-            "/sim/faults",
-            json!({"Operation": "SendMessage", "Status": 500, "Count": 1}),
-        )
+        .sim
+        .add_fault(&SimFault::fail("SendMessage", 500).times(1))
         .await?;
     rows.push(
         measure(stack, "resume, SendMessage 500 once", "delivered", async {
@@ -214,7 +211,12 @@ pub async fn run_all(stack: &Stack) -> anyhow::Result<Vec<PathCalls>> {
     // Bad input never reaches AWS.
     rows.push(
         measure(stack, "unknown support number", "rejected", async {
-            let event = stack.event_to(&unique("sms"), &customer(), UNKNOWN_SUPPORT, "hi");
+            let event = stack.event_to(
+                &fresh::name("sms"),
+                &fresh::customer(),
+                UNKNOWN_SUPPORT,
+                "hi",
+            );
             stack.handle(event).await
         })
         .await?,
@@ -230,11 +232,9 @@ pub async fn run_all(stack: &Stack) -> anyhow::Result<Vec<PathCalls>> {
     rows.push(race(stack, 20).await?);
 
     // Last: a day passes in connect-sim, so the stored connection token has expired.
-    let sleeper = customer();
+    let sleeper = fresh::customer();
     stack.text(&sleeper, "first").await?;
-    stack
-        .sim_post("/sim/clock/advance", json!({"Seconds": 86_460}))
-        .await?;
+    stack.sim.advance_clock(Duration::from_secs(86_460)).await?;
     rows.push(
         measure(
             stack,
@@ -253,7 +253,7 @@ pub async fn run_all(stack: &Stack) -> anyhow::Result<Vec<PathCalls>> {
 /// # Errors
 /// When a text fails, or they did not end in one chat.
 pub async fn race(stack: &Stack, texts: usize) -> anyhow::Result<PathCalls> {
-    let from = customer();
+    let from = fresh::customer();
     stack.log.take();
     let bodies: Vec<String> = (0..texts)
         .map(|i| format!("text {i} of {texts}, all at once"))

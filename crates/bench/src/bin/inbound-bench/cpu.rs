@@ -12,9 +12,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use bridge_bench::inbound::{Stack, customer, paths::long_body};
+use bridge_bench::inbound::{Stack, paths::long_body};
 use bridge_bench::probe::percentile;
 use bridge_inbound::Outcome;
+use bridge_testkit::fresh;
 use rustix::time::{ClockId, clock_gettime};
 
 /// CPU and wall time of one path over many events.
@@ -47,9 +48,9 @@ fn process_cpu() -> Duration {
 /// # Errors
 /// When an event fails or takes another path.
 pub async fn measure(stack: &Stack, starts: usize, events: usize) -> anyhow::Result<Vec<PathCpu>> {
-    let customers: Vec<String> = (0..starts.max(1)).map(|_| customer()).collect();
+    let customers: Vec<String> = (0..starts.max(1)).map(|_| fresh::customer()).collect();
     // Warm the connections first, as a Lambda that has handled a few events has.
-    let warm = customer();
+    let warm = fresh::customer();
     for _ in 0..3 {
         stack.text(&warm, "warming up").await?;
     }

@@ -25,11 +25,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bridge_bench::inbound::{Services, Stack, customer, paths, unique};
+use bridge_bench::inbound::{Services, Stack, paths};
 use bridge_bench::probe::percentile;
-use bridge_bench::sim::Sim;
+use bridge_bench::sim::spawn as spawn_sim;
 use bridge_cli::config::Dynamodb;
 use bridge_inbound::config::{LogConfig, LogFormat};
+use bridge_testkit::fresh;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
@@ -132,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .clone()
         .context("no moto endpoint: pass --moto or run under scripts/with-emulators.sh")?;
     let services = Services::new(&cli.dynamodb, &moto);
-    let sim = Sim::spawn(&binary(&bin_dir, "connect-sim")?).await?;
+    let sim = spawn_sim(&binary(&bin_dir, "connect-sim")?).await?;
 
     let mut report = format!(
         "# inbound-bench\n\nDynamoDB: {} at {}; SNS: moto at {}.\n\n",
@@ -149,7 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // The calls run moved the sim's clock a day ahead: the rest gets a fresh sim.
     let sim = if all {
         sim.stop().await?;
-        Sim::spawn(&binary(&bin_dir, "connect-sim")?).await?
+        spawn_sim(&binary(&bin_dir, "connect-sim")?).await?
     } else {
         sim
     };
@@ -235,7 +236,7 @@ async fn startup_table(
     let mut hello_samples = Vec::new();
     for _ in 0..runs.max(1) {
         // A new customer per run: the first event starts a chat, the second resumes it.
-        let from = customer();
+        let from = fresh::customer();
         let first = sns_event(stack, &from, "Hi, where is my order?")?;
         let warm = sns_event(stack, &from, "It was due Monday.")?;
         bridge_samples.push(startup::sample(&bridge, &bridge_env, &first, &warm).await?);
@@ -278,7 +279,8 @@ async fn startup_table(
 }
 
 fn sns_event(stack: &Stack, from: &str, body: &str) -> anyhow::Result<Value> {
-    serde_json::to_value(stack.event(&unique("sms"), from, body)).context("encoding an SNS event")
+    serde_json::to_value(stack.event(&fresh::name("sms"), from, body))
+        .context("encoding an SNS event")
 }
 
 struct Summary {

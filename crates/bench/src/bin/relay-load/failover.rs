@@ -80,6 +80,7 @@ pub async fn run(args: &Args, sim_bin: &Path) -> anyhow::Result<()> {
         sim,
         ca_file,
         http,
+        control,
         chat,
     } = SimRun::start(sim_bin, args.transport).await?;
     let ca_path = ca_file.as_ref().map(tempfile::NamedTempFile::path);
@@ -124,14 +125,9 @@ pub async fn run(args: &Args, sim_bin: &Path) -> anyhow::Result<()> {
     // 4. Replies to the most recent chats at once, then to random chats while sockets
     //    come back.
     let post = |contact: String, body: String| {
-        let http = http.clone();
-        let url = format!("{}/sim/contacts/{contact}/agent/messages", sim.url);
+        let control = control.clone();
         async move {
-            http.post(url)
-                .json(&serde_json::json!({ "Content": body, "ContentType": "text/plain" }))
-                .send()
-                .await?
-                .error_for_status()?;
+            control.say(&contact, &body).await?;
             anyhow::Ok(())
         }
     };

@@ -52,7 +52,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer as _, fmt};
 
 use bridge_bench::probe::{self, CpuWindow, histogram_quantile, metric, percentile};
-use bridge_bench::sim::Sim;
+use bridge_testkit::{SimControl, SimProcess, emulator_config};
 
 /// Relay load benchmark with a Node.js yardstick.
 #[derive(Debug, Parser)]
@@ -321,7 +321,7 @@ fn init_logging(level: LevelFilter) {
 /// Static test credentials, us-east-1, `endpoint` for every service, the bridge's timeouts;
 /// trusting `ca` besides the platform's roots when given.
 pub(crate) fn sdk_config(endpoint: &str, ca: Option<&bridge_aws::ExtraCa>) -> SdkConfig {
-    let config = ClientSettings::default().apply(&bridge_aws::emulator_config(endpoint));
+    let config = ClientSettings::default().apply(&emulator_config(endpoint));
     match ca {
         Some(ca) => bridge_aws::trusting_extra_ca(&config, ca),
         None => config,
@@ -344,13 +344,15 @@ async fn scrape(http: &reqwest::Client, admin: SocketAddr) -> anyhow::Result<Str
         .await?)
 }
 
-/// connect-sim over `transport`, with what talks to it: an HTTP client and the SDK's
-/// Connect clients, both trusting its CA when it serves TLS.
+/// connect-sim over `transport`, with what talks to it: an HTTP client, its control API
+/// over that client, and the SDK's Connect clients, all trusting its CA when it serves TLS.
 pub(crate) struct SimRun {
-    pub sim: Sim,
+    pub sim: SimProcess,
     /// The CA connect-sim wrote (TLS only); the file lives as long as this.
     pub ca_file: Option<tempfile::NamedTempFile>,
     pub http: reqwest::Client,
+    /// The agent's side: messages posted through the control API.
+    pub control: SimControl,
     pub chat: Arc<ConnectChat>,
 }
 
@@ -361,7 +363,7 @@ impl SimRun {
             Transport::Tls => Some(tempfile::NamedTempFile::new().context("a file for the CA")?),
         };
         let ca_path = ca_file.as_ref().map(tempfile::NamedTempFile::path);
-        let sim = Sim::spawn_with(sim_bin, ca_path).await?;
+        let sim = bridge_bench::sim::spawn_with(sim_bin, ca_path).await?;
         let ca = ca_path.map(read_ca).transpose()?;
         let http = match ca_path {
             Some(path) => bridge_testkit::tls::trusting(&std::fs::read_to_string(path)?)?,
@@ -369,6 +371,7 @@ impl SimRun {
         }
         .timeout(Duration::from_secs(30))
         .build()?;
+        let control = SimControl::with_client(http.clone(), &sim.url);
         let aws = sdk_config(&sim.url, ca.as_ref());
         let chat = Arc::new(ConnectChat::new(
             aws_sdk_connect::Client::new(&aws),
@@ -378,6 +381,7 @@ impl SimRun {
             sim,
             ca_file,
             http,
+            control,
             chat,
         })
     }
@@ -557,6 +561,7 @@ async fn measure(
         sim,
         ca_file,
         http,
+        control,
         chat,
     } = SimRun::start(sim_bin, transport).await?;
     let ca_path = ca_file.as_ref().map(tempfile::NamedTempFile::path);
@@ -614,14 +619,7 @@ async fn measure(
         ticker.tick().await;
         let body = format!("load message {index}");
         let at = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        http.post(format!(
-            "{}/sim/contacts/{}/agent/messages",
-            sim.url, record.contact_id
-        ))
-        .json(&serde_json::json!({ "Content": body, "ContentType": "text/plain" }))
-        .send()
-        .await?
-        .error_for_status()?;
+        control.say(&record.contact_id, &body).await?;
         posted.push((body, at));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
