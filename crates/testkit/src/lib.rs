@@ -7,6 +7,7 @@
 //!   the `fault-proxy` binary.
 //! - [`tls`]: HTTP clients that trust a local emulator's CA.
 
+pub mod contract;
 pub mod faults;
 pub mod tls;
 

@@ -6,9 +6,11 @@
 //! of the DynamoDB Local target.
 #![allow(dead_code)]
 
+use std::num::NonZeroU16;
 use std::time::Duration;
 
-use bridge_aws::ClientSettings;
+use bridge_aws::dynamo::{DynamoSettings, create_table};
+use bridge_aws::{ClientSettings, Clients};
 
 /// The emulator endpoint in `variable`; fails the test with directions when unset.
 pub fn endpoint(variable: &str) -> String {
@@ -42,4 +44,22 @@ pub fn dead_endpoint() -> String {
 /// A fresh name, so tests sharing one emulator never see each other's data.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A client for the DynamoDB emulator in `variable`, and a fresh table in it.
+pub async fn fresh_table(variable: &str) -> (aws_sdk_dynamodb::Client, String) {
+    let shared = bridge_aws::emulator_config(&endpoint(variable));
+    let client = Clients::new(&shared, &settings()).dynamodb;
+    let table = unique("bridge-test");
+    create_table(&client, &table).await.unwrap();
+    (client, table)
+}
+
+/// The DynamoDB adapter's settings in tests: the default lifetimes, and 8 lease slots (the
+/// tests' shards are below 8) so that listing leases reads 8 items, not 64.
+pub fn dynamo_settings() -> DynamoSettings {
+    DynamoSettings {
+        lease_slots: NonZeroU16::new(8).unwrap(),
+        ..DynamoSettings::default()
+    }
 }

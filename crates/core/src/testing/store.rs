@@ -1,29 +1,76 @@
 //! [`MemoryStore`]: sessions, dedupe markers and shard leases in memory ([`SessionStore`],
 //! [`DedupeStore`], [`LeaseStore`]).
+//!
+//! It is held to the store contract the DynamoDB adapter is held to
+//! (crates/testkit/src/contract/, run by crates/aws/tests/store_contract.rs), expiry
+//! included once it has a clock.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::ids::{ContactId, InboundMessageId, ItemId};
 use crate::menu::{Menu, MenuChange};
-use crate::ports::{DedupeStore, Lease, LeaseStore, Marker, OwnerId, SessionStore, StoreError};
+use crate::ports::{
+    Clock, DedupeStore, Lease, LeaseStore, Marker, OwnerId, SessionStore, StoreError,
+};
 use crate::session::{Cursor, Session, SessionKey, Status};
 
+/// A session expires this long after its last write (`updated_at`): the DynamoDB adapter's
+/// default (`DynamoSettings::session_ttl` in `bridge-aws`).
+const SESSION_TTL: TimeDelta = TimeDelta::days(30);
+/// A dedupe marker expires this long after it was marked (`DynamoSettings::dedupe_ttl`).
+const DEDUPE_TTL: TimeDelta = TimeDelta::days(7);
+/// A lease is gone from the listing this long after it lapsed (`DynamoSettings::lease_ttl`).
+const LEASE_TTL: TimeDelta = TimeDelta::days(1);
+
 /// Sessions, dedupe markers and leases in memory.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryStore {
     sessions: Mutex<Sessions>,
-    processed: Mutex<HashMap<InboundMessageId, Option<ContactId>>>,
+    /// When each inbound message was marked processed (its expiry runs from then).
+    processed: Mutex<HashMap<InboundMessageId, DateTime<Utc>>>,
     leases: Mutex<HashMap<u16, Lease>>,
+    /// What expiry is judged by; `None`: nothing expires.
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.sessions)
+            .field("processed", &self.processed)
+            .field("leases", &self.leases)
+            .field("clock", &self.clock.as_ref().map(|clock| clock.now()))
+            .finish()
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store in which nothing expires.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same store judging expiry by `clock`, as the DynamoDB adapter does: a session is
+    /// absent 30 days after its last write, a dedupe marker 7 days after it was marked, and
+    /// a lease is no longer listed a day after it lapsed.
+    ///
+    /// Without a clock nothing expires: the entry points' tests keep their own clocks at
+    /// fixed dates, where every item would be long expired by the real time.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock: Some(clock),
+            ..self
+        }
+    }
+
+    /// Now, for expiry.
+    fn now(&self) -> Now {
+        Now(self.clock.as_ref().map(|clock| clock.now()))
     }
 
     /// Every session, for assertions.
@@ -48,6 +95,16 @@ struct Sessions {
 }
 
 impl Sessions {
+    /// The row of `key` unless it has expired.
+    fn live(&self, key: &SessionKey, now: Now) -> Option<&Session> {
+        self.rows.get(key).filter(|row| now.is_live(row))
+    }
+
+    /// [`Self::live`], to change it in place (the index is unchanged: callers keep the shard).
+    fn live_mut(&mut self, key: &SessionKey, now: Now) -> Option<&mut Session> {
+        self.rows.get_mut(key).filter(|row| now.is_live(row))
+    }
+
     fn insert(&mut self, session: Session) {
         let moved_from = self
             .rows
@@ -65,19 +122,45 @@ impl Sessions {
     }
 }
 
+/// The time expiry is judged by, read once per call; `None` when the store has no clock.
+#[derive(Clone, Copy, Debug)]
+struct Now(Option<DateTime<Utc>>);
+
+impl Now {
+    /// Whether an item that lives until `until` is gone: in whole seconds, as DynamoDB's
+    /// `ttl` attribute holds it, and gone from that second on, as the adapter judges it.
+    fn has_passed(self, until: DateTime<Utc>) -> bool {
+        self.0
+            .is_some_and(|now| until.timestamp() <= now.timestamp())
+    }
+
+    /// Whether a session row has not expired.
+    fn is_live(self, session: &Session) -> bool {
+        !self.has_passed(session.updated_at + SESSION_TTL)
+    }
+}
+
 /// The conditional session write of [`SessionStore::put`].
 fn put_row(
     sessions: &mut Sessions,
     session: &Session,
     expected: Option<u64>,
+    now: Now,
 ) -> Result<Session, StoreError> {
     let stored = sessions.rows.get(&session.key);
     let mut next = session.clone();
     next.version = expected.map_or(1, |v| v + 1);
-    // The relay owns the cursor and the menu: keep what is stored.
+    // The relay owns the cursor and the menu: keep what is stored (an expired row's too,
+    // as the adapter's update of the item leaves them).
     next.relay_cursor = stored.and_then(|s| s.relay_cursor.clone());
     next.menu = stored.and_then(|s| s.menu.clone());
-    if stored.map(|s| s.version) != expected {
+    // The adapter's conditions: a create needs no row or an expired one; an update, the
+    // expected version.
+    let holds = match expected {
+        None => stored.is_none_or(|s| !now.is_live(s)),
+        Some(expected) => stored.is_some_and(|s| s.version == expected),
+    };
+    if !holds {
         // A repeat of the write that made the stored row is not a conflict.
         return match stored {
             Some(stored) if session.writer.is_some() && *stored == next => Ok(next),
@@ -93,11 +176,13 @@ fn put_row(
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn get(&self, key: &SessionKey) -> Result<Option<Session>, StoreError> {
-        Ok(self.sessions.lock().unwrap().rows.get(key).cloned())
+        let now = self.now();
+        Ok(self.sessions.lock().unwrap().live(key, now).cloned())
     }
 
     async fn put(&self, session: &Session, expected: Option<u64>) -> Result<Session, StoreError> {
-        put_row(&mut self.sessions.lock().unwrap(), session, expected)
+        let now = self.now();
+        put_row(&mut self.sessions.lock().unwrap(), session, expected, now)
     }
 
     async fn get_with_marker(
@@ -105,8 +190,8 @@ impl SessionStore for MemoryStore {
         key: &SessionKey,
         id: &InboundMessageId,
     ) -> Result<(Option<Session>, Option<bool>), StoreError> {
-        let session = self.sessions.lock().unwrap().rows.get(key).cloned();
-        let processed = self.processed.lock().unwrap().contains_key(id);
+        let session = self.get(key).await?;
+        let processed = self.is_processed(id).await?;
         Ok((session, Some(processed)))
     }
 
@@ -118,10 +203,11 @@ impl SessionStore for MemoryStore {
     ) -> Result<Session, StoreError> {
         // Both locks for the whole write, sessions first (the order everywhere), so no
         // reader sees the row without its marker.
+        let now = self.now();
         let mut sessions = self.sessions.lock().unwrap();
         let mut processed = self.processed.lock().unwrap();
-        let stored = put_row(&mut sessions, session, expected)?;
-        processed.insert(marker.id.clone(), marker.contact_id.clone());
+        let stored = put_row(&mut sessions, session, expected, now)?;
+        processed.insert(marker.id.clone(), marker.at);
         Ok(stored)
     }
 
@@ -131,8 +217,9 @@ impl SessionStore for MemoryStore {
         contact_id: &ContactId,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
+        let expiry = self.now();
         let mut sessions = self.sessions.lock().unwrap();
-        let Some(session) = sessions.rows.get_mut(key) else {
+        let Some(session) = sessions.live_mut(key, expiry) else {
             return Ok(None);
         };
         if session.status == Status::Ended || session.contact_id() != Some(contact_id) {
@@ -152,8 +239,9 @@ impl SessionStore for MemoryStore {
         menu: &MenuChange,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let expiry = self.now();
         let mut sessions = self.sessions.lock().unwrap();
-        let Some(session) = sessions.rows.get_mut(key) else {
+        let Some(session) = sessions.live_mut(key, expiry) else {
             return Ok(false);
         };
         if session.contact_id() != Some(contact_id)
@@ -180,7 +268,9 @@ impl SessionStore for MemoryStore {
     }
 
     async fn mark_resumed(&self, key: &SessionKey, marker: &Marker) -> Result<(), StoreError> {
-        if let Some(row) = self.sessions.lock().unwrap().rows.get_mut(key)
+        let now = self.now();
+        // Only a live row: an expired one must not come back.
+        if let Some(row) = self.sessions.lock().unwrap().live_mut(key, now)
             && row.contact_id() == marker.contact_id.as_ref()
         {
             row.updated_at = marker.at;
@@ -190,13 +280,14 @@ impl SessionStore for MemoryStore {
     }
 
     async fn active_in_shard(&self, shard: u16) -> Result<Vec<Session>, StoreError> {
+        let now = self.now();
         let sessions = self.sessions.lock().unwrap();
         Ok(sessions
             .by_shard
             .get(&shard)
             .into_iter()
             .flatten()
-            .filter_map(|key| sessions.rows.get(key))
+            .filter_map(|key| sessions.live(key, now))
             .filter(|s| s.status.is_live())
             .cloned()
             .collect())
@@ -206,27 +297,42 @@ impl SessionStore for MemoryStore {
 #[async_trait]
 impl DedupeStore for MemoryStore {
     async fn is_processed(&self, id: &InboundMessageId) -> Result<bool, StoreError> {
-        Ok(self.processed.lock().unwrap().contains_key(id))
+        let now = self.now();
+        Ok(self
+            .processed
+            .lock()
+            .unwrap()
+            .get(id)
+            .is_some_and(|&marked| !now.has_passed(marked + DEDUPE_TTL)))
     }
 
     async fn mark_processed(
         &self,
         id: &InboundMessageId,
-        contact_id: Option<&ContactId>,
-        _now: DateTime<Utc>,
+        _contact_id: Option<&ContactId>,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.processed
-            .lock()
-            .unwrap()
-            .insert(id.clone(), contact_id.cloned());
+        // Marking again refreshes the marker, as the adapter's unconditional put does.
+        self.processed.lock().unwrap().insert(id.clone(), now);
         Ok(())
     }
 }
 
 #[async_trait]
 impl LeaseStore for MemoryStore {
+    /// In shard order, as the adapter lists them.
     async fn leases(&self) -> Result<Vec<Lease>, StoreError> {
-        Ok(self.leases.lock().unwrap().values().cloned().collect())
+        let now = self.now();
+        let mut leases: Vec<Lease> = self
+            .leases
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|lease| !now.has_passed(lease.expires_at + LEASE_TTL))
+            .cloned()
+            .collect();
+        leases.sort_by_key(|lease| lease.shard);
+        Ok(leases)
     }
 
     async fn acquire(
@@ -307,7 +413,7 @@ mod tests {
     use crate::phone::PhoneNumber;
     use crate::ports::Connection;
     use crate::session::Chat;
-    use crate::testing::block;
+    use crate::testing::{ManualClock, block};
 
     fn key() -> SessionKey {
         SessionKey::new(
@@ -440,5 +546,30 @@ mod tests {
             block(store.renew(&lease, later)).is_err(),
             "a lost the lease"
         );
+    }
+
+    /// The store contract holds the clocked store to the adapter's expiry
+    /// (crates/aws/tests/store_contract.rs); this is the clockless default, which the
+    /// entry points' tests rely on, next to the same writes on a clock.
+    #[test]
+    fn items_expire_only_on_a_clock() {
+        let now = Utc::now();
+        let clock = Arc::new(ManualClock::new(now));
+        let clocked = MemoryStore::new().with_clock(clock.clone());
+        let clockless = MemoryStore::new();
+        let id = InboundMessageId::new("msg-1").unwrap();
+        let owner = OwnerId("a".into());
+        for store in [&clocked, &clockless] {
+            block(store.put(&Session::first(key(), 0, now), None)).unwrap();
+            block(store.mark_processed(&id, None, now)).unwrap();
+            block(store.acquire(1, &owner, None, now, now + TimeDelta::seconds(15))).unwrap();
+        }
+        clock.advance(TimeDelta::days(31));
+        assert_eq!(block(clocked.get(&key())).unwrap(), None);
+        assert!(!block(clocked.is_processed(&id)).unwrap());
+        assert!(block(clocked.leases()).unwrap().is_empty());
+        assert!(block(clockless.get(&key())).unwrap().is_some());
+        assert!(block(clockless.is_processed(&id)).unwrap());
+        assert_eq!(block(clockless.leases()).unwrap().len(), 1);
     }
 }
