@@ -21,7 +21,6 @@ use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
@@ -392,31 +391,22 @@ impl HttpClient for OnFirstRequest {
     }
 }
 
-/// The configuration for local emulators (moto, DynamoDB Local, connect-sim): static
-/// credentials, `us-east-1`, and `endpoint` for every service. Tests and benchmarks point
-/// [`Clients::new`] at it; nothing in the environment changes it.
-pub fn emulator_config(endpoint: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "bridge-emulators",
-        )))
-        .endpoint_url(endpoint)
-        .build()
-}
-
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+
     use super::*;
 
     #[test]
     fn a_client_on_first_use_is_built_once_when_first_asked_for() {
-        let config = emulator_config("http://127.0.0.1:1");
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "test", "test", None, None, "unit",
+            )))
+            .endpoint_url("http://127.0.0.1:1")
+            .build();
         let later = OnFirstUse::later(&config, aws_sdk_sns::Client::new);
         assert!(!later.is_built());
         let first: *const aws_sdk_sns::Client = later.get();

@@ -36,8 +36,7 @@ mod wire;
 pub use archive::{S3Transcripts, TranscriptLocation};
 pub use aws_config::SdkConfig;
 pub use clients::{
-    ClientSettings, Clients, ExtraCa, ExtraCaError, OnFirstUse, emulator_config, load_shared,
-    trusting_extra_ca,
+    ClientSettings, Clients, ExtraCa, ExtraCaError, OnFirstUse, load_shared, trusting_extra_ca,
 };
 pub use connect::ConnectChat;
 pub use dynamo::{DynamoSettings, DynamoStore};

@@ -232,7 +232,8 @@ pub struct Lease {
 /// Shard leases for relay instances.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
-    /// All leases that exist (expired ones included: callers compare with their clock).
+    /// All leases that exist, in shard order (expired ones included: callers compare with
+    /// their clock).
     async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
 
     /// Takes `shard` for `owner` until `expires_at`, if it is free: absent, expired, or the
