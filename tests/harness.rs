@@ -349,7 +349,8 @@ pub fn contacts(sim: &str) -> Vec<Contact> {
     block_on(control(sim).contacts()).unwrap_or_else(|error| panic!("{error:#}"))
 }
 
-/// The customer's messages in a chat, in order.
+/// The customer's messages in a chat, in order: this contact's only (no test here runs a
+/// persistent chat, whose earlier contacts' items the transcript would also hold).
 pub fn customer_messages(sim: &str, contact_id: &str) -> Vec<String> {
     block_on(control(sim).customer_texts(contact_id)).unwrap_or_else(|error| panic!("{error:#}"))
 }

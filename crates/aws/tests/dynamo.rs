@@ -19,9 +19,9 @@ use bridge_aws::dynamo::schema::{self, attr};
 use bridge_aws::dynamo::{DynamoSettings, DynamoStore, SCHEMA, create_table};
 use bridge_aws::error::TableError;
 use bridge_aws::{ClientSettings, Clients};
-use bridge_core::ids::ItemId;
+use bridge_core::ids::{InboundMessageId, ItemId};
 use bridge_core::menu::{MenuChange, MenuOption};
-use bridge_core::ports::{Clock, SessionStore, StoreError};
+use bridge_core::ports::{Clock, Marker, SessionStore, StoreError};
 use bridge_core::session::SessionKey;
 use bridge_core::testing::ManualClock;
 use bridge_testkit::contract::{StoreUnderTest, active, contact, key};
@@ -242,6 +242,28 @@ mod suite {
         );
     }
 
+    /// Conditional writes to a session that does not exist create no item (an UpdateItem
+    /// without its condition would upsert a half-empty row, which `get` would then report
+    /// as corrupt rather than absent).
+    pub async fn writes_to_an_absent_session_create_no_item(h: Harness) {
+        let key = key(24);
+        let (chat, item) = (contact("c-24"), ItemId::new("i-1").unwrap());
+        assert_eq!(h.store.end_chat(&key, &chat, h.now()).await.unwrap(), None);
+        assert!(
+            !h.store
+                .advance_cursor(&key, &chat, &item, h.now())
+                .await
+                .unwrap()
+        );
+        let marker = Marker {
+            id: InboundMessageId::new("msg-24").unwrap(),
+            contact_id: Some(chat),
+            at: h.now(),
+        };
+        h.store.mark_resumed(&key, &marker).await.unwrap();
+        assert_eq!(h.raw_session(&key).await, None);
+    }
+
     /// A closed menu's attribute is removed; a menu that no longer reads is ignored, not a
     /// corrupt session.
     pub async fn a_closed_menu_is_removed_and_an_unreadable_one_ignored(h: Harness) {
@@ -251,18 +273,24 @@ mod suite {
             text: "Billing".to_owned(),
             reply: "Billing".to_owned(),
         }];
-        for change in [MenuChange::Open(options), MenuChange::Close] {
-            h.store
-                .advance_cursor_and_menu(
-                    &key,
-                    &contact("c-23"),
-                    &ItemId::new("i-1").unwrap(),
-                    &change,
-                    h.now(),
-                )
-                .await
-                .unwrap();
-        }
+        let write = |change: MenuChange| {
+            let (store, key, now) = (&h.store, &key, h.now());
+            async move {
+                store
+                    .advance_cursor_and_menu(
+                        key,
+                        &contact("c-23"),
+                        &ItemId::new("i-1").unwrap(),
+                        &change,
+                        now,
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(write(MenuChange::Open(options)).await);
+        assert!(h.raw_session(&key).await.unwrap().contains_key(attr::MENU));
+        assert!(write(MenuChange::Close).await);
         assert!(!h.raw_session(&key).await.unwrap().contains_key(attr::MENU));
         h.set_raw(&key, attr::MENU, AttributeValue::S("{not json".to_owned()))
             .await;
@@ -324,7 +352,7 @@ macro_rules! targets {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::suite::$test(super::Harness::new("BRIDGE_TEST_MOTO_ENDPOINT").await).await;
+                    super::suite::$test(super::Harness::new(bridge_testkit::emulators::MOTO).await).await;
                 }
             )*
         }
@@ -333,7 +361,7 @@ macro_rules! targets {
                 #[tokio::test]
                 async fn $test() {
                     super::suite::$test(
-                        super::Harness::new("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").await,
+                        super::Harness::new(bridge_testkit::emulators::DYNAMODB_LOCAL).await,
                     )
                     .await;
                 }
@@ -347,6 +375,7 @@ targets!(
     put_leaves_the_relay_cursor_attributes_alone,
     an_ended_chat_leaves_the_index,
     a_closed_menu_is_removed_and_an_unreadable_one_ignored,
+    writes_to_an_absent_session_create_no_item,
     an_expired_session_is_hidden_while_the_engine_keeps_it,
     corrupt_session_is_reported_with_a_masked_key,
     missing_table_is_a_permanent_error,
@@ -405,7 +434,7 @@ mod engines_differ {
 
     #[tokio::test]
     async fn dynamodb_local_applies_a_resent_transaction_once() {
-        let h = Harness::new("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").await;
+        let h = Harness::new(bridge_testkit::emulators::DYNAMODB_LOCAL).await;
         assert_eq!(counter_after_a_resent_transaction(&h).await, "1");
     }
 
@@ -416,7 +445,7 @@ mod engines_differ {
     /// `put_marked_writes_the_session_and_the_marker_together_or_neither`, on both).
     #[tokio::test]
     async fn moto_applies_a_resent_transaction_twice() {
-        let h = Harness::new("BRIDGE_TEST_MOTO_ENDPOINT").await;
+        let h = Harness::new(bridge_testkit::emulators::MOTO).await;
         assert_eq!(counter_after_a_resent_transaction(&h).await, "2");
     }
 
@@ -445,7 +474,7 @@ mod engines_differ {
 
     #[tokio::test]
     async fn dynamodb_local_refuses_an_index_key_of_the_wrong_type() {
-        let h = Harness::new("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").await;
+        let h = Harness::new(bridge_testkit::emulators::DYNAMODB_LOCAL).await;
         let (code, message) = put_with_a_string_shard(&h).await.unwrap_err();
         assert_eq!(code, "ValidationException", "{message}");
         assert!(message.contains("Type mismatch for Index Key"), "{message}");
@@ -455,7 +484,7 @@ mod engines_differ {
     /// mistake shows only on DynamoDB Local, which the demo and the benches use.
     #[tokio::test]
     async fn moto_accepts_an_index_key_of_the_wrong_type() {
-        let h = Harness::new("BRIDGE_TEST_MOTO_ENDPOINT").await;
+        let h = Harness::new(bridge_testkit::emulators::MOTO).await;
         assert_eq!(put_with_a_string_shard(&h).await, Ok(()));
     }
 
@@ -466,8 +495,8 @@ mod engines_differ {
     async fn the_engines_share_error_codes_not_messages() {
         let mut messages = Vec::new();
         for variable in [
-            "BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT",
-            "BRIDGE_TEST_MOTO_ENDPOINT",
+            bridge_testkit::emulators::DYNAMODB_LOCAL,
+            bridge_testkit::emulators::MOTO,
         ] {
             let h = Harness::new(variable).await;
             let error = h

@@ -28,8 +28,8 @@ async fn dynamo_store(variable: &str) -> StoreUnderTest<DynamoStore> {
 }
 
 bridge_testkit::store_contract!(memory, memory_store());
-bridge_testkit::store_contract!(moto, dynamo_store("BRIDGE_TEST_MOTO_ENDPOINT").await);
+bridge_testkit::store_contract!(moto, dynamo_store(bridge_testkit::emulators::MOTO).await);
 bridge_testkit::store_contract!(
     dynamodb_local,
-    dynamo_store("BRIDGE_TEST_DYNAMODB_LOCAL_ENDPOINT").await
+    dynamo_store(bridge_testkit::emulators::DYNAMODB_LOCAL).await
 );

@@ -19,6 +19,11 @@ use bridge_testkit::{Moto, SimControl};
 
 use crate::config::{StackArgs, phone};
 
+/// No emulator answer may take longer: the phone page and the demo script poll the
+/// emulators within their own limits, and an End User Messaging outbox that does not
+/// answer in time counts as empty.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Reads the emulators' outboxes.
 #[derive(Clone, Debug)]
 pub struct Outbox {
@@ -34,7 +39,7 @@ impl Outbox {
     /// When the HTTP client cannot be built.
     pub fn new(moto: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            moto: Moto::new(moto)?,
+            moto: Moto::with_client(emulator_client()?, moto),
             sim: None,
         })
     }
@@ -44,7 +49,7 @@ impl Outbox {
     /// # Errors
     /// When the HTTP client cannot be built.
     pub fn with_sim(mut self, sim: &str) -> anyhow::Result<Self> {
-        self.sim = Some(SimControl::new(sim)?);
+        self.sim = Some(SimControl::with_client(emulator_client()?, sim));
         Ok(self)
     }
 
@@ -92,6 +97,14 @@ impl Outbox {
         all.retain(|sms| sms.phone_number == to.as_e164());
         Ok(all)
     }
+}
+
+/// A client for the emulators, bounded by [`REQUEST_TIMEOUT`].
+pub(crate) fn emulator_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("building the http client")
 }
 
 /// `bridge outbox` flags.

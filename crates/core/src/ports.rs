@@ -232,8 +232,9 @@ pub struct Lease {
 /// Shard leases for relay instances.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
-    /// All leases that exist, in shard order (expired ones included: callers compare with
-    /// their clock).
+    /// Every lease the store holds, in shard order. A lapsed lease stays listed until the
+    /// store drops it (a day after it lapsed), so callers compare `expires_at` with their
+    /// clock.
     async fn leases(&self) -> Result<Vec<Lease>, StoreError>;
 
     /// Takes `shard` for `owner` until `expires_at`, if it is free: absent, expired, or the

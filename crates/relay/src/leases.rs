@@ -292,7 +292,7 @@ impl LeaseManager {
         // Extend the sessions' safe window as soon as the renewals are in, before the
         // (possibly slow) listing and acquisitions.
         self.publish();
-        let listing = match self.call(self.store.leases()).await {
+        let listing = match self.call("lease list", self.store.leases()).await {
             Ok(listing) => listing,
             Err(error) => {
                 self.metrics.error("lease");
@@ -361,7 +361,8 @@ impl LeaseManager {
         let timeout = self.call_timeout;
         let results: Vec<(Lease, Result<Lease, StoreError>)> = stream::iter(leases)
             .map(|lease| async move {
-                let result = store_call(timeout, store.renew(&lease, expires_at)).await;
+                let result =
+                    store_call(timeout, "lease renew", store.renew(&lease, expires_at)).await;
                 (lease, result)
             })
             .buffer_unordered(CONCURRENT_CALLS)
@@ -394,7 +395,10 @@ impl LeaseManager {
             }
         }
         if let Some(member) = self.member.clone() {
-            match self.call(self.store.renew(&member, expires_at)).await {
+            match self
+                .call("membership renew", self.store.renew(&member, expires_at))
+                .await
+            {
                 Ok(renewed) => self.member = Some(renewed),
                 Err(error) => {
                     if matches!(error, StoreError::Conflict { .. }) || member.expires_at <= now {
@@ -416,6 +420,7 @@ impl LeaseManager {
         let expires_at = now + ttl(self.timings.ttl);
         match self
             .call(
+                "membership acquire",
                 self.store
                     .acquire(slot, &self.owner, previous.as_ref(), now, expires_at),
             )
@@ -456,6 +461,7 @@ impl LeaseManager {
             let results = join_all(batch.into_iter().map(|(shard, previous)| async move {
                 store_call(
                     timeout,
+                    "lease acquire",
                     store.acquire(shard, owner, previous.as_ref(), now, expires_at),
                 )
                 .await
@@ -515,7 +521,7 @@ impl LeaseManager {
         }
         for lease in ready {
             self.held.remove(&lease.shard);
-            if let Err(error) = self.call(self.store.release(&lease)).await {
+            if let Err(error) = self.call("lease release", self.store.release(&lease)).await {
                 self.metrics.error("lease");
                 warn!(shard = lease.shard, error = %chain(&error), "lease release failed; it will lapse");
             }
@@ -534,7 +540,9 @@ impl LeaseManager {
         self.publish();
         let (store, timeout) = (&self.store, self.call_timeout);
         let failures = stream::iter(leases)
-            .map(|lease| async move { store_call(timeout, store.release(&lease)).await })
+            .map(|lease| async move {
+                store_call(timeout, "lease release", store.release(&lease)).await
+            })
             .buffer_unordered(CONCURRENT_CALLS)
             .filter(|result| std::future::ready(result.is_err()))
             .count()
@@ -578,18 +586,20 @@ impl LeaseManager {
 
     async fn call<T>(
         &self,
+        call: &'static str,
         future: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        store_call(self.call_timeout, future).await
+        store_call(self.call_timeout, call, future).await
     }
 }
 
 /// A lease store call bounded by `timeout` ([`timed`]); running out of time is transient.
 async fn store_call<T>(
     timeout: Duration,
+    call: &'static str,
     future: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
-    timed(timeout, "lease store call", future)
+    timed(timeout, call, future)
         .await
         .unwrap_or_else(|timeout| Err(StoreError::Transient(Box::new(timeout))))
 }

@@ -94,10 +94,15 @@ impl Moto {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("building the http client")?;
-        Ok(Self {
+        Ok(Self::with_client(http, base))
+    }
+
+    /// The same over `http` (with its own timeout, say).
+    pub fn with_client(http: reqwest::Client, base: &str) -> Self {
+        Self {
             http,
             url: format!("{}/moto-api/data.json", base.trim_end_matches('/')),
-        })
+        }
     }
 
     /// The state dump now.

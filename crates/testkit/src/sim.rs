@@ -5,7 +5,8 @@
 //! The shapes are connect-sim's (documented at the top of
 //! `crates/connect-sim/src/http/sim.rs`); each view here types the fields callers read
 //! and keeps the rest of the object in `rest`, so a field the sim adds never breaks a
-//! caller. Every method fails with the URL, the status and the body when the sim answers an
+//! caller; a field the sim always sends is required, so a renamed one fails loudly instead
+//! of reading as empty. Every method fails with the URL, the status and the body when the sim answers an
 //! error.
 
 use std::collections::BTreeMap;
@@ -26,12 +27,10 @@ pub struct Contact {
     /// The contact id.
     pub contact_id: String,
     /// The first contact of the chat (itself, unless continued from another).
-    #[serde(default)]
     pub initial_contact_id: String,
     /// `STARTED`, `CONNECTED`, `ACTIVE` or `ENDED`.
     pub status: String,
     /// Contact attributes (the bridge sets `customerNumber`, `supportNumber`, `channel`).
-    #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// The contact a persistent chat continued, if any.
     #[serde(default)]
@@ -64,7 +63,6 @@ impl Contact {
 #[serde(rename_all = "PascalCase")]
 pub struct Item {
     /// The item id.
-    #[serde(default)]
     pub id: String,
     /// `MESSAGE`, `EVENT`, `MESSAGEMETADATA`.
     #[serde(rename = "Type")]

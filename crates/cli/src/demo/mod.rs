@@ -268,7 +268,7 @@ async fn run_stack(
     let outcome = if scripted {
         let script = script::Script {
             phone: &phone,
-            sim: SimControl::new(&sim_url)?,
+            sim: SimControl::with_client(crate::outbox::emulator_client()?, &sim_url),
             outbox,
             customer: args.customer.clone(),
             support: args.support.clone(),
